@@ -1,0 +1,172 @@
+//! The registry of connected clients: what `SHOW CLIENTS` lists, and the map
+//! from the cancel keys pgpulse issued to the server a client is linked to,
+//! so that a CancelRequest reaches the right backend.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use pgpulse_wire::startup::encode_cancel;
+use tokio::io::AsyncWriteExt;
+
+use crate::pool::lock;
+
+/// What a client is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ClientState {
+    /// Logged in, no server linked.
+    Idle = 0,
+    /// Linked to a server.
+    Active = 1,
+    /// Waiting for a server.
+    Waiting = 2,
+}
+
+impl ClientState {
+    /// PgBouncer's name for the state.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClientState::Idle => "idle",
+            ClientState::Active => "active",
+            ClientState::Waiting => "waiting",
+        }
+    }
+}
+
+/// The backend a client is linked to, for cancels.
+#[derive(Debug, Clone)]
+pub(crate) struct CancelTarget {
+    pub addr: SocketAddr,
+    pub pid: i32,
+    pub key: i32,
+}
+
+/// One connected client.
+#[derive(Debug)]
+pub struct ClientInfo {
+    /// Unique id.
+    pub id: u64,
+    /// Peer address.
+    pub addr: SocketAddr,
+    /// User.
+    pub user: String,
+    /// Database.
+    pub database: String,
+    /// `application_name` at login.
+    pub application_name: String,
+    /// Login time.
+    pub connected_at: SystemTime,
+    /// The cancel key pair pgpulse issued.
+    pub cancel_key: (i32, i32),
+    state: AtomicU8,
+    linked: Mutex<Option<CancelTarget>>,
+    /// Statements run.
+    pub queries: AtomicU64,
+}
+
+impl ClientInfo {
+    /// The current state.
+    pub fn state(&self) -> ClientState {
+        match self.state.load(Ordering::Relaxed) {
+            1 => ClientState::Active,
+            2 => ClientState::Waiting,
+            _ => ClientState::Idle,
+        }
+    }
+
+    pub(crate) fn set_state(&self, state: ClientState) {
+        self.state.store(state as u8, Ordering::Relaxed);
+    }
+
+    pub(crate) fn link(&self, target: Option<CancelTarget>) {
+        *lock(&self.linked) = target;
+    }
+}
+
+/// All connected clients.
+#[derive(Debug, Default)]
+pub struct ClientRegistry {
+    by_key: Mutex<HashMap<(i32, i32), Arc<ClientInfo>>>,
+    next_id: AtomicU64,
+}
+
+/// Fields of a new client.
+#[derive(Debug)]
+pub(crate) struct NewClient {
+    pub addr: SocketAddr,
+    pub user: String,
+    pub database: String,
+    pub application_name: String,
+}
+
+impl ClientRegistry {
+    /// Registers a client under fresh random cancel keys.
+    pub(crate) fn register(self: &Arc<Self>, new: NewClient) -> ClientHandle {
+        let mut map = lock(&self.by_key);
+        let key = loop {
+            let candidate = (rand::random::<i32>() & i32::MAX, rand::random::<i32>());
+            if !map.contains_key(&candidate) {
+                break candidate;
+            }
+        };
+        let info = Arc::new(ClientInfo {
+            id: self.next_id.fetch_add(1, Ordering::Relaxed) + 1,
+            addr: new.addr,
+            user: new.user,
+            database: new.database,
+            application_name: new.application_name,
+            connected_at: SystemTime::now(),
+            cancel_key: key,
+            state: AtomicU8::new(ClientState::Idle as u8),
+            linked: Mutex::new(None),
+            queries: AtomicU64::new(0),
+        });
+        map.insert(key, info.clone());
+        ClientHandle {
+            registry: self.clone(),
+            info,
+        }
+    }
+
+    /// Every client, oldest first.
+    pub fn all(&self) -> Vec<Arc<ClientInfo>> {
+        let mut v: Vec<_> = lock(&self.by_key).values().cloned().collect();
+        v.sort_by_key(|c| c.id);
+        v
+    }
+
+    /// Forwards a CancelRequest for the client holding `key` to its server.
+    /// Unknown keys and idle clients are ignored, as PostgreSQL does.
+    pub(crate) async fn cancel(&self, key: (i32, i32)) {
+        let target = {
+            let map = lock(&self.by_key);
+            map.get(&key).and_then(|c| lock(&c.linked).clone())
+        };
+        let Some(target) = target else { return };
+        match tokio::net::TcpStream::connect(target.addr).await {
+            Ok(mut stream) => {
+                let packet = encode_cancel(target.pid, target.key);
+                if let Err(e) = stream.write_all(&packet).await {
+                    tracing::warn!(error = %e, "forwarding a cancel request failed");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot reach the server to cancel"),
+        }
+    }
+}
+
+/// Removes the client from the registry when dropped.
+#[derive(Debug)]
+pub(crate) struct ClientHandle {
+    registry: Arc<ClientRegistry>,
+    pub info: Arc<ClientInfo>,
+}
+
+impl Drop for ClientHandle {
+    fn drop(&mut self) {
+        lock(&self.registry.by_key).remove(&self.info.cancel_key);
+    }
+}

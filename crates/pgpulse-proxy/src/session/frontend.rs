@@ -1,0 +1,255 @@
+//! Messages from the client: forwarded, rewritten (named statements in
+//! transaction mode) or answered by the proxy itself.
+
+use std::sync::Arc;
+
+use pgpulse_wire::backend::{self as be};
+use pgpulse_wire::frontend::{self as fe, Bind, Close, Describe, Parse};
+use pgpulse_wire::Message;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::prepared::{Prepared, deallocate_target};
+use super::replies::{Expect, Timed};
+use super::{Flow, Session};
+use crate::error::ProxyError;
+use crate::options::PoolMode;
+
+impl<S> Session<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    pub(super) async fn on_client(&mut self, msg: Message) -> Result<Flow, ProxyError> {
+        match msg.tag() {
+            fe::TERMINATE_TAG => return Ok(Flow::Exit),
+            fe::QUERY_TAG => self.on_query(msg).await?,
+            fe::PARSE_TAG => self.on_parse(msg).await?,
+            fe::BIND_TAG => self.on_bind(msg).await?,
+            fe::DESCRIBE_TAG => self.on_describe(msg).await?,
+            fe::EXECUTE_TAG => self.on_execute(msg).await?,
+            fe::CLOSE_TAG => self.on_close(msg).await?,
+            fe::SYNC_TAG => {
+                self.ensure_server().await?;
+                self.replies.push(Expect::Sync);
+                self.send(msg).await?;
+            }
+            fe::FLUSH_TAG => {
+                if self.server.is_some() {
+                    self.send(msg).await?;
+                }
+            }
+            fe::COPY_DATA_TAG | fe::COPY_DONE_TAG | fe::COPY_FAIL_TAG => {
+                // Outside COPY the server ignores these; without a server
+                // there is no COPY in progress.
+                if self.server.is_some() {
+                    self.send(msg).await?;
+                }
+            }
+            fe::FUNCTION_CALL_TAG => {
+                self.ensure_server().await?;
+                self.replies.push(Expect::Query {
+                    visible: true,
+                    timed: None,
+                });
+                self.send(msg).await?;
+            }
+            other => {
+                return Err(ProxyError::client(
+                    "08P01",
+                    format!("invalid frontend message type {:?}", other as char),
+                ));
+            }
+        }
+        Ok(Flow::Continue)
+    }
+
+    async fn on_query(&mut self, msg: Message) -> Result<(), ProxyError> {
+        let text = fe::query_text(&msg)?;
+        if self.mode == PoolMode::Transaction
+            && starts_with_word(text, "deallocate")
+            && let Some(target) = deallocate_target(text)
+        {
+            // Statements are renamed per server: answer for the server.
+            let tag = match target {
+                Some(name) => {
+                    self.prepared.remove(&name);
+                    "DEALLOCATE"
+                }
+                None => {
+                    self.prepared.clear();
+                    "DEALLOCATE ALL"
+                }
+            };
+            let status = self.status;
+            self.replies
+                .push(Expect::Synthetic(be::command_complete(tag)));
+            self.replies
+                .push(Expect::Synthetic(be::ready_for_query(status)));
+            return Ok(());
+        }
+        let timed = Timed::new(Arc::from(text));
+        self.ensure_server().await?;
+        self.replies.push(Expect::Query {
+            visible: true,
+            timed: Some(timed),
+        });
+        self.send(msg).await
+    }
+
+    async fn on_parse(&mut self, msg: Message) -> Result<(), ProxyError> {
+        let parse = Parse::parse(&msg)?;
+        if parse.name.is_empty() || self.mode == PoolMode::Session {
+            let text: Arc<str> = Arc::from(parse.query);
+            if parse.name.is_empty() {
+                self.unnamed_text = Some(text);
+            } else {
+                let p = Prepared::new(parse.query, &parse.param_types);
+                self.prepared.insert(parse.name.to_owned(), Arc::new(p));
+            }
+            self.ensure_server().await?;
+            self.replies.push(Expect::Parse {
+                visible: true,
+                key: None,
+            });
+            return self.send(msg).await;
+        }
+        let prepared = Arc::new(Prepared::new(parse.query, &parse.param_types));
+        self.prepared
+            .insert(parse.name.to_owned(), prepared.clone());
+        let server = self.ensure_server().await?;
+        if server.prepared.contains(&prepared.key) {
+            self.replies
+                .push(Expect::Synthetic(be::parse_complete()));
+            Ok(())
+        } else {
+            server.prepared.insert(prepared.key);
+            self.replies.push(Expect::Parse {
+                visible: true,
+                key: Some(prepared.key),
+            });
+            self.send(prepared.parse.clone()).await
+        }
+    }
+
+    /// In transaction mode, makes sure the linked server has the client's
+    /// named statement (injecting a hidden Parse) and returns its server
+    /// name; `None` for the unnamed statement, session mode, or a name the
+    /// client never prepared (the server then reports the error).
+    async fn server_statement(&mut self, name: &str) -> Result<Option<String>, ProxyError> {
+        if name.is_empty() || self.mode == PoolMode::Session {
+            self.ensure_server().await?;
+            return Ok(None);
+        }
+        let Some(prepared) = self.prepared.get(name).cloned() else {
+            self.ensure_server().await?;
+            return Ok(None);
+        };
+        let server = self.ensure_server().await?;
+        if server.prepared.insert(prepared.key) {
+            self.replies.push(Expect::Parse {
+                visible: false,
+                key: Some(prepared.key),
+            });
+            self.send(prepared.parse.clone()).await?;
+        }
+        Ok(Some(prepared.server_name.clone()))
+    }
+
+    async fn on_bind(&mut self, msg: Message) -> Result<(), ProxyError> {
+        let bind = Bind::parse(&msg)?;
+        let text = if bind.statement.is_empty() {
+            self.unnamed_text.clone()
+        } else {
+            self.prepared.get(bind.statement).map(|p| p.text.clone())
+        };
+        if let Some(text) = text {
+            self.portals
+                .insert(bind.portal.to_owned(), (text, msg.clone()));
+        }
+        let rewritten = self
+            .server_statement(bind.statement)
+            .await?
+            .map(|name| bind.with_statement(&name));
+        self.replies.push(Expect::Bind);
+        self.send(rewritten.unwrap_or(msg)).await
+    }
+
+    async fn on_describe(&mut self, msg: Message) -> Result<(), ProxyError> {
+        let describe = Describe::parse(&msg)?;
+        let rewritten = if describe.kind == b'S' {
+            self.server_statement(describe.name)
+                .await?
+                .map(|name| fe::describe(b'S', &name))
+        } else {
+            self.ensure_server().await?;
+            None
+        };
+        self.replies.push(Expect::Describe);
+        self.send(rewritten.unwrap_or(msg)).await
+    }
+
+    async fn on_execute(&mut self, msg: Message) -> Result<(), ProxyError> {
+        let execute = fe::Execute::parse(&msg)?;
+        let mut timed = match self.portals.get(execute.portal) {
+            Some((text, _)) => Timed::new(text.clone()),
+            None => Timed::new(Arc::from("")),
+        };
+        if let Some((_, bind)) = self.portals.get(execute.portal) {
+            timed.bind = Some(bind.clone());
+        }
+        self.ensure_server().await?;
+        self.replies.push(Expect::Execute(timed));
+        self.send(msg).await
+    }
+
+    async fn on_close(&mut self, msg: Message) -> Result<(), ProxyError> {
+        let close = Close::parse(&msg)?;
+        if close.kind == b'S' && !close.name.is_empty() && self.mode == PoolMode::Transaction {
+            // The server statement is shared with other clients: keep it.
+            self.prepared.remove(close.name);
+            self.replies
+                .push(Expect::Synthetic(be::close_complete()));
+            return Ok(());
+        }
+        if close.kind == b'S' && self.mode == PoolMode::Session {
+            self.prepared.remove(close.name);
+        }
+        if close.kind == b'P' {
+            self.portals.remove(close.name);
+        }
+        self.ensure_server().await?;
+        self.replies.push(Expect::Close);
+        self.send(msg).await
+    }
+}
+
+/// Whether `sql`'s first word (after blanks and comments) is `word`.
+fn starts_with_word(sql: &str, word: &str) -> bool {
+    let mut s = sql.trim_start();
+    loop {
+        if let Some(rest) = s.strip_prefix("--") {
+            s = rest.split_once('\n').map_or("", |(_, r)| r).trim_start();
+        } else if let Some(rest) = s.strip_prefix("/*") {
+            s = rest.split_once("*/").map_or("", |(_, r)| r).trim_start();
+        } else {
+            break;
+        }
+    }
+    s.len() >= word.len()
+        && s.as_bytes()[..word.len()].eq_ignore_ascii_case(word.as_bytes())
+        && s.as_bytes()
+            .get(word.len())
+            .is_none_or(|b| !b.is_ascii_alphanumeric() && *b != b'_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::starts_with_word;
+
+    #[test]
+    fn first_word_skips_blanks_and_comments() {
+        assert!(starts_with_word("  /* x */ -- y\n DEALLOCATE a", "deallocate"));
+        assert!(starts_with_word("deallocate", "deallocate"));
+        assert!(!starts_with_word("deallocated", "deallocate"));
+        assert!(!starts_with_word("SELECT 1", "deallocate"));
+    }
+}

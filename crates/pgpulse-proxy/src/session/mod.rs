@@ -1,0 +1,312 @@
+//! A client session after login: the I/O loop that links the client to a
+//! server, forwards both ways, and gives the server back.
+//!
+//! States and transitions (transaction mode):
+//! - **Idle** (no server): a message that needs a server → **Waiting**; a
+//!   message the proxy answers itself (`Close` of a named statement,
+//!   `DEALLOCATE`, `Terminate`) stays Idle.
+//! - **Waiting**: checkout succeeds → **Linked**, after queueing a hidden
+//!   `SET` batch if the server's session variables differ from the
+//!   client's; checkout fails → error to the client, session ends.
+//! - **Linked**: messages flow both ways through the [`replies::Replies`]
+//!   FIFO; at `ReadyForQuery` idle with nothing pending (and no `LISTEN`
+//!   pin) → **Idle**, the server returns to the pool.
+//! - Any state: client leaves → the server is rolled back and returned, or
+//!   closed if replies were still in flight; server fails → the client gets
+//!   an error and the session ends.
+//!
+//! Session mode is the same machine that never leaves **Linked** until the
+//! client goes, then runs `server_reset_query`.
+
+mod backend;
+mod frontend;
+pub(crate) mod prepared;
+pub(crate) mod replies;
+pub(crate) mod vars;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures::{FutureExt, SinkExt, StreamExt};
+use pgpulse_wire::{Message, MessageCodec, TransactionStatus};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_util::codec::Framed;
+
+use crate::clients::{ClientInfo, ClientState};
+use crate::error::ProxyError;
+use crate::options::PoolMode;
+use crate::pool::{Pool, PooledServer};
+use crate::server::{Server, SessionVars};
+use crate::shared::{Shared, wait_shutdown};
+use prepared::Prepared;
+use replies::Replies;
+
+/// What a pending `SET` / `RESET` does once its transaction commits.
+#[derive(Debug, Clone)]
+enum VarChange {
+    Set(String, String),
+    Reset(String),
+    ResetAll,
+}
+
+/// Whether the loop goes on.
+enum Flow {
+    Continue,
+    Exit,
+}
+
+/// A logged-in client.
+pub(crate) struct Session<S> {
+    client: Framed<S, MessageCodec>,
+    shared: Arc<Shared>,
+    pool: Pool,
+    info: Arc<ClientInfo>,
+    mode: PoolMode,
+    server: Option<PooledServer>,
+    replies: Replies,
+    status: TransactionStatus,
+    /// The client's session variables (applied to every server it gets).
+    vars: SessionVars,
+    /// SET / RESET seen in the current transaction, applied at commit.
+    pending_vars: Vec<VarChange>,
+    /// The last CommandComplete of the transaction was a ROLLBACK.
+    rolled_back: bool,
+    /// Named statements (transaction mode: renamed per server).
+    prepared: HashMap<String, Arc<Prepared>>,
+    /// Text of the unnamed statement, for the observer.
+    unnamed_text: Option<Arc<str>>,
+    /// Portal name → (statement text, Bind message), for the observer.
+    portals: HashMap<String, (Arc<str>, Message)>,
+    /// `LISTEN` in transaction mode keeps the server until the client leaves.
+    pinned: bool,
+    xact_start: Option<Instant>,
+}
+
+impl<S> Session<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    pub(crate) fn new(
+        client: Framed<S, MessageCodec>,
+        shared: Arc<Shared>,
+        pool: Pool,
+        info: Arc<ClientInfo>,
+        vars: SessionVars,
+    ) -> Self {
+        Session {
+            client,
+            mode: pool.mode(),
+            shared,
+            pool,
+            info,
+            server: None,
+            replies: Replies::default(),
+            status: TransactionStatus::Idle,
+            vars,
+            pending_vars: Vec::new(),
+            rolled_back: false,
+            prepared: HashMap::new(),
+            unnamed_text: None,
+            portals: HashMap::new(),
+            pinned: false,
+            xact_start: None,
+        }
+    }
+
+    /// Runs until the client leaves or an error ends the session.
+    pub(crate) async fn run(mut self) -> Result<(), ProxyError> {
+        let result = self.run_loop().await;
+        if let Err(e) = &result {
+            let fields = e.to_error_fields();
+            let _ = self.client.send(fields.to_message()).await;
+        }
+        self.cleanup().await;
+        result
+    }
+
+    async fn run_loop(&mut self) -> Result<(), ProxyError> {
+        let mut shutdown = self.shared.shutdown.subscribe();
+        loop {
+            let linked = self.server.is_some();
+            tokio::select! {
+                biased;
+                msg = next_server(&mut self.server), if linked => {
+                    self.on_server(msg?).await?;
+                    self.drain_server().await?;
+                    SinkExt::<Message>::flush(&mut self.client).await?;
+                    self.maybe_release();
+                }
+                msg = self.client.next() => {
+                    let msg = match msg {
+                        None => return Ok(()),
+                        Some(msg) => msg?,
+                    };
+                    if let Flow::Exit = self.on_client(msg).await? {
+                        return Ok(());
+                    }
+                    if let Flow::Exit = self.drain_client().await? {
+                        return Ok(());
+                    }
+                    self.flush_both().await?;
+                    self.maybe_release();
+                }
+                _ = wait_shutdown(&mut shutdown), if !linked => {
+                    return Err(ProxyError::Shutdown);
+                }
+            }
+        }
+    }
+
+    /// Handles the server messages already buffered, without waiting.
+    async fn drain_server(&mut self) -> Result<(), ProxyError> {
+        while let Some(server) = self.server.as_mut() {
+            match server.server().io.next().now_or_never() {
+                Some(Some(msg)) => self.on_server(msg?).await?,
+                Some(None) => {
+                    return Err(ProxyError::Desync("server closed the connection".into()));
+                }
+                None => break,
+            }
+        }
+        Ok(())
+    }
+
+    /// Handles the client messages already buffered, without waiting, so a
+    /// pipeline goes to the server in one write.
+    async fn drain_client(&mut self) -> Result<Flow, ProxyError> {
+        while let Some(next) = self.client.next().now_or_never() {
+            let Some(msg) = next else {
+                return Ok(Flow::Exit);
+            };
+            if let Flow::Exit = self.on_client(msg?).await? {
+                return Ok(Flow::Exit);
+            }
+        }
+        Ok(Flow::Continue)
+    }
+
+    async fn flush_both(&mut self) -> Result<(), ProxyError> {
+        if let Some(server) = self.server.as_mut() {
+            SinkExt::<Message>::flush(&mut server.server().io).await?;
+        }
+        self.flush_synthetic().await?;
+        SinkExt::<Message>::flush(&mut self.client).await?;
+        Ok(())
+    }
+
+    /// Sends the proxy's own replies that have reached the head of the queue.
+    async fn flush_synthetic(&mut self) -> Result<(), ProxyError> {
+        while let Some(msg) = self.replies.pop_synthetic() {
+            self.client.feed(msg).await?;
+        }
+        Ok(())
+    }
+
+    /// Returns the server to the pool when nothing is in flight and the
+    /// transaction is over (transaction mode only).
+    fn maybe_release(&mut self) {
+        if self.mode == PoolMode::Transaction
+            && !self.pinned
+            && self.status == TransactionStatus::Idle
+            && self.replies.is_empty()
+            && let Some(guard) = self.server.take()
+        {
+            guard.release();
+            self.info.set_state(ClientState::Idle);
+            self.info.link(None);
+        }
+    }
+
+    /// Links a server if none is linked, restoring the client's session
+    /// variables on it.
+    async fn ensure_server(&mut self) -> Result<&mut Server, ProxyError> {
+        if self.server.is_none() {
+            self.shared.wait_unpaused().await?;
+            self.info.set_state(ClientState::Waiting);
+            let mut guard = self.pool.checkout().await?;
+            self.info.set_state(ClientState::Active);
+            let server = guard.server();
+            self.info.link(Some(crate::clients::CancelTarget {
+                addr: server.addr,
+                pid: server.backend_pid,
+                key: server.backend_key,
+            }));
+            if let Some(sql) = vars::sync_sql(&self.vars, &server.vars) {
+                server.io.feed(pgpulse_wire::frontend::query(&sql)).await?;
+                server.vars = self.vars.clone();
+                self.replies.push(replies::Expect::Query {
+                    visible: false,
+                    timed: None,
+                });
+            }
+            self.server = Some(guard);
+            if self.xact_start.is_none() {
+                self.xact_start = Some(Instant::now());
+            }
+        }
+        Ok(self.server_mut())
+    }
+
+    fn server_mut(&mut self) -> &mut Server {
+        // Callers run after ensure_server or check `self.server` first.
+        self.server
+            .as_mut()
+            .expect("a server is linked here")
+            .server()
+    }
+
+    /// Forwards a message to the linked server (buffered until the batch
+    /// ends).
+    async fn send(&mut self, msg: Message) -> Result<(), ProxyError> {
+        self.pool
+            .stats()
+            .bytes_received
+            .fetch_add(msg.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        self.server_mut().io.feed(msg).await?;
+        Ok(())
+    }
+
+    /// Gives the server back (or closes it) when the client is gone.
+    async fn cleanup(&mut self) {
+        let Some(mut guard) = self.server.take() else {
+            return;
+        };
+        self.info.link(None);
+        if !self.replies.is_empty() {
+            // Replies in flight: the server's state is unknown. Dropping the
+            // guard closes it.
+            return;
+        }
+        let opts = self.shared.pool_options();
+        let limit = opts.server_connect_timeout;
+        let server = guard.server();
+        if self.status != TransactionStatus::Idle {
+            match server.run_discard("ROLLBACK", limit).await {
+                Ok(TransactionStatus::Idle) => {}
+                _ => return,
+            }
+        }
+        if self.mode == PoolMode::Session || self.pinned {
+            if server
+                .run_discard(&opts.server_reset_query, limit)
+                .await
+                .is_err()
+            {
+                return;
+            }
+            server.prepared.clear();
+            server.vars.clear();
+        }
+        guard.release();
+    }
+}
+
+/// The next message from the linked server; pends forever when none is
+/// linked (the select branch is disabled then anyway).
+async fn next_server(server: &mut Option<PooledServer>) -> Result<Message, ProxyError> {
+    match server {
+        Some(guard) => guard.server().recv().await,
+        None => std::future::pending().await,
+    }
+}

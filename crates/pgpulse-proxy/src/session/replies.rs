@@ -1,0 +1,162 @@
+//! The FIFO of replies a session expects from its server, in the order the
+//! client (or the proxy itself) sent the requests.
+//!
+//! PostgreSQL answers every frontend message in order, and after an error in
+//! the extended protocol it skips everything up to the next `Sync`. The
+//! queue mirrors that, which lets the session:
+//! - swallow replies to messages the proxy injected (a `Parse` re-preparing a
+//!   statement on a new server, a `SET` restoring session state),
+//! - inject replies for messages it answered itself (a `ParseComplete` for a
+//!   statement the server already had, a `CloseComplete`), each exactly where
+//!   the client expects it,
+//! - know when a server has nothing in flight and can go back to the pool.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use pgpulse_wire::Message;
+
+/// A statement being timed for the query observer.
+#[derive(Debug)]
+pub(crate) struct Timed {
+    pub text: Arc<str>,
+    pub bind: Option<Message>,
+    pub started: Instant,
+    pub started_at: SystemTime,
+    pub rows: u64,
+    pub error: Option<String>,
+}
+
+impl Timed {
+    pub fn new(text: Arc<str>) -> Box<Timed> {
+        Box::new(Timed {
+            text,
+            bind: None,
+            started: Instant::now(),
+            started_at: SystemTime::now(),
+            rows: 0,
+            error: None,
+        })
+    }
+}
+
+/// One expected reply (or reply sequence).
+#[derive(Debug)]
+pub(crate) enum Expect {
+    /// `ParseComplete`. `key`: the proxy-wide statement key this Parse
+    /// prepares on the server (transaction mode), forgotten if it fails.
+    Parse { visible: bool, key: Option<u64> },
+    /// `BindComplete`.
+    Bind,
+    /// `ParameterDescription`? then `RowDescription` or `NoData`.
+    Describe,
+    /// Rows then `CommandComplete` / `EmptyQueryResponse` / `PortalSuspended`.
+    Execute(Box<Timed>),
+    /// `CloseComplete`.
+    Close,
+    /// `ReadyForQuery`.
+    Sync,
+    /// A simple query or function call: everything up to `ReadyForQuery`.
+    /// Hidden ones were sent by the proxy and their replies are swallowed.
+    Query {
+        visible: bool,
+        timed: Option<Box<Timed>>,
+    },
+    /// A reply the proxy makes itself, sent when it reaches the head.
+    Synthetic(Message),
+}
+
+/// The queue.
+#[derive(Debug, Default)]
+pub(crate) struct Replies {
+    queue: VecDeque<Expect>,
+}
+
+impl Replies {
+    pub fn push(&mut self, e: Expect) {
+        self.queue.push_back(e);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
+    pub fn head(&mut self) -> Option<&mut Expect> {
+        self.queue.front_mut()
+    }
+
+    pub fn pop(&mut self) -> Option<Expect> {
+        self.queue.pop_front()
+    }
+
+    /// Pops the synthetic replies now at the head.
+    pub fn pop_synthetic(&mut self) -> Option<Message> {
+        if let Some(Expect::Synthetic(_)) = self.queue.front()
+            && let Some(Expect::Synthetic(msg)) = self.queue.pop_front()
+        {
+            return Some(msg);
+        }
+        None
+    }
+
+    /// After an error in the extended protocol: the server skips everything
+    /// up to the next Sync, so drop those expectations. Returns the statement
+    /// keys of skipped Parses (they were not prepared).
+    pub fn skip_to_sync(&mut self) -> Vec<u64> {
+        let mut unprepared = Vec::new();
+        while let Some(e) = self.queue.front() {
+            if matches!(e, Expect::Sync | Expect::Query { .. }) {
+                break;
+            }
+            if let Some(Expect::Parse { key: Some(k), .. }) = self.queue.pop_front() {
+                unprepared.push(k);
+            }
+        }
+        unprepared
+    }
+
+    /// Whether a hidden (proxy-sent) query is at the head.
+    pub fn head_is_hidden_query(&self) -> bool {
+        matches!(self.queue.front(), Some(Expect::Query { visible: false, .. }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pgpulse_wire::backend;
+
+    #[test]
+    fn skip_to_sync_drops_the_rest_of_the_failed_batch_only() {
+        let mut r = Replies::default();
+        r.push(Expect::Bind);
+        r.push(Expect::Parse {
+            visible: false,
+            key: Some(7),
+        });
+        r.push(Expect::Synthetic(backend::parse_complete()));
+        r.push(Expect::Describe);
+        r.push(Expect::Sync);
+        r.push(Expect::Parse {
+            visible: true,
+            key: Some(9),
+        });
+        assert_eq!(r.skip_to_sync(), vec![7]);
+        assert!(matches!(r.pop(), Some(Expect::Sync)));
+        assert!(matches!(r.pop(), Some(Expect::Parse { key: Some(9), .. })));
+        assert!(r.is_empty());
+    }
+
+    #[test]
+    fn synthetic_replies_leave_only_from_the_head() {
+        let mut r = Replies::default();
+        r.push(Expect::Bind);
+        r.push(Expect::Synthetic(backend::close_complete()));
+        assert!(r.pop_synthetic().is_none());
+        r.pop();
+        let msg = r.pop_synthetic().expect("synthetic at head");
+        assert_eq!(msg.tag(), backend::CLOSE_COMPLETE_TAG);
+        assert!(r.is_empty());
+    }
+}

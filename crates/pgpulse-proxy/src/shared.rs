@@ -1,0 +1,122 @@
+//! State shared by every session of one proxy: options, users, pools, the
+//! client registry, the observer, and the pause / shutdown switches.
+
+use std::sync::{Arc, RwLock};
+
+use pgpulse_sql::Analyzer;
+use tokio::sync::watch;
+
+use crate::auth::{KnownUser, Users};
+use crate::clients::ClientRegistry;
+use crate::error::ProxyError;
+use crate::observer::QueryObserver;
+use crate::options::{PoolOptions, ProxyOptions, UserOptions};
+use crate::pool::{Pool, PoolKey, PoolRegistry};
+use crate::server::{ServerCredentials, ServerTarget};
+
+/// Produces fresh users and pool options for `RELOAD` / SIGHUP.
+pub type ReloadFn =
+    Box<dyn Fn() -> Result<(Vec<UserOptions>, PoolOptions), String> + Send + Sync + 'static>;
+
+pub(crate) struct Shared {
+    pub opts: ProxyOptions,
+    pool_opts: RwLock<Arc<PoolOptions>>,
+    pub users: Users,
+    pub pools: PoolRegistry,
+    pub clients: Arc<ClientRegistry>,
+    pub observer: Arc<dyn QueryObserver>,
+    pub analyzer: Analyzer,
+    pub shutdown: watch::Sender<bool>,
+    pub paused: watch::Sender<bool>,
+    pub reload: Option<ReloadFn>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("listen", &self.opts.listen)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Shared {
+    pub(crate) fn new(
+        opts: ProxyOptions,
+        observer: Arc<dyn QueryObserver>,
+        reload: Option<ReloadFn>,
+    ) -> Shared {
+        Shared {
+            users: Users::new(&opts.users),
+            pool_opts: RwLock::new(Arc::new(opts.pool.clone())),
+            opts,
+            pools: PoolRegistry::default(),
+            clients: Arc::new(ClientRegistry::default()),
+            observer,
+            analyzer: Analyzer::new(10_000),
+            shutdown: watch::channel(false).0,
+            paused: watch::channel(false).0,
+            reload,
+        }
+    }
+
+    pub(crate) fn pool_options(&self) -> Arc<PoolOptions> {
+        self.pool_opts
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Applies reloaded users and pool options. Pools that exist keep their
+    /// size until they are recreated; new pools use the new options.
+    pub(crate) fn apply_reload(&self, users: &[UserOptions], pool: PoolOptions) {
+        self.users.replace(users);
+        *self.pool_opts.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(pool);
+    }
+
+    /// Waits while the proxy is paused (`PAUSE`).
+    pub(crate) async fn wait_unpaused(&self) -> Result<(), ProxyError> {
+        let mut rx = self.paused.subscribe();
+        rx.wait_for(|paused| !*paused)
+            .await
+            .map(|_| ())
+            .map_err(|_| ProxyError::Shutdown)
+    }
+
+    /// The pool for (database, user), created with the credentials of the
+    /// client that logged in first.
+    pub(crate) fn pool_for(
+        &self,
+        database: &str,
+        user: &KnownUser,
+        credentials: ServerCredentials,
+    ) -> Pool {
+        let key = PoolKey {
+            database: database.to_owned(),
+            user: user.name.clone(),
+        };
+        self.pools.get_or_create(&key, || {
+            let opts = self.pool_options();
+            let target = ServerTarget {
+                host: self.opts.upstream.host.clone(),
+                port: self.opts.upstream.port,
+                database: database.to_owned(),
+                user: user.name.clone(),
+                credentials,
+                connect_timeout: opts.server_connect_timeout,
+            };
+            Pool::new(
+                key.clone(),
+                user.pool_mode.unwrap_or(opts.mode),
+                user.pool_size.unwrap_or(opts.default_pool_size),
+                target,
+                opts,
+            )
+        })
+    }
+}
+
+/// Resolves once shutdown has been requested. (The `Ref` that `wait_for`
+/// returns is not `Send`, so it must not live in a select's output.)
+pub(crate) async fn wait_shutdown(rx: &mut watch::Receiver<bool>) {
+    let _ = rx.wait_for(|stop| *stop).await.map(|_| ());
+}

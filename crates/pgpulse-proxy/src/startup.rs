@@ -1,0 +1,178 @@
+//! A new client connection up to its first query: SSL / GSS negotiation,
+//! cancel requests, the startup message, authentication, and the login
+//! replies (ParameterStatus, BackendKeyData, ReadyForQuery).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use futures::{SinkExt, StreamExt};
+use pgpulse_wire::backend::{self as be};
+use pgpulse_wire::{MessageCodec, StartupCodec, StartupMessage, StartupPacket, TransactionStatus};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_util::codec::Framed;
+
+use crate::clients::NewClient;
+use crate::error::ProxyError;
+use crate::session::{Session, vars};
+use crate::shared::Shared;
+
+/// Largest startup packet accepted (PostgreSQL's own limit is 10,000).
+const MAX_STARTUP_PACKET: usize = 10_000;
+
+/// The virtual database of the admin console.
+pub(crate) const ADMIN_DATABASE: &str = "pgpulse";
+
+/// Parameters PostgreSQL reports that a client's own startup value replaces
+/// in what the client is told at login.
+const CLIENT_REPORTED: &[&str] = &[
+    "application_name",
+    "client_encoding",
+    "DateStyle",
+    "IntervalStyle",
+    "TimeZone",
+];
+
+/// What a successful login hands to the session.
+struct LoggedIn {
+    pool: crate::pool::Pool,
+    client: crate::clients::ClientHandle,
+    vars: crate::server::SessionVars,
+}
+
+/// Serves one client connection until it ends. Errors end only this client.
+pub(crate) async fn handle_client(stream: TcpStream, addr: SocketAddr, shared: Arc<Shared>) {
+    let _ = stream.set_nodelay(true);
+    match serve(stream, addr, &shared).await {
+        Ok(()) => {}
+        Err(e) => tracing::debug!(client = %addr, error = %e, "client session ended with an error"),
+    }
+}
+
+async fn serve(stream: TcpStream, addr: SocketAddr, shared: &Arc<Shared>) -> Result<(), ProxyError> {
+    let mut framed = Framed::new(stream, StartupCodec::new(MAX_STARTUP_PACKET));
+    let startup = loop {
+        match framed.next().await {
+            None => return Ok(()),
+            Some(Err(e)) => {
+                let err = ProxyError::from(e);
+                let msg = err.to_error_fields().to_message();
+                let _ = framed.get_mut().write_all(msg.frame()).await;
+                return Err(err);
+            }
+            Some(Ok(StartupPacket::SslRequest | StartupPacket::GssEncRequest)) => {
+                // TLS to clients is not offered: the client may go on in the clear.
+                framed.get_mut().write_all(b"N").await?;
+            }
+            Some(Ok(StartupPacket::Cancel {
+                process_id,
+                secret_key,
+            })) => {
+                shared.clients.cancel((process_id, secret_key)).await;
+                return Ok(());
+            }
+            Some(Ok(StartupPacket::Startup(m))) => break m,
+        }
+    };
+    let max = shared.opts.max_message_bytes;
+    let mut io = framed.map_codec(|_| MessageCodec::new(max));
+    match login(&mut io, &startup, addr, shared).await {
+        Ok(None) => Ok(()),
+        Ok(Some(LoggedIn { pool, client, vars })) => {
+            let stats = pool.stats();
+            stats.clients.fetch_add(1, Ordering::Relaxed);
+            let session = Session::new(io, shared.clone(), pool.clone(), client.info.clone(), vars);
+            let result = session.run().await;
+            pool.stats().clients.fetch_sub(1, Ordering::Relaxed);
+            drop(client);
+            result
+        }
+        Err(e) => {
+            let _ = io.send(e.to_error_fields().to_message()).await;
+            Err(e)
+        }
+    }
+}
+
+async fn login<S>(
+    io: &mut Framed<S, MessageCodec>,
+    startup: &StartupMessage,
+    addr: SocketAddr,
+    shared: &Arc<Shared>,
+) -> Result<Option<LoggedIn>, ProxyError>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    negotiate_version(io, startup).await?;
+    let user = startup
+        .user()
+        .filter(|u| !u.is_empty())
+        .ok_or_else(|| ProxyError::client("28000", "no PostgreSQL user name specified in startup packet"))?
+        .to_owned();
+    let database = startup.database().unwrap_or(&user).to_owned();
+    let known = shared.users.lookup(&user, &shared.opts.upstream).await;
+    let credentials =
+        crate::auth::authenticate(io, &user, known.as_deref(), shared.opts.auth_method).await?;
+    // authenticate() fails for unknown users, so `known` is set here.
+    let known = known.ok_or_else(|| ProxyError::AuthFailed(user.clone()))?;
+    if database == ADMIN_DATABASE {
+        if !shared.opts.admin_users.iter().any(|a| a == &user) {
+            return Err(ProxyError::client(
+                "28000",
+                format!("user \"{user}\" is not allowed on the pgpulse admin console"),
+            ));
+        }
+        crate::admin::run(io, shared, &user).await?;
+        return Ok(None);
+    }
+    let pool = shared.pool_for(&database, &known, credentials);
+    let params = pool.server_params().await?;
+    io.feed(be::authentication_ok()).await?;
+    for (name, value) in params.iter() {
+        let own = CLIENT_REPORTED
+            .iter()
+            .find(|n| n.eq_ignore_ascii_case(name))
+            .and_then(|_| startup.params.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)));
+        let value = own.map_or(value.as_str(), |(_, v)| v.as_str());
+        io.feed(be::parameter_status_msg(name, value)).await?;
+    }
+    let application_name = startup.get("application_name").unwrap_or("").to_owned();
+    let client = shared.clients.register(NewClient {
+        addr,
+        user: user.clone(),
+        database: database.clone(),
+        application_name,
+    });
+    let (pid, key) = client.info.cancel_key;
+    io.feed(be::backend_key_data_msg(pid, key)).await?;
+    io.send(be::ready_for_query(TransactionStatus::Idle)).await?;
+
+    Ok(Some(LoggedIn {
+        pool,
+        client,
+        vars: vars::from_startup(&startup.params),
+    }))
+}
+
+/// Answers a startup that asks for protocol 3.x (x > 0) or for `_pq_.`
+/// options with NegotiateProtocolVersion: pgpulse speaks 3.0.
+async fn negotiate_version<S>(
+    io: &mut Framed<S, MessageCodec>,
+    startup: &StartupMessage,
+) -> Result<(), ProxyError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let unrecognized: Vec<&str> = startup
+        .params
+        .iter()
+        .map(|(k, _)| k.as_str())
+        .filter(|k| k.starts_with("_pq_."))
+        .collect();
+    if startup.minor > 0 || !unrecognized.is_empty() {
+        io.feed(be::negotiate_protocol_version(0, &unrecognized))
+            .await?;
+    }
+    Ok(())
+}
