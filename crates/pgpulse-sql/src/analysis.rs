@@ -75,7 +75,8 @@ pub fn analyze(sql: &str) -> Analysis {
     let toks = tokenize(sql);
     let ranges = split_statements(&toks);
     if ranges.len() <= 1 {
-        return analyze_single(sql, &toks);
+        let r = ranges.first().cloned().unwrap_or(0..0);
+        return analyze_single(sql, &toks[r]);
     }
     let parts: Vec<Analysis> = ranges
         .iter()
@@ -176,6 +177,8 @@ fn analyze_single(sql: &str, toks: &[Token]) -> Analysis {
         S::Other => unknown(&mut a, "utility statement not modelled"),
         _ => {}
     }
+    // The lexer sees every locking clause, also where the parser failed.
+    a.locking |= has_locking_clause(sql, toks);
     a.touches_catalog = a
         .tables_read
         .iter()
@@ -243,6 +246,21 @@ fn with_parse(a: &mut Analysis, sql: &str, toks: &[Token], quick: &Quick) {
     if quick.cte_writes && a.tables_written.is_empty() {
         a.certain = false;
     }
+}
+
+/// `FOR UPDATE`, `FOR SHARE`, `FOR NO KEY UPDATE`, `FOR KEY SHARE`.
+fn has_locking_clause(sql: &str, toks: &[Token]) -> bool {
+    let is = |i: usize, w: &str| {
+        toks.get(i)
+            .is_some_and(|t| t.kind == TokenKind::Word && t.text(sql).eq_ignore_ascii_case(w))
+    };
+    (0..toks.len()).any(|i| {
+        is(i, "for")
+            && (is(i + 1, "update")
+                || is(i + 1, "share")
+                || (is(i + 1, "no") && is(i + 2, "key"))
+                || (is(i + 1, "key") && is(i + 2, "share")))
+    })
 }
 
 /// Lexer scan for catalog names, used when the parse did not settle it.
