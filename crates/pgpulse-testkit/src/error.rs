@@ -72,6 +72,14 @@ pub enum TestkitError {
     /// Running the servers as an unprivileged user (we are root) failed.
     #[error("cannot prepare the unprivileged user for PostgreSQL: {0}")]
     User(String),
+    /// The server was already cleaned up (the process is exiting).
+    #[error("`{operation}` after the {what} was cleaned up (process exiting)")]
+    CleanedUp {
+        /// The refused operation.
+        operation: &'static str,
+        /// `PostgreSQL cluster` or `Redis server`.
+        what: &'static str,
+    },
     /// Generating the TLS certificate failed.
     #[error("cannot generate the TLS certificate: {0}")]
     Tls(String),

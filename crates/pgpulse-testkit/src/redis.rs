@@ -193,9 +193,10 @@ impl RedisServer {
         })?;
         let ctl = local.ctl.lock().unwrap_or_else(|e| e.into_inner());
         if ctl.watchdog.is_none() {
-            return Err(TestkitError::User(format!(
-                "`{operation}` after the Redis server was cleaned up (process exiting)"
-            )));
+            return Err(TestkitError::CleanedUp {
+                operation,
+                what: "Redis server",
+            });
         }
         Ok((local, ctl))
     }

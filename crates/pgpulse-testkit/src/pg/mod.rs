@@ -381,9 +381,10 @@ impl PgCluster {
         })?;
         let ctl = local.ctl.lock().unwrap_or_else(|e| e.into_inner());
         if ctl.watchdog.is_none() {
-            return Err(TestkitError::User(format!(
-                "`{operation}` after the cluster was cleaned up (process exiting)"
-            )));
+            return Err(TestkitError::CleanedUp {
+                operation,
+                what: "PostgreSQL cluster",
+            });
         }
         Ok((local, ctl))
     }
