@@ -497,7 +497,7 @@ impl<'a, S: Sink> Emitter<'a, S> {
                 self.piece(Piece::Close);
                 self.sink.push(text);
             }
-            K::Dot | K::Cast | K::Colon => {
+            K::Dot | K::Cast => {
                 self.piece(Piece::Cast);
                 self.sink.push(text);
             }
