@@ -207,7 +207,15 @@ fn apply_lex(a: &mut Analysis, lt: LexTables, why: &str) {
 /// `may_write` from it (or from the lexer guess if the parse fails).
 fn with_parse(a: &mut Analysis, sql: &str, toks: &[Token], quick: &Quick) {
     use StatementKind as S;
-    match deep_analyze(sql) {
+    // sqlparser misses some PostgreSQL syntax; retry on forms with the same
+    // tables and functions: a rewrite, then the normalized text (which has
+    // no `U&'...' UESCAPE` or continued strings left).
+    let first = match parser_friendly(sql, toks) {
+        Some(rewritten) => deep_analyze(&rewritten),
+        None => deep_analyze(sql),
+    };
+    let parsed = first.or_else(|e| deep_analyze(&a.normalized).map_err(|_| e));
+    match parsed {
         Ok(Deep {
             reads,
             writes,
@@ -246,6 +254,45 @@ fn with_parse(a: &mut Analysis, sql: &str, toks: &[Token], quick: &Quick) {
     if quick.cte_writes && a.tables_written.is_empty() {
         a.certain = false;
     }
+}
+
+/// A copy of `sql` that sqlparser 0.64 can parse where the original uses
+/// syntax it lacks: `FOR NO KEY UPDATE` / `FOR KEY SHARE` (written as
+/// `FOR UPDATE` / `FOR SHARE`; the lexer reports locking anyway) and
+/// `TABLE t` (written as `SELECT * FROM t`). `None` when nothing changes.
+fn parser_friendly(sql: &str, toks: &[Token]) -> Option<String> {
+    let is = |i: usize, w: &str| {
+        toks.get(i)
+            .is_some_and(|t| t.kind == TokenKind::Word && t.text(sql).eq_ignore_ascii_case(w))
+    };
+    // (byte range to replace, replacement)
+    let mut edits: Vec<(usize, usize, &str)> = Vec::new();
+    let first = toks
+        .iter()
+        .position(|t| t.kind != TokenKind::LParen)
+        .unwrap_or(0);
+    if is(first, "table") {
+        edits.push((toks[first].start, toks[first].end, "SELECT * FROM"));
+    }
+    for i in 0..toks.len() {
+        if is(i, "for") && is(i + 1, "no") && is(i + 2, "key") && is(i + 3, "update") {
+            edits.push((toks[i + 1].start, toks[i + 2].end, ""));
+        } else if is(i, "for") && is(i + 1, "key") && is(i + 2, "share") {
+            edits.push((toks[i + 1].start, toks[i + 1].end, ""));
+        }
+    }
+    if edits.is_empty() {
+        return None;
+    }
+    let mut out = String::with_capacity(sql.len() + 16);
+    let mut at = 0;
+    for (start, end, with) in edits {
+        out.push_str(sql.get(at..start)?);
+        out.push_str(with);
+        at = end;
+    }
+    out.push_str(sql.get(at..)?);
+    Some(out)
 }
 
 /// `FOR UPDATE`, `FOR SHARE`, `FOR NO KEY UPDATE`, `FOR KEY SHARE`.

@@ -151,7 +151,7 @@ impl Collector {
     }
 
     fn is_cte(&self, t: &TableRef) -> bool {
-        t.schema.is_none() && self.ctes.iter().any(|s| s.iter().any(|c| *c == t.name))
+        t.schema.is_none() && self.ctes.iter().any(|s| s.contains(&t.name))
     }
 
     fn read(&mut self, t: TableRef) {

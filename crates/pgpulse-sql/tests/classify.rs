@@ -346,3 +346,35 @@ fn analyzer_and_free_functions_agree() {
     assert_eq!(&*memo.normalized, normalize(sql).text);
     assert_eq!(memo.tables_read, direct.tables_read);
 }
+
+#[test]
+fn corpus_entries_are_single_statements_and_mostly_certain() {
+    let entries: Vec<&str> = include_str!("corpus.sql")
+        .split("\n-- @@\n")
+        .map(str::trim)
+        .filter(|e| analyze(e).kind != S::Empty)
+        .collect();
+    assert!(entries.len() >= 200);
+    let mut uncertain = Vec::new();
+    for e in &entries {
+        let a = analyze(e);
+        assert_eq!(a.statement_count, 1, "{e}");
+        assert_eq!(a.fingerprint, fingerprint(e), "{e}");
+        if !a.certain {
+            // Only statements whose effect is invisible in their text may
+            // stay uncertain: code (DO, CALL, EXECUTE, functions), privileges
+            // and objects without tables.
+            assert!(
+                matches!(a.kind, S::Ddl | S::Do | S::Call | S::Execute),
+                "unexpectedly uncertain: {e}: {:?}",
+                a.uncertain_reason
+            );
+            assert!(a.may_write, "{e}");
+            uncertain.push(*e);
+        }
+        if matches!(a.kind, S::Insert | S::Update | S::Delete | S::Merge) {
+            assert!(!a.tables_written.is_empty(), "{e}");
+        }
+    }
+    assert!(uncertain.len() <= 15, "{uncertain:#?}");
+}
