@@ -108,12 +108,7 @@ impl Users {
         name: &str,
         upstream: &UpstreamOptions,
     ) -> Option<Arc<KnownUser>> {
-        if let Some(user) = self
-            .map
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(name)
-        {
+        if let Some(user) = self.map.read().unwrap_or_else(|e| e.into_inner()).get(name) {
             return Some(user.clone());
         }
         match auth_query(name, upstream).await {
@@ -247,7 +242,11 @@ where
 }
 
 /// One md5 exchange against a stored md5 hash.
-async fn md5<S>(io: &mut Framed<S, MessageCodec>, user: &str, hash: &str) -> Result<bool, ProxyError>
+async fn md5<S>(
+    io: &mut Framed<S, MessageCodec>,
+    user: &str,
+    hash: &str,
+) -> Result<bool, ProxyError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -269,7 +268,9 @@ where
             "expected a password message during authentication",
         )),
         Some(Err(e)) => Err(e.into()),
-        None => Err(ProxyError::Desync("client left during authentication".into())),
+        None => Err(ProxyError::Desync(
+            "client left during authentication".into(),
+        )),
     }
 }
 

@@ -113,7 +113,10 @@ impl Proxy {
             }
         }
         drop(self.listener);
-        tracing::info!(clients = tasks.len(), "shutting down: waiting for running transactions");
+        tracing::info!(
+            clients = tasks.len(),
+            "shutting down: waiting for running transactions"
+        );
         let drain = async { while tasks.join_next().await.is_some() {} };
         if tokio::time::timeout(shared.opts.shutdown_timeout, drain)
             .await
@@ -157,7 +160,12 @@ impl ProxyHandle {
 
     /// Every pool's state.
     pub fn pools(&self) -> Vec<PoolSnapshot> {
-        self.shared.pools.all().iter().map(|p| p.snapshot()).collect()
+        self.shared
+            .pools
+            .all()
+            .iter()
+            .map(|p| p.snapshot())
+            .collect()
     }
 
     /// Every connected client.

@@ -191,7 +191,10 @@ impl Pool {
         };
         let waited = started.elapsed().as_micros() as u64;
         inner.stats.wait_count.fetch_add(1, Ordering::Relaxed);
-        inner.stats.wait_time_us.fetch_add(waited, Ordering::Relaxed);
+        inner
+            .stats
+            .wait_time_us
+            .fetch_add(waited, Ordering::Relaxed);
         inner.stats.max_wait_us.fetch_max(waited, Ordering::Relaxed);
         inner.stats.servers_active.fetch_add(1, Ordering::Relaxed);
         Ok(PooledServer {
@@ -369,7 +372,10 @@ impl PooledServer {
     /// Gives a server in a clean state (idle, nothing pending) back.
     pub fn release(mut self) {
         if let Some(mut server) = self.server.take() {
-            self.pool.stats.servers_active.fetch_sub(1, Ordering::Relaxed);
+            self.pool
+                .stats
+                .servers_active
+                .fetch_sub(1, Ordering::Relaxed);
             server.last_used = Instant::now();
             if self.pool.closed.load(Ordering::Relaxed)
                 || server.age() >= self.pool.opts.server_lifetime
@@ -385,7 +391,10 @@ impl PooledServer {
 impl Drop for PooledServer {
     fn drop(&mut self) {
         if let Some(server) = self.server.take() {
-            self.pool.stats.servers_active.fetch_sub(1, Ordering::Relaxed);
+            self.pool
+                .stats
+                .servers_active
+                .fetch_sub(1, Ordering::Relaxed);
             self.pool.close(server);
         }
     }

@@ -104,7 +104,9 @@ impl Server {
         ]);
         io.get_mut().write_all_buf(&mut startup.encode()).await?;
         let mut auth = match &target.credentials {
-            ServerCredentials::Password(password) => ClientAuth::new(&target.user, password.as_deref()),
+            ServerCredentials::Password(password) => {
+                ClientAuth::new(&target.user, password.as_deref())
+            }
             ServerCredentials::ScramKeys {
                 client_key,
                 server_key,
@@ -194,4 +196,3 @@ impl Server {
         self.created.elapsed()
     }
 }
-

@@ -50,7 +50,11 @@ pub(crate) async fn handle_client(stream: TcpStream, addr: SocketAddr, shared: A
     }
 }
 
-async fn serve(stream: TcpStream, addr: SocketAddr, shared: &Arc<Shared>) -> Result<(), ProxyError> {
+async fn serve(
+    stream: TcpStream,
+    addr: SocketAddr,
+    shared: &Arc<Shared>,
+) -> Result<(), ProxyError> {
     let mut framed = Framed::new(stream, StartupCodec::new(MAX_STARTUP_PACKET));
     let startup = loop {
         match framed.next().await {
@@ -108,7 +112,12 @@ where
     let user = startup
         .user()
         .filter(|u| !u.is_empty())
-        .ok_or_else(|| ProxyError::client("28000", "no PostgreSQL user name specified in startup packet"))?
+        .ok_or_else(|| {
+            ProxyError::client(
+                "28000",
+                "no PostgreSQL user name specified in startup packet",
+            )
+        })?
         .to_owned();
     let database = startup.database().unwrap_or(&user).to_owned();
     let known = shared.users.lookup(&user, &shared.opts.upstream).await;
@@ -133,7 +142,12 @@ where
         let own = CLIENT_REPORTED
             .iter()
             .find(|n| n.eq_ignore_ascii_case(name))
-            .and_then(|_| startup.params.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)));
+            .and_then(|_| {
+                startup
+                    .params
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            });
         let value = own.map_or(value.as_str(), |(_, v)| v.as_str());
         io.feed(be::parameter_status_msg(name, value)).await?;
     }
@@ -146,7 +160,8 @@ where
     });
     let (pid, key) = client.info.cancel_key;
     io.feed(be::backend_key_data_msg(pid, key)).await?;
-    io.send(be::ready_for_query(TransactionStatus::Idle)).await?;
+    io.send(be::ready_for_query(TransactionStatus::Idle))
+        .await?;
 
     Ok(Some(LoggedIn {
         pool,

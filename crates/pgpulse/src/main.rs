@@ -1,5 +1,92 @@
 //! The pgpulse binary: CLI, configuration, wiring, signals and shutdown.
 
-fn main() {
-    println!("pgpulse {}", env!("CARGO_PKG_VERSION"));
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+mod config;
+mod demo;
+mod serve;
+
+use config::Config;
+
+/// pgpulse: a PostgreSQL performance layer (pooling, caching, query insight).
+#[derive(Debug, Parser)]
+#[command(name = "pgpulse", version, about)]
+struct Cli {
+    /// Log format.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the proxy, the API and the background jobs.
+    Serve {
+        /// TOML configuration file; environment variables override it.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Start a throw-away PostgreSQL, seed it, run a workload through pgpulse
+    /// and serve the dashboard.
+    Demo {
+        /// Use this server instead of a throw-away one.
+        #[arg(long)]
+        upstream: Option<String>,
+    },
+    /// Print the effective configuration with secrets redacted.
+    CheckConfig {
+        /// TOML configuration file; environment variables override it.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    let result = match cli.command {
+        Command::CheckConfig { config } => {
+            { Config::load(config.as_deref()).map(|c| print!("{}", c.redacted_toml())) }
+                .map_err(anyhow::Error::from)
+        }
+        Command::Serve { config } => Config::load(config.as_deref())
+            .map_err(anyhow::Error::from)
+            .and_then(|c| runtime()?.block_on(serve::run(c, config))),
+        Command::Demo { upstream } => runtime().and_then(|rt| rt.block_on(demo::run(upstream))),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("pgpulse: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+fn init_logging(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("PGPULSE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
 }

@@ -59,7 +59,8 @@ where
         io.feed(be::parameter_status_msg(k, v)).await?;
     }
     io.feed(be::backend_key_data_msg(0, 0)).await?;
-    io.send(be::ready_for_query(TransactionStatus::Idle)).await?;
+    io.send(be::ready_for_query(TransactionStatus::Idle))
+        .await?;
     tracing::info!(user, "admin console login");
     while let Some(msg) = io.next().await {
         let msg = msg?;
@@ -70,7 +71,8 @@ where
                 for reply in execute(shared, &text) {
                     io.feed(reply).await?;
                 }
-                io.send(be::ready_for_query(TransactionStatus::Idle)).await?;
+                io.send(be::ready_for_query(TransactionStatus::Idle))
+                    .await?;
             }
             _ => {
                 let err = ErrorFields::new(
@@ -80,7 +82,8 @@ where
                 );
                 io.feed(err.to_message()).await?;
                 if msg.tag() == fe::SYNC_TAG {
-                    io.send(be::ready_for_query(TransactionStatus::Idle)).await?;
+                    io.send(be::ready_for_query(TransactionStatus::Idle))
+                        .await?;
                 }
             }
         }

@@ -19,6 +19,7 @@ where
 {
     pub(super) async fn on_server(&mut self, msg: Message) -> Result<(), ProxyError> {
         let hidden = self.replies.head_is_hidden_query();
+        tracing::trace!(client = self.info.id, tag = %(msg.tag() as char), head = ?self.replies.head(), "from server");
         let forward = match msg.tag() {
             be::NOTIFICATION_RESPONSE_TAG => true,
             be::ERROR_RESPONSE_TAG => {

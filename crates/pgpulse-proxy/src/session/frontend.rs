@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
+use pgpulse_wire::Message;
 use pgpulse_wire::backend::{self as be};
 use pgpulse_wire::frontend::{self as fe, Bind, Close, Describe, Parse};
-use pgpulse_wire::Message;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::prepared::{Prepared, deallocate_target};
@@ -19,6 +19,7 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
     pub(super) async fn on_client(&mut self, msg: Message) -> Result<Flow, ProxyError> {
+        tracing::trace!(client = self.info.id, tag = %(msg.tag() as char), "from client");
         match msg.tag() {
             fe::TERMINATE_TAG => return Ok(Flow::Exit),
             fe::QUERY_TAG => self.on_query(msg).await?,
@@ -117,8 +118,7 @@ where
             .insert(parse.name.to_owned(), prepared.clone());
         let server = self.ensure_server().await?;
         if server.prepared.contains(&prepared.key) {
-            self.replies
-                .push(Expect::Synthetic(be::parse_complete()));
+            self.replies.push(Expect::Synthetic(be::parse_complete()));
             Ok(())
         } else {
             server.prepared.insert(prepared.key);
@@ -206,8 +206,7 @@ where
         if close.kind == b'S' && !close.name.is_empty() && self.mode == PoolMode::Transaction {
             // The server statement is shared with other clients: keep it.
             self.prepared.remove(close.name);
-            self.replies
-                .push(Expect::Synthetic(be::close_complete()));
+            self.replies.push(Expect::Synthetic(be::close_complete()));
             return Ok(());
         }
         if close.kind == b'S' && self.mode == PoolMode::Session {
@@ -247,7 +246,10 @@ mod tests {
 
     #[test]
     fn first_word_skips_blanks_and_comments() {
-        assert!(starts_with_word("  /* x */ -- y\n DEALLOCATE a", "deallocate"));
+        assert!(starts_with_word(
+            "  /* x */ -- y\n DEALLOCATE a",
+            "deallocate"
+        ));
         assert!(starts_with_word("deallocate", "deallocate"));
         assert!(!starts_with_word("deallocated", "deallocate"));
         assert!(!starts_with_word("SELECT 1", "deallocate"));

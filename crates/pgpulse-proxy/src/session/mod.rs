@@ -212,6 +212,7 @@ where
             && self.replies.is_empty()
             && let Some(guard) = self.server.take()
         {
+            tracing::trace!(client = self.info.id, "release");
             guard.release();
             self.info.set_state(ClientState::Idle);
             self.info.link(None);
@@ -225,6 +226,7 @@ where
             self.shared.wait_unpaused().await?;
             self.info.set_state(ClientState::Waiting);
             let mut guard = self.pool.checkout().await?;
+            tracing::trace!(client = self.info.id, server = guard.server().id, "linked");
             self.info.set_state(ClientState::Active);
             let server = guard.server();
             self.info.link(Some(crate::clients::CancelTarget {

@@ -118,7 +118,10 @@ impl Replies {
 
     /// Whether a hidden (proxy-sent) query is at the head.
     pub fn head_is_hidden_query(&self) -> bool {
-        matches!(self.queue.front(), Some(Expect::Query { visible: false, .. }))
+        matches!(
+            self.queue.front(),
+            Some(Expect::Query { visible: false, .. })
+        )
     }
 }
 

@@ -128,7 +128,10 @@ mod tests {
             ("database", "spa"),
             ("application_name", "it's"),
             ("DateStyle", "ISO, MDY"),
-            ("options", "-c search_path=tenant\\ 1 --statement-timeout=5s"),
+            (
+                "options",
+                "-c search_path=tenant\\ 1 --statement-timeout=5s",
+            ),
             ("_pq_.x", "y"),
         ]));
         assert_eq!(vars.get("application_name").unwrap(), "E'it\\'s'");

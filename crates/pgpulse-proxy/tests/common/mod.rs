@@ -1,0 +1,178 @@
+//! Shared harness for the proxy's integration tests: a real PostgreSQL from
+//! pgpulse-testkit and an in-process proxy on a free port.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::net::SocketAddr;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use pgpulse_proxy::{
+    ClientAuthMethod, NoopObserver, PoolMode, PoolOptions, Proxy, ProxyHandle, ProxyOptions,
+    QueryObserver, ServerTlsMode, UpstreamOptions, UserOptions,
+};
+use pgpulse_testkit::PgCluster;
+
+/// A running proxy; shut down (and its runtime stopped) on drop.
+pub struct TestProxy {
+    pub addr: SocketAddr,
+    pub handle: ProxyHandle,
+    pub user: String,
+    pub password: String,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+/// Knobs for a test proxy.
+pub struct Setup {
+    pub mode: PoolMode,
+    pub pool_size: usize,
+    pub auth: ClientAuthMethod,
+    pub extra_users: Vec<UserOptions>,
+    pub observer: Arc<dyn QueryObserver>,
+    pub query_wait_timeout: Duration,
+    pub max_client_conn: usize,
+    pub max_message_bytes: usize,
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Setup {
+            mode: PoolMode::Transaction,
+            pool_size: 4,
+            auth: ClientAuthMethod::ScramSha256,
+            extra_users: Vec::new(),
+            observer: Arc::new(NoopObserver),
+            query_wait_timeout: Duration::from_secs(30),
+            max_client_conn: 2000,
+            max_message_bytes: 64 << 20,
+        }
+    }
+}
+
+pub fn cluster() -> &'static PgCluster {
+    PgCluster::shared()
+}
+
+impl TestProxy {
+    pub fn start(setup: Setup) -> TestProxy {
+        let pg = cluster();
+        let mut users = vec![UserOptions {
+            name: pg.user().to_owned(),
+            secret: pg.password().to_owned(),
+            pool_mode: None,
+            pool_size: None,
+        }];
+        users.extend(setup.extra_users);
+        let opts = ProxyOptions {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            max_client_conn: setup.max_client_conn,
+            max_message_bytes: setup.max_message_bytes,
+            auth_method: setup.auth,
+            tls: None,
+            admin_users: vec![pg.user().to_owned()],
+            users,
+            upstream: UpstreamOptions {
+                host: pg.host().to_owned(),
+                port: pg.port(),
+                tls: ServerTlsMode::Disable,
+                ca_file: None,
+                auth_user: Some((pg.user().to_owned(), pg.password().to_owned())),
+                auth_database: "postgres".to_owned(),
+                auth_query: Some(
+                    "SELECT usename, passwd FROM pg_shadow WHERE usename = $1".to_owned(),
+                ),
+            },
+            pool: PoolOptions {
+                mode: setup.mode,
+                default_pool_size: setup.pool_size,
+                query_wait_timeout: setup.query_wait_timeout,
+                server_connect_timeout: Duration::from_secs(5),
+                ..PoolOptions::default()
+            },
+            shutdown_timeout: Duration::from_secs(5),
+        };
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let proxy = runtime
+            .block_on(Proxy::bind(opts, setup.observer, None))
+            .unwrap();
+        let addr = proxy.local_addr().unwrap();
+        let handle = proxy.handle();
+        runtime.spawn(proxy.run());
+        TestProxy {
+            addr,
+            handle,
+            user: pg.user().to_owned(),
+            password: pg.password().to_owned(),
+            runtime: Some(runtime),
+        }
+    }
+
+    pub fn url(&self, database: &str) -> String {
+        format!(
+            "postgres://{}:{}@127.0.0.1:{}/{}",
+            self.user,
+            self.password,
+            self.addr.port(),
+            database
+        )
+    }
+
+    /// A client tool (psql, pgbench) pointed at the proxy.
+    pub fn command(&self, program: &str, database: &str) -> Command {
+        let mut cmd = cluster().command(program).unwrap();
+        cmd.env("PGHOST", "127.0.0.1")
+            .env("PGPORT", self.addr.port().to_string())
+            .env("PGUSER", &self.user)
+            .env("PGPASSWORD", &self.password)
+            .env("PGDATABASE", database)
+            .env("PGSSLMODE", "disable");
+        cmd
+    }
+
+    /// Runs psql through the proxy; returns stdout, panics with stderr.
+    pub fn psql(&self, database: &str, sql: &str) -> String {
+        let out = self
+            .command("psql", database)
+            .args(["-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "psql {sql:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    }
+
+    pub fn tokio_config(&self, database: &str) -> tokio_postgres::Config {
+        let mut c = tokio_postgres::Config::new();
+        c.host("127.0.0.1")
+            .port(self.addr.port())
+            .user(&self.user)
+            .password(&self.password)
+            .dbname(database);
+        c
+    }
+}
+
+impl Drop for TestProxy {
+    fn drop(&mut self) {
+        self.handle.shutdown();
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_timeout(Duration::from_secs(5));
+        }
+    }
+}
+
+/// Connects with tokio-postgres and drives the connection in the background.
+pub async fn connect(config: &tokio_postgres::Config) -> tokio_postgres::Client {
+    let (client, conn) = config.connect(tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    client
+}

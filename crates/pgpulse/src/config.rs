@@ -1,0 +1,694 @@
+//! pgpulse configuration: one TOML file plus environment overrides.
+//!
+//! Loading happens in three steps, each of which names what it rejects:
+//! 1. the file (if any) is parsed with `deny_unknown_fields`, so a misspelt
+//!    key is an error that names the key and the file;
+//! 2. environment overrides (`PGPULSE_*` and the conventional names listed in
+//!    [`ENV_VARS`]) are applied, each parse error naming the variable and the
+//!    expected form;
+//! 3. the result is validated ([`Config::validate`]).
+//!
+//! Components never read this struct's globals: `main` hands each component a
+//! snapshot of the part it needs.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Environment variables pgpulse reads, with the form each expects. The
+/// configuration reference in `docs/configuration.md` is checked against this
+/// list by a test.
+pub const ENV_VARS: &[(&str, &str)] = &[
+    ("DATABASE_URL", "a postgres:// URL of the upstream server"),
+    ("PGPULSE_LISTEN", "a socket address such as 127.0.0.1:6432"),
+    (
+        "PGPULSE_HTTP_LISTEN",
+        "a socket address such as 127.0.0.1:6480",
+    ),
+    ("PGPULSE_STORE_URL", "sqlite://PATH or postgres://..."),
+    ("PGPULSE_CACHE_MODE", "one of off, auto, all"),
+    ("PGPULSE_POOL_MODE", "one of session, transaction"),
+    ("PGPULSE_POOL_SIZE", "a whole number of server connections"),
+    ("REDIS_URL", "a redis:// or rediss:// URL"),
+    ("REDIS_HOST", "a host name"),
+    ("REDIS_PORT", "a port number"),
+    ("REDIS_PASSWORD", "a password"),
+    ("REDIS_DB", "a database number"),
+    (
+        "PERFORMANCE_SLOW_QUERY_THRESHOLD",
+        "a whole number of milliseconds, such as 1000",
+    ),
+    (
+        "PERFORMANCE_CACHE_TTL",
+        "a whole number of seconds, such as 300",
+    ),
+];
+
+/// A configuration error, phrased for the operator who has to fix it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or has an unknown or mistyped key.
+    #[error("config file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What the TOML parser said, which names the key and its line.
+        message: String,
+    },
+    /// An environment variable has a value of the wrong form.
+    #[error("environment variable {var}={value:?} is invalid: expected {expected}")]
+    Env {
+        /// The variable.
+        var: &'static str,
+        /// Its value.
+        value: String,
+        /// The expected form.
+        expected: &'static str,
+    },
+    /// The configuration is complete but inconsistent.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// The upstream PostgreSQL server.
+    pub upstream: UpstreamConfig,
+    /// The client-facing side of the proxy.
+    pub proxy: ProxyConfig,
+    /// Server-connection pools.
+    pub pool: PoolConfig,
+    /// Users allowed to log in to the proxy (besides `auth_query`).
+    pub users: Vec<UserConfig>,
+    /// The query-result cache.
+    pub cache: CacheConfig,
+    /// Redis (L2 cache and cross-instance invalidation). Absent: L1 only.
+    pub redis: RedisConfig,
+    /// Per-statement statistics and slow-query capture.
+    pub insight: InsightConfig,
+    /// The HTTP side: API, dashboard, `/metrics`.
+    pub http: HttpConfig,
+    /// Where performance history is stored.
+    pub store: StoreConfig,
+}
+
+/// The upstream PostgreSQL server.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct UpstreamConfig {
+    /// `postgres://USER:PASS@HOST:PORT/DB`. Default: `DATABASE_URL`. Its user
+    /// and password also become a proxy user and the admin-console admin.
+    pub url: Option<String>,
+    /// TLS to the server: `disable`, `prefer`, `require`, `verify-full`.
+    /// Default: the URL's `sslmode`, else `prefer`.
+    pub sslmode: Option<SslMode>,
+    /// CA bundle (PEM) for `verify-full`. Default: none (system roots are not
+    /// consulted).
+    pub ca_file: Option<PathBuf>,
+    /// PgBouncer-style `auth_query`, run on the server as the upstream user to
+    /// find the password of a user not in `[[users]]`. Default:
+    /// `SELECT usename, passwd FROM pg_shadow WHERE usename = $1`.
+    pub auth_query: Option<String>,
+}
+
+/// TLS mode for server connections.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum SslMode {
+    /// Never TLS.
+    Disable,
+    /// TLS if the server offers it, without verifying it.
+    Prefer,
+    /// TLS or fail, without verifying the certificate.
+    Require,
+    /// TLS, certificate verified against `ca_file` and the host name.
+    VerifyFull,
+}
+
+/// Pool modes.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum PoolMode {
+    /// A server is linked to a client for the client's whole session.
+    Session,
+    /// A server is linked to a client for one transaction.
+    #[default]
+    Transaction,
+}
+
+/// The client-facing side of the proxy.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProxyConfig {
+    /// Address to listen on. Default `127.0.0.1:6432` (`PGPULSE_LISTEN`).
+    pub listen: SocketAddr,
+    /// Maximum client connections. Default 10,000.
+    pub max_client_conn: usize,
+    /// Largest message accepted from a client, in bytes; a larger one gets an
+    /// ErrorResponse and that client is closed. Default 64 MiB.
+    pub max_message_bytes: usize,
+    /// Client authentication method for users with a plain password:
+    /// `scram-sha-256` (default) or `md5`.
+    pub auth_method: AuthMethod,
+    /// Server certificate (PEM) for client TLS. Default: none (no TLS).
+    pub tls_cert: Option<PathBuf>,
+    /// Private key (PEM) for client TLS. Default: none.
+    pub tls_key: Option<PathBuf>,
+    /// Users allowed on the admin console (database `pgpulse`). The
+    /// `DATABASE_URL` user is always one. Default: empty.
+    pub admin_users: Vec<String>,
+    /// How long SIGTERM waits for running transactions. Default 30s.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for ProxyConfig {
+    fn default() -> Self {
+        ProxyConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 6432)),
+            max_client_conn: 10_000,
+            max_message_bytes: 64 << 20,
+            auth_method: AuthMethod::ScramSha256,
+            tls_cert: None,
+            tls_key: None,
+            admin_users: Vec::new(),
+            shutdown_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Client authentication methods.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub enum AuthMethod {
+    /// SCRAM-SHA-256.
+    #[serde(rename = "scram-sha-256")]
+    ScramSha256,
+    /// md5.
+    #[serde(rename = "md5")]
+    Md5,
+}
+
+/// Server-connection pools: one per (database, user).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PoolConfig {
+    /// `transaction` (default) or `session` (`PGPULSE_POOL_MODE`).
+    pub mode: PoolMode,
+    /// Server connections per pool. Default 20 (`PGPULSE_POOL_SIZE`).
+    pub default_pool_size: usize,
+    /// Server connections kept open even when idle. Default 0.
+    pub min_pool_size: usize,
+    /// Extra connections allowed when a client waited `reserve_pool_timeout`.
+    /// Default 0.
+    pub reserve_pool_size: usize,
+    /// Wait before the reserve pool is used. Default 5s.
+    #[serde(with = "humantime_serde")]
+    pub reserve_pool_timeout: Duration,
+    /// Longest a client waits for a server before an error. Default 120s.
+    #[serde(with = "humantime_serde")]
+    pub query_wait_timeout: Duration,
+    /// Longest a server connection attempt (with login) may take. Default 15s.
+    #[serde(with = "humantime_serde")]
+    pub server_connect_timeout: Duration,
+    /// Idle servers above `min_pool_size` are closed after this. Default 10m.
+    #[serde(with = "humantime_serde")]
+    pub server_idle_timeout: Duration,
+    /// Servers are closed (when released) after this age. Default 1h.
+    #[serde(with = "humantime_serde")]
+    pub server_lifetime: Duration,
+    /// A server idle longer than this is health-checked before reuse.
+    /// Default 30s.
+    #[serde(with = "humantime_serde")]
+    pub server_check_delay: Duration,
+    /// Run when a server is released in session mode. Default `DISCARD ALL`.
+    pub server_reset_query: String,
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        PoolConfig {
+            mode: PoolMode::Transaction,
+            default_pool_size: 20,
+            min_pool_size: 0,
+            reserve_pool_size: 0,
+            reserve_pool_timeout: Duration::from_secs(5),
+            query_wait_timeout: Duration::from_secs(120),
+            server_connect_timeout: Duration::from_secs(15),
+            server_idle_timeout: Duration::from_secs(600),
+            server_lifetime: Duration::from_secs(3600),
+            server_check_delay: Duration::from_secs(30),
+            server_reset_query: "DISCARD ALL".to_owned(),
+        }
+    }
+}
+
+/// A user allowed to log in to the proxy.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct UserConfig {
+    /// The user name, as sent by the client and used on the server.
+    pub name: String,
+    /// The password: plain text, an md5 hash (`md5...`) or a SCRAM verifier
+    /// (`SCRAM-SHA-256$...`). Plain text is needed to log in to the server
+    /// with SCRAM on the user's behalf.
+    pub password: String,
+    /// This user's pool mode. Default: `[pool] mode`.
+    pub pool_mode: Option<PoolMode>,
+    /// This user's pool size. Default: `[pool] default_pool_size`.
+    pub pool_size: Option<usize>,
+}
+
+/// Cache modes.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum CacheMode {
+    /// No caching.
+    Off,
+    /// Cache read patterns whose call rate and read/write ratio make it pay.
+    #[default]
+    Auto,
+    /// Cache every cacheable statement.
+    All,
+}
+
+/// The query-result cache.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheConfig {
+    /// `off`, `auto` (default) or `all` (`PGPULSE_CACHE_MODE`).
+    pub mode: CacheMode,
+    /// Last-resort expiry of an entry. Default 300s (`PERFORMANCE_CACHE_TTL`).
+    #[serde(with = "humantime_serde")]
+    pub ttl: Duration,
+    /// L1 size limit in bytes. Default 256 MiB.
+    pub max_bytes: u64,
+    /// Largest single result cached, in bytes. Default 1 MiB.
+    pub max_entry_bytes: usize,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig {
+            mode: CacheMode::Auto,
+            ttl: Duration::from_secs(300),
+            max_bytes: 256 << 20,
+            max_entry_bytes: 1 << 20,
+        }
+    }
+}
+
+/// Redis connection. Empty: no L2.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RedisConfig {
+    /// `redis://...` (`REDIS_URL`, or built from `REDIS_HOST`, `REDIS_PORT`,
+    /// `REDIS_PASSWORD`, `REDIS_DB`). Default: none.
+    pub url: Option<String>,
+}
+
+/// Statistics and slow-query capture.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct InsightConfig {
+    /// Statements slower than this are captured with their plan. Default 1s
+    /// (`PERFORMANCE_SLOW_QUERY_THRESHOLD`, in ms).
+    #[serde(with = "humantime_serde")]
+    pub slow_query_threshold: Duration,
+    /// Distinct fingerprints kept; the least recently used is evicted.
+    /// Default 5,000.
+    pub max_fingerprints: usize,
+    /// Most `EXPLAIN`s run per minute for slow queries. Default 30.
+    pub explain_per_minute: u32,
+    /// Run `EXPLAIN ANALYZE` (executes the statement again). Default false.
+    pub explain_analyze: bool,
+}
+
+impl Default for InsightConfig {
+    fn default() -> Self {
+        InsightConfig {
+            slow_query_threshold: Duration::from_millis(1000),
+            max_fingerprints: 5000,
+            explain_per_minute: 30,
+            explain_analyze: false,
+        }
+    }
+}
+
+/// The HTTP side.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Address to listen on. Default `127.0.0.1:6480` (`PGPULSE_HTTP_LISTEN`).
+    pub listen: SocketAddr,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 6480)),
+        }
+    }
+}
+
+/// Where performance history is stored.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// `sqlite://PATH` (default `sqlite://pgpulse.db`) or `postgres://...`
+    /// (`PGPULSE_STORE_URL`).
+    pub url: String,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            url: "sqlite://pgpulse.db".to_owned(),
+        }
+    }
+}
+
+impl Config {
+    /// Loads the file (if given), applies the process environment and
+    /// validates the result.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        Config::load_with_env(path, |k| std::env::var(k).ok())
+    }
+
+    /// [`Config::load`] with an explicit environment, for tests.
+    pub fn load_with_env(
+        path: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let mut config = match path {
+            Some(path) => Config::from_file(path)?,
+            None => Config::default(),
+        };
+        config.apply_env(env)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Parses a TOML file.
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Config::from_toml(&text).map_err(|message| ConfigError::Parse {
+            path: path.to_owned(),
+            message,
+        })
+    }
+
+    /// Parses TOML text; the error text names the offending key and line.
+    pub fn from_toml(text: &str) -> Result<Config, String> {
+        toml::from_str(text).map_err(|e| e.to_string().trim_end().to_owned())
+    }
+
+    /// Applies environment overrides.
+    pub fn apply_env(&mut self, env: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        let get = |var: &'static str| env(var).filter(|v| !v.is_empty()).map(|v| (var, v));
+        if let Some((_, v)) = get("DATABASE_URL") {
+            self.upstream.url = Some(v);
+        }
+        if let Some((var, v)) = get("PGPULSE_LISTEN") {
+            self.proxy.listen = parse_env(var, &v)?;
+        }
+        if let Some((var, v)) = get("PGPULSE_HTTP_LISTEN") {
+            self.http.listen = parse_env(var, &v)?;
+        }
+        if let Some((_, v)) = get("PGPULSE_STORE_URL") {
+            self.store.url = v;
+        }
+        if let Some((var, v)) = get("PGPULSE_CACHE_MODE") {
+            self.cache.mode = match v.as_str() {
+                "off" => CacheMode::Off,
+                "auto" => CacheMode::Auto,
+                "all" => CacheMode::All,
+                _ => return Err(env_error(var, v)),
+            };
+        }
+        if let Some((var, v)) = get("PGPULSE_POOL_MODE") {
+            self.pool.mode = match v.as_str() {
+                "session" => PoolMode::Session,
+                "transaction" => PoolMode::Transaction,
+                _ => return Err(env_error(var, v)),
+            };
+        }
+        if let Some((var, v)) = get("PGPULSE_POOL_SIZE") {
+            self.pool.default_pool_size = parse_env(var, &v)?;
+        }
+        if let Some((var, v)) = get("PERFORMANCE_SLOW_QUERY_THRESHOLD") {
+            self.insight.slow_query_threshold = Duration::from_millis(parse_env(var, &v)?);
+        }
+        if let Some((var, v)) = get("PERFORMANCE_CACHE_TTL") {
+            self.cache.ttl = Duration::from_secs(parse_env(var, &v)?);
+        }
+        self.apply_redis_env(&get)
+    }
+
+    fn apply_redis_env(
+        &mut self,
+        get: &impl Fn(&'static str) -> Option<(&'static str, String)>,
+    ) -> Result<(), ConfigError> {
+        if let Some((var, v)) = get("REDIS_URL") {
+            if !v.starts_with("redis://") && !v.starts_with("rediss://") {
+                return Err(env_error(var, v));
+            }
+            self.redis.url = Some(v);
+            return Ok(());
+        }
+        let Some((_, host)) = get("REDIS_HOST") else {
+            return Ok(());
+        };
+        let port: u16 = match get("REDIS_PORT") {
+            Some((var, v)) => parse_env(var, &v)?,
+            None => 6379,
+        };
+        let db: u32 = match get("REDIS_DB") {
+            Some((var, v)) => parse_env(var, &v)?,
+            None => 0,
+        };
+        let auth = match get("REDIS_PASSWORD") {
+            Some((_, p)) => format!(":{}@", url_encode(&p)),
+            None => String::new(),
+        };
+        self.redis.url = Some(format!("redis://{auth}{host}:{port}/{db}"));
+        Ok(())
+    }
+
+    /// Checks the cross-field rules.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(url) = &self.upstream.url {
+            let parsed = url::Url::parse(url)
+                .map_err(|e| ConfigError::Invalid(format!("upstream url: {e}")))?;
+            if !matches!(parsed.scheme(), "postgres" | "postgresql") {
+                return Err(ConfigError::Invalid(
+                    "upstream url must start with postgres:// or postgresql://".into(),
+                ));
+            }
+        }
+        if self.pool.default_pool_size == 0 {
+            return Err(ConfigError::Invalid(
+                "pool.default_pool_size must be at least 1".into(),
+            ));
+        }
+        if self.pool.min_pool_size > self.pool.default_pool_size {
+            return Err(ConfigError::Invalid(
+                "pool.min_pool_size exceeds pool.default_pool_size".into(),
+            ));
+        }
+        if self.proxy.tls_cert.is_some() != self.proxy.tls_key.is_some() {
+            return Err(ConfigError::Invalid(
+                "proxy.tls_cert and proxy.tls_key go together".into(),
+            ));
+        }
+        if !(self.store.url.starts_with("sqlite://")
+            || self.store.url.starts_with("postgres://")
+            || self.store.url.starts_with("postgresql://"))
+        {
+            return Err(ConfigError::Invalid(
+                "store.url must be sqlite://PATH or postgres://...".into(),
+            ));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for user in &self.users {
+            if user.name.is_empty() || !seen.insert(&user.name) {
+                return Err(ConfigError::Invalid(format!(
+                    "users: empty or duplicate name {:?}",
+                    user.name
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The configuration as TOML with every secret replaced by `********`.
+    pub fn redacted_toml(&self) -> String {
+        let mut c = self.clone();
+        c.upstream.url = c.upstream.url.as_deref().map(redact_url);
+        c.redis.url = c.redis.url.as_deref().map(redact_url);
+        c.store.url = redact_url(&c.store.url);
+        for user in &mut c.users {
+            user.password = REDACTED.to_owned();
+        }
+        toml::to_string_pretty(&c).unwrap_or_else(|e| format!("# cannot render config: {e}\n"))
+    }
+}
+
+const REDACTED: &str = "********";
+
+fn parse_env<T: std::str::FromStr>(var: &'static str, value: &str) -> Result<T, ConfigError> {
+    value
+        .trim()
+        .parse()
+        .map_err(|_| env_error(var, value.to_owned()))
+}
+
+fn env_error(var: &'static str, value: String) -> ConfigError {
+    let expected = ENV_VARS
+        .iter()
+        .find(|(name, _)| *name == var)
+        .map_or("a valid value", |(_, form)| form);
+    ConfigError::Env {
+        var,
+        value,
+        expected,
+    }
+}
+
+/// Replaces the password of a URL, if any, by `********`.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            // set_password only fails for URLs that cannot have one, which a
+            // URL that has one is not.
+            let _ = parsed.set_password(Some(REDACTED));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+fn url_encode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn defaults_match_the_documented_interfaces() {
+        let c = Config::load_with_env(None, env(&[])).unwrap();
+        assert_eq!(c.proxy.listen.to_string(), "127.0.0.1:6432");
+        assert_eq!(c.http.listen.to_string(), "127.0.0.1:6480");
+        assert_eq!(c.store.url, "sqlite://pgpulse.db");
+        assert_eq!(c.cache.mode, CacheMode::Auto);
+        assert_eq!(c.cache.ttl, Duration::from_secs(300));
+        assert_eq!(c.insight.slow_query_threshold, Duration::from_millis(1000));
+        assert_eq!(c.pool.mode, PoolMode::Transaction);
+    }
+
+    #[test]
+    fn conventional_environment_names_are_honoured() {
+        let c = Config::load_with_env(
+            None,
+            env(&[
+                ("DATABASE_URL", "postgres://app:secret@db:5432/spa"),
+                ("PGPULSE_LISTEN", "0.0.0.0:7000"),
+                ("PGPULSE_CACHE_MODE", "all"),
+                ("PERFORMANCE_SLOW_QUERY_THRESHOLD", "250"),
+                ("PERFORMANCE_CACHE_TTL", "60"),
+                ("REDIS_HOST", "cache"),
+                ("REDIS_PORT", "6380"),
+                ("REDIS_PASSWORD", "p@ss"),
+                ("REDIS_DB", "2"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            c.upstream.url.as_deref(),
+            Some("postgres://app:secret@db:5432/spa")
+        );
+        assert_eq!(c.proxy.listen.port(), 7000);
+        assert_eq!(c.cache.mode, CacheMode::All);
+        assert_eq!(c.insight.slow_query_threshold, Duration::from_millis(250));
+        assert_eq!(c.cache.ttl, Duration::from_secs(60));
+        assert_eq!(c.redis.url.as_deref(), Some("redis://:p%40ss@cache:6380/2"));
+    }
+
+    #[test]
+    fn bad_environment_values_name_the_variable_and_form() {
+        let err = Config::load_with_env(None, env(&[("PERFORMANCE_CACHE_TTL", "abc")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("PERFORMANCE_CACHE_TTL"), "{err}");
+        assert!(err.contains("whole number of seconds"), "{err}");
+        let err = Config::load_with_env(None, env(&[("PGPULSE_CACHE_MODE", "sometimes")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("off, auto, all"), "{err}");
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let err = Config::from_toml("[cache]\nmood = \"all\"\n").unwrap_err();
+        assert!(err.contains("mood"), "{err}");
+        let err = Config::from_toml("colour = 1\n").unwrap_err();
+        assert!(err.contains("colour"), "{err}");
+    }
+
+    #[test]
+    fn durations_are_typed() {
+        let c = Config::from_toml("[pool]\nquery_wait_timeout = \"1m 30s\"\n").unwrap();
+        assert_eq!(c.pool.query_wait_timeout, Duration::from_secs(90));
+        assert!(Config::from_toml("[pool]\nquery_wait_timeout = 90\n").is_err());
+    }
+
+    #[test]
+    fn secrets_are_redacted() {
+        let mut c = Config::default();
+        c.upstream.url = Some("postgres://app:hunter2@db/spa".into());
+        c.redis.url = Some("redis://:hunter3@cache:6379/0".into());
+        c.users.push(UserConfig {
+            name: "app".into(),
+            password: "hunter4".into(),
+            ..UserConfig::default()
+        });
+        let out = c.redacted_toml();
+        assert!(!out.contains("hunter"), "{out}");
+        assert!(out.contains("app:********@db"), "{out}");
+    }
+
+    #[test]
+    fn validation_rejects_inconsistent_settings() {
+        let mut c = Config::default();
+        c.pool.min_pool_size = 50;
+        assert!(c.validate().is_err());
+        let mut c = Config::default();
+        c.upstream.url = Some("mysql://x".into());
+        assert!(c.validate().is_err());
+    }
+}

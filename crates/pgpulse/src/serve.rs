@@ -1,0 +1,193 @@
+//! `pgpulse serve`: wires the proxy, insight, cache, store and API together
+//! from one configuration snapshot and runs them until a signal stops them.
+//!
+//! Signals: SIGTERM / SIGINT start a graceful shutdown (no new clients,
+//! running transactions get `proxy.shutdown_timeout`); SIGHUP reloads users
+//! and pool options from the same file and environment.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use pgpulse_proxy::{
+    ClientAuthMethod, NoopObserver, PoolMode, PoolOptions, Proxy, ProxyOptions, ServerTlsMode,
+    UpstreamOptions, UserOptions,
+};
+
+use crate::config::{self, Config};
+
+/// The default `auth_query` (PgBouncer's).
+const DEFAULT_AUTH_QUERY: &str = "SELECT usename, passwd FROM pg_shadow WHERE usename = $1";
+
+/// Runs pgpulse until SIGTERM / SIGINT.
+pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result<()> {
+    let opts = proxy_options(&config)?;
+    let reload: pgpulse_proxy::ReloadFn = Box::new(move || {
+        let fresh = Config::load(config_path.as_deref()).map_err(|e| e.to_string())?;
+        let opts = proxy_options(&fresh).map_err(|e| format!("{e:#}"))?;
+        Ok((opts.users, opts.pool))
+    });
+    let proxy = Proxy::bind(opts.clone(), Arc::new(NoopObserver), Some(reload))
+        .await
+        .with_context(|| format!("cannot listen on {}", opts.listen))?;
+    let handle = proxy.handle();
+    tracing::info!(
+        listen = %proxy.local_addr()?,
+        upstream = %format!("{}:{}", opts.upstream.host, opts.upstream.port),
+        mode = opts.pool.mode.as_str(),
+        "pgpulse proxy listening"
+    );
+    tokio::spawn(signals(handle));
+    proxy.run().await?;
+    tracing::info!("pgpulse stopped");
+    Ok(())
+}
+
+async fn signals(handle: pgpulse_proxy::ProxyHandle) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    ) else {
+        tracing::error!("cannot install signal handlers");
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = hup.recv() => match handle.reload() {
+                Ok(()) => tracing::info!("configuration reloaded"),
+                Err(e) => tracing::error!(error = %e, "reload failed; keeping the old configuration"),
+            },
+        }
+    }
+    tracing::info!("shutdown requested");
+    handle.shutdown();
+}
+
+/// The proxy's snapshot of the configuration. With only `DATABASE_URL` set,
+/// its user (with its password) may log in and administer the proxy.
+pub fn proxy_options(config: &Config) -> anyhow::Result<ProxyOptions> {
+    let url = config
+        .upstream
+        .url
+        .as_deref()
+        .context("no upstream server: set DATABASE_URL or [upstream] url")?;
+    let parsed = url::Url::parse(url).context("upstream url")?;
+    let host = parsed.host_str().unwrap_or("127.0.0.1").to_owned();
+    let port = parsed.port().unwrap_or(5432);
+    let decode = |s: &str| {
+        url::form_urlencoded::parse(format!("x={s}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default()
+    };
+    let url_user = decode(parsed.username());
+    let url_password = parsed.password().map(decode);
+    let url_db = parsed.path().trim_start_matches('/');
+    let url_db = if url_db.is_empty() {
+        url_user.as_str()
+    } else {
+        url_db
+    }
+    .to_owned();
+    let sslmode = config.upstream.sslmode.or_else(|| {
+        parsed
+            .query_pairs()
+            .find(|(k, _)| k == "sslmode")
+            .and_then(|(_, v)| match v.as_ref() {
+                "disable" | "allow" => Some(config::SslMode::Disable),
+                "require" | "verify-ca" => Some(config::SslMode::Require),
+                "verify-full" => Some(config::SslMode::VerifyFull),
+                "prefer" => Some(config::SslMode::Prefer),
+                _ => None,
+            })
+    });
+
+    let mut users: Vec<UserOptions> = config
+        .users
+        .iter()
+        .map(|u| UserOptions {
+            name: u.name.clone(),
+            secret: u.password.clone(),
+            pool_mode: u.pool_mode.map(pool_mode),
+            pool_size: u.pool_size,
+        })
+        .collect();
+    let mut admin_users = config.proxy.admin_users.clone();
+    if !url_user.is_empty() {
+        if let Some(password) = &url_password
+            && !users.iter().any(|u| u.name == url_user)
+        {
+            users.push(UserOptions {
+                name: url_user.clone(),
+                secret: password.clone(),
+                pool_mode: None,
+                pool_size: None,
+            });
+        }
+        if !admin_users.contains(&url_user) {
+            admin_users.push(url_user.clone());
+        }
+    }
+    let p = &config.pool;
+    Ok(ProxyOptions {
+        listen: config.proxy.listen,
+        max_client_conn: config.proxy.max_client_conn,
+        max_message_bytes: config.proxy.max_message_bytes,
+        auth_method: match config.proxy.auth_method {
+            config::AuthMethod::ScramSha256 => ClientAuthMethod::ScramSha256,
+            config::AuthMethod::Md5 => ClientAuthMethod::Md5,
+        },
+        tls: config
+            .proxy
+            .tls_cert
+            .clone()
+            .zip(config.proxy.tls_key.clone()),
+        admin_users,
+        users,
+        upstream: UpstreamOptions {
+            host,
+            port,
+            tls: match sslmode.unwrap_or(config::SslMode::Prefer) {
+                config::SslMode::Disable => ServerTlsMode::Disable,
+                config::SslMode::Prefer => ServerTlsMode::Prefer,
+                config::SslMode::Require => ServerTlsMode::Require,
+                config::SslMode::VerifyFull => ServerTlsMode::VerifyFull,
+            },
+            ca_file: config.upstream.ca_file.clone(),
+            auth_user: url_password.map(|pw| (url_user.clone(), pw)),
+            auth_database: url_db,
+            auth_query: Some(
+                config
+                    .upstream
+                    .auth_query
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_AUTH_QUERY.to_owned()),
+            ),
+        },
+        pool: PoolOptions {
+            mode: pool_mode(p.mode),
+            default_pool_size: p.default_pool_size,
+            min_pool_size: p.min_pool_size,
+            reserve_pool_size: p.reserve_pool_size,
+            reserve_pool_timeout: p.reserve_pool_timeout,
+            query_wait_timeout: p.query_wait_timeout,
+            server_connect_timeout: p.server_connect_timeout,
+            server_idle_timeout: p.server_idle_timeout,
+            server_lifetime: p.server_lifetime,
+            server_check_delay: p.server_check_delay,
+            server_reset_query: p.server_reset_query.clone(),
+        },
+        shutdown_timeout: config.proxy.shutdown_timeout,
+    })
+}
+
+fn pool_mode(mode: config::PoolMode) -> PoolMode {
+    match mode {
+        config::PoolMode::Session => PoolMode::Session,
+        config::PoolMode::Transaction => PoolMode::Transaction,
+    }
+}
