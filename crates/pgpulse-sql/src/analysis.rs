@@ -51,12 +51,15 @@ pub struct Analysis {
 
 impl Analysis {
     /// Certainly a plain read: a `SELECT`-like or `SHOW` statement, fully
-    /// understood, that writes nothing. (A multi-statement string is never
-    /// read-only here; inspect `parts` if needed.) Function volatility is not
-    /// judged here: check `functions` against `pg_proc.provolatile`.
+    /// understood, that writes nothing and takes no row locks (`FOR UPDATE`
+    /// and friends make it false). A multi-statement string is never
+    /// read-only here; inspect `parts` if needed. Function volatility is not
+    /// judged here (`SELECT nextval('s')` is "read-only" by this test): check
+    /// `functions` against `pg_proc.provolatile` before caching.
     pub fn is_read_only(&self) -> bool {
         self.certain
             && !self.may_write
+            && !self.locking
             && matches!(self.kind, StatementKind::Select | StatementKind::Show)
     }
 

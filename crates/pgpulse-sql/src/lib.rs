@@ -9,6 +9,22 @@
 //! writes it says so: `certain = false` (and `may_write = true` unless the
 //! statement is clearly read-only), which a cache must treat as "invalidate
 //! everything".
+//!
+//! What the integrator must know:
+//! - `tables_read` names views as written: a view's base tables (and tables
+//!   read inside functions) are not known statically; resolve them from the
+//!   catalog before relying on table-based invalidation.
+//! - `may_write` does not judge functions: `SELECT f()` is a read here even
+//!   if `f` writes; check `functions` against `pg_proc.provolatile`.
+//! - `Set { value }` is the raw value text (quotes kept), for GUC tracking.
+//! - The normalized text of a multi-statement string keeps `; ` between
+//!   statements; each statement's own analysis is in `Analysis::parts`.
+//!
+//! # Performance
+//! Measured with `benches/analyze.rs` over `tests/corpus.sql` (258
+//! statements, release build, 2-core machine shared with other builds):
+//! normalize + fingerprint ≈ 0.36 µs median per statement under 300 bytes,
+//! cold `analyze` ≈ 10 µs per statement, memo hit ≈ 0.1 µs.
 #![warn(missing_docs)]
 
 mod analysis;

@@ -282,6 +282,8 @@ fn locking_functions_and_catalogs() {
     ] {
         let a = analyze(&format!("SELECT * FROM appointments WHERE id = 1 {clause}"));
         assert!(a.locking, "{clause}");
+        assert!(a.certain, "{clause}");
+        assert!(!a.is_read_only(), "{clause}");
     }
     assert!(!analyze("SELECT * FROM appointments").locking);
 
