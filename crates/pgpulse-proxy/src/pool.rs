@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
+use futures::{FutureExt, StreamExt};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::ProxyError;
@@ -241,6 +242,14 @@ impl Pool {
         loop {
             let mut server = lock(&inner.idle).pop()?;
             if server.age() >= inner.opts.server_lifetime {
+                inner.close(server);
+                continue;
+            }
+            // An idle server has nothing to say: anything readable now is an
+            // EOF or a FATAL from a server that went away (restart, crash,
+            // pg_terminate_backend). Checked without waiting.
+            if server.io.next().now_or_never().is_some() {
+                tracing::info!(pool = ?inner.key, "discarding a server that closed while idle");
                 inner.close(server);
                 continue;
             }

@@ -32,6 +32,8 @@ pub struct Setup {
     pub query_wait_timeout: Duration,
     pub max_client_conn: usize,
     pub max_message_bytes: usize,
+    /// Another cluster than the shared one (for tests that restart it).
+    pub pg: Option<&'static PgCluster>,
 }
 
 impl Default for Setup {
@@ -45,6 +47,7 @@ impl Default for Setup {
             query_wait_timeout: Duration::from_secs(30),
             max_client_conn: 2000,
             max_message_bytes: 64 << 20,
+            pg: None,
         }
     }
 }
@@ -55,7 +58,7 @@ pub fn cluster() -> &'static PgCluster {
 
 impl TestProxy {
     pub fn start(setup: Setup) -> TestProxy {
-        let pg = cluster();
+        let pg = setup.pg.unwrap_or_else(cluster);
         let mut users = vec![UserOptions {
             name: pg.user().to_owned(),
             secret: pg.password().to_owned(),

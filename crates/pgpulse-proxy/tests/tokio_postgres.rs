@@ -1,0 +1,573 @@
+//! tokio-postgres through pgpulse in transaction mode with fewer servers than
+//! clients: plain queries, named prepared statements that move between
+//! servers, commit and rollback, COPY both ways, protocol cancel, an error in
+//! the middle of a pipeline, LISTEN/NOTIFY, session variables, and a
+//! many-clients load run.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use common::{Setup, TestProxy, cluster, connect};
+use futures::{SinkExt, StreamExt, TryStreamExt};
+use pgpulse_proxy::PoolMode;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{AsyncMessage, NoTls, SimpleQueryMessage};
+
+/// Runs a test body on its own runtime (the proxy has its own, and dropping
+/// it from inside async code would panic).
+fn run<F: Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+/// A proxy in transaction mode with `pool_size` servers and a fresh database.
+fn start(prefix: &str, pool_size: usize) -> (TestProxy, String) {
+    let db = cluster().fresh_database(prefix).unwrap();
+    let proxy = TestProxy::start(Setup {
+        mode: PoolMode::Transaction,
+        pool_size,
+        ..Setup::default()
+    });
+    (proxy, db)
+}
+
+/// A connection straight to PostgreSQL, bypassing the proxy.
+async fn direct(db: &str) -> tokio_postgres::Client {
+    connect(&cluster().url_for(db).parse().unwrap()).await
+}
+
+/// The first value of the first row of a simple query.
+async fn simple_value(client: &tokio_postgres::Client, sql: &str) -> String {
+    let msgs = client.simple_query(sql).await.unwrap();
+    msgs.iter()
+        .find_map(|m| match m {
+            SimpleQueryMessage::Row(row) => Some(row.get(0).unwrap_or("").to_owned()),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("{sql}: no row"))
+}
+
+#[test]
+fn plain_queries() {
+    let (proxy, db) = start("tp_plain", 2);
+    run(async {
+        let mut tasks = Vec::new();
+        for i in 0..6i32 {
+            let config = proxy.tokio_config(&db);
+            tasks.push(tokio::spawn(async move {
+                let client = connect(&config).await;
+                for j in 0..10i32 {
+                    let row = client
+                        .query_one("SELECT $1::int * 100 + $2::int", &[&i, &j])
+                        .await
+                        .unwrap();
+                    assert_eq!(row.get::<_, i32>(0), i * 100 + j);
+                    let text = simple_value(&client, &format!("SELECT {i} || '-' || {j}")).await;
+                    assert_eq!(text, format!("{i}-{j}"));
+                }
+                let rows = client
+                    .query("SELECT g FROM generate_series(1, 1000) g", &[])
+                    .await
+                    .unwrap();
+                assert_eq!(rows.len(), 1000);
+                assert_eq!(rows[999].get::<_, i32>(0), 1000);
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+    });
+}
+
+#[test]
+fn named_prepared_statements_move_between_servers() {
+    let (proxy, db) = start("tp_prepared", 2);
+    run(async {
+        let mut tasks = Vec::new();
+        for i in 0..6i32 {
+            let config = proxy.tokio_config(&db);
+            tasks.push(tokio::spawn(async move {
+                let mut client = connect(&config).await;
+                // tokio-postgres `prepare` creates a named statement (s0, s1,
+                // ...): the same names on every client, so the proxy must keep
+                // them apart per server.
+                let add = client
+                    .prepare("SELECT $1::int + $2::int, pg_backend_pid()")
+                    .await
+                    .unwrap();
+                let echo = client.prepare("SELECT $1::text").await.unwrap();
+                let mut pids = HashSet::new();
+                for j in 0..40i32 {
+                    if j % 2 == 0 {
+                        let row = client.query_one(&add, &[&i, &j]).await.unwrap();
+                        assert_eq!(row.get::<_, i32>(0), i + j);
+                        pids.insert(row.get::<_, i32>(1));
+                    } else {
+                        let tx = client.transaction().await.unwrap();
+                        let row = tx.query_one(&add, &[&i, &j]).await.unwrap();
+                        assert_eq!(row.get::<_, i32>(0), i + j);
+                        pids.insert(row.get::<_, i32>(1));
+                        let text = format!("client {i} round {j}");
+                        let row = tx.query_one(&echo, &[&text]).await.unwrap();
+                        assert_eq!(row.get::<_, &str>(0), text);
+                        tx.commit().await.unwrap();
+                    }
+                    // Let the other clients take the server in between.
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+                pids
+            }));
+        }
+        let mut all = HashSet::new();
+        let mut moved = 0;
+        for t in tasks {
+            let pids = t.await.unwrap();
+            if pids.len() > 1 {
+                moved += 1;
+            }
+            all.extend(pids);
+        }
+        assert!(all.len() <= 2, "pool_size 2 but saw backends {all:?}");
+        assert!(
+            moved > 0,
+            "no client ever changed server: the test proves nothing"
+        );
+    });
+}
+
+#[test]
+fn commit_and_rollback() {
+    let (proxy, db) = start("tp_txn", 2);
+    run(async {
+        let admin = direct(&db).await;
+        admin
+            .batch_execute("CREATE TABLE t (client int, n int, PRIMARY KEY (client, n))")
+            .await
+            .unwrap();
+        let mut tasks = Vec::new();
+        for i in 0..5i32 {
+            let config = proxy.tokio_config(&db);
+            tasks.push(tokio::spawn(async move {
+                let mut client = connect(&config).await;
+                let insert = client
+                    .prepare("INSERT INTO t VALUES ($1, $2)")
+                    .await
+                    .unwrap();
+                for n in 0..20i32 {
+                    let tx = client.transaction().await.unwrap();
+                    tx.execute(&insert, &[&i, &n]).await.unwrap();
+                    match n % 3 {
+                        0 => tx.commit().await.unwrap(),
+                        1 => tx.rollback().await.unwrap(),
+                        // Dropping the transaction rolls it back too.
+                        _ => drop(tx),
+                    }
+                }
+                // A failed statement aborts the transaction; ROLLBACK clears it.
+                client.batch_execute("BEGIN").await.unwrap();
+                client
+                    .execute("INSERT INTO t VALUES ($1, 1000)", &[&i])
+                    .await
+                    .unwrap();
+                let err = client.batch_execute("SELECT 1/0").await.unwrap_err();
+                assert_eq!(err.code(), Some(&SqlState::DIVISION_BY_ZERO));
+                let err = client.batch_execute("SELECT 1").await.unwrap_err();
+                assert_eq!(err.code(), Some(&SqlState::IN_FAILED_SQL_TRANSACTION));
+                client.batch_execute("ROLLBACK").await.unwrap();
+                assert_eq!(simple_value(&client, "SELECT 7").await, "7");
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let rows = admin
+            .query("SELECT client, n FROM t ORDER BY client, n", &[])
+            .await
+            .unwrap();
+        let got: Vec<(i32, i32)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+        let want: Vec<(i32, i32)> = (0..5)
+            .flat_map(|i| (0..20).filter(|n| n % 3 == 0).map(move |n| (i, n)))
+            .collect();
+        assert_eq!(got, want);
+    });
+}
+
+#[test]
+fn copy_in_and_out() {
+    const ROWS: i32 = 5000;
+    let (proxy, db) = start("tp_copy", 2);
+    run(async {
+        let admin = direct(&db).await;
+        admin
+            .batch_execute("CREATE TABLE c (client int, n int, label text)")
+            .await
+            .unwrap();
+        let mut tasks = Vec::new();
+        for i in 0..5i32 {
+            let config = proxy.tokio_config(&db);
+            tasks.push(tokio::spawn(async move {
+                let client = connect(&config).await;
+                let sink = client
+                    .copy_in::<_, Bytes>("COPY c FROM STDIN")
+                    .await
+                    .unwrap();
+                futures::pin_mut!(sink);
+                for chunk in (0..ROWS).collect::<Vec<_>>().chunks(700) {
+                    let text: String = chunk
+                        .iter()
+                        .map(|n| format!("{i}\t{n}\trow {n} of client {i}\n"))
+                        .collect();
+                    sink.send(Bytes::from(text)).await.unwrap();
+                }
+                let copied = sink.finish().await.unwrap();
+                assert_eq!(copied, ROWS as u64);
+
+                let stream = client
+                    .copy_out(&format!(
+                        "COPY (SELECT n, label FROM c WHERE client = {i} ORDER BY n) TO STDOUT"
+                    ))
+                    .await
+                    .unwrap();
+                let chunks: Vec<Bytes> = stream.try_collect().await.unwrap();
+                let text = String::from_utf8(chunks.concat()).unwrap();
+                let lines: Vec<&str> = text.lines().collect();
+                assert_eq!(lines.len(), ROWS as usize);
+                assert_eq!(lines[0], format!("0\trow 0 of client {i}"));
+                let last = ROWS - 1;
+                assert_eq!(
+                    lines[last as usize],
+                    format!("{last}\trow {last} of client {i}")
+                );
+                // The session still works after both copies.
+                assert_eq!(
+                    simple_value(&client, "SELECT 'after copy'").await,
+                    "after copy"
+                );
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let row = admin
+            .query_one("SELECT count(*), count(DISTINCT client) FROM c", &[])
+            .await
+            .unwrap();
+        assert_eq!(row.get::<_, i64>(0), 5 * i64::from(ROWS));
+        assert_eq!(row.get::<_, i64>(1), 5);
+    });
+}
+
+#[test]
+fn cancel_pg_sleep() {
+    let (proxy, db) = start("tp_cancel", 2);
+    run(async {
+        let config = proxy.tokio_config(&db);
+        // Other clients keep the second server busy meanwhile.
+        let mut busy = Vec::new();
+        for _ in 0..4 {
+            let config = config.clone();
+            busy.push(tokio::spawn(async move {
+                let client = connect(&config).await;
+                for _ in 0..20 {
+                    client.batch_execute("SELECT pg_sleep(0.05)").await.unwrap();
+                }
+            }));
+        }
+        let client = connect(&config).await;
+        let token = client.cancel_token();
+        let sleeper = async {
+            let started = Instant::now();
+            let result = client.batch_execute("SELECT pg_sleep(10)").await;
+            (result, started.elapsed())
+        };
+        let canceller = async {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let sent = Instant::now();
+            token.cancel_query(NoTls).await.unwrap();
+            sent
+        };
+        let ((result, elapsed), sent) = futures::join!(sleeper, canceller);
+        let done = sent.elapsed();
+        let err = result.expect_err("pg_sleep(10) was not cancelled");
+        assert_eq!(err.code(), Some(&SqlState::QUERY_CANCELED), "{err}");
+        assert!(
+            done < Duration::from_secs(1),
+            "cancel took {done:?} (query ran {elapsed:?})"
+        );
+        // The client is still usable, and so are the others.
+        assert_eq!(simple_value(&client, "SELECT 'alive'").await, "alive");
+        for t in busy {
+            t.await.unwrap();
+        }
+    });
+}
+
+#[test]
+fn error_in_the_middle_of_a_pipeline() {
+    let (proxy, db) = start("tp_pipeline", 2);
+    run(async {
+        let mut tasks = Vec::new();
+        for i in 0..5i32 {
+            let config = proxy.tokio_config(&db);
+            tasks.push(tokio::spawn(async move {
+                let client = connect(&config).await;
+                let div = client.prepare("SELECT 100 / $1::int").await.unwrap();
+                for round in 0..10i32 {
+                    // Prepared: Bind/Execute/Sync three times in one write; the
+                    // middle one fails at run time.
+                    let (one, zero) = (1i32, 0i32);
+                    let (p1, p0): ([&(dyn ToSql + Sync); 1], [&(dyn ToSql + Sync); 1]) =
+                        ([&one], [&zero]);
+                    let (a, b, c) = futures::join!(
+                        client.query_one(&div, &p1),
+                        client.query_one(&div, &p0),
+                        client.query_one(&div, &p1),
+                    );
+                    assert_eq!(a.unwrap().get::<_, i32>(0), 100);
+                    let err = b.unwrap_err();
+                    assert_eq!(err.code(), Some(&SqlState::DIVISION_BY_ZERO));
+                    assert_eq!(c.unwrap().get::<_, i32>(0), 100);
+
+                    // Unprepared: the middle one fails at parse time.
+                    let params: [&(dyn ToSql + Sync); 1] = [&round];
+                    let third = format!("SELECT {i}");
+                    let (a, b, c) = futures::join!(
+                        client.query_one("SELECT $1::int + 1", &params),
+                        client.query_one("SELEC broken", &[]),
+                        client.simple_query(&third),
+                    );
+                    assert_eq!(a.unwrap().get::<_, i32>(0), round + 1);
+                    assert_eq!(b.unwrap_err().code(), Some(&SqlState::SYNTAX_ERROR));
+                    let rows = c.unwrap();
+                    assert!(
+                        matches!(&rows[1], SimpleQueryMessage::Row(r) if r.get(0) == Some(&*i.to_string())),
+                        "{i}: wrong third reply"
+                    );
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+    });
+}
+
+#[test]
+fn listen_notify() {
+    let (proxy, db) = start("tp_listen", 2);
+    run(async {
+        let config = proxy.tokio_config(&db);
+        let (listener, mut conn) = config.connect(NoTls).await.unwrap();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let mut messages = futures::stream::poll_fn(move |cx| conn.poll_message(cx));
+            while let Some(Ok(msg)) = messages.next().await {
+                if let AsyncMessage::Notification(n) = msg {
+                    let _ = tx.send((n.channel().to_owned(), n.payload().to_owned()));
+                }
+            }
+        });
+        listener.batch_execute("LISTEN pulse").await.unwrap();
+
+        // Four other clients share the one server left, and notify.
+        let mut tasks = Vec::new();
+        for i in 0..4i32 {
+            let config = config.clone();
+            tasks.push(tokio::spawn(async move {
+                let client = connect(&config).await;
+                for j in 0..5i32 {
+                    client
+                        .execute("SELECT pg_notify('pulse', $1)", &[&format!("{i}:{j}")])
+                        .await
+                        .unwrap();
+                }
+                client
+                    .batch_execute("BEGIN; NOTIFY pulse, 'in-txn'; ROLLBACK")
+                    .await
+                    .unwrap();
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let mut got = HashSet::new();
+        while got.len() < 20 {
+            let (channel, payload) = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+                .await
+                .unwrap_or_else(|_| panic!("only {} of 20 notifications: {got:?}", got.len()))
+                .unwrap();
+            assert_eq!(channel, "pulse");
+            assert_ne!(payload, "in-txn", "a rolled-back NOTIFY was delivered");
+            got.insert(payload);
+        }
+        // The listener still answers queries on its pinned server.
+        assert_eq!(
+            simple_value(&listener, "SELECT 'still here'").await,
+            "still here"
+        );
+    });
+}
+
+#[test]
+fn session_variables_follow_the_client() {
+    let (proxy, db) = start("tp_vars", 2);
+    run(async {
+        let admin = direct(&db).await;
+        admin
+            .batch_execute(
+                "CREATE SCHEMA alpha; CREATE TABLE alpha.whoami AS SELECT 'alpha'::text AS v; \
+                 CREATE SCHEMA beta; CREATE TABLE beta.whoami AS SELECT 'beta'::text AS v;",
+            )
+            .await
+            .unwrap();
+        let mut tasks = Vec::new();
+        for i in 0..6usize {
+            let config = proxy.tokio_config(&db);
+            tasks.push(tokio::spawn(async move {
+                let client = connect(&config).await;
+                let default_path = simple_value(&client, "SHOW search_path").await;
+                let default_app = simple_value(&client, "SHOW application_name").await;
+                // Clients 0..4 set their own values; 4 and 5 never do.
+                let mine = match i {
+                    0 | 2 => Some(("alpha", format!("app_{i}"))),
+                    1 | 3 => Some(("beta", format!("app_{i}"))),
+                    _ => None,
+                };
+                if let Some((schema, app)) = &mine {
+                    client
+                        .batch_execute(&format!(
+                            "SET search_path = {schema}, public; SET application_name = '{app}'"
+                        ))
+                        .await
+                        .unwrap();
+                }
+                // A SET in a rolled-back transaction does not stick.
+                client
+                    .batch_execute("BEGIN; SET application_name = 'rolled_back'; ROLLBACK")
+                    .await
+                    .unwrap();
+                let mut pids = HashSet::new();
+                for _ in 0..30 {
+                    let path = simple_value(&client, "SHOW search_path").await;
+                    let app = simple_value(&client, "SHOW application_name").await;
+                    let pid = simple_value(&client, "SELECT pg_backend_pid()").await;
+                    pids.insert(pid);
+                    match &mine {
+                        Some((schema, want_app)) => {
+                            assert_eq!(path, format!("{schema}, public"), "client {i}");
+                            assert_eq!(&app, want_app, "client {i}");
+                            let who = simple_value(&client, "SELECT v FROM whoami").await;
+                            assert_eq!(&who, schema, "client {i}");
+                        }
+                        None => {
+                            assert_eq!(path, default_path, "client {i} got a leaked search_path");
+                            assert_eq!(
+                                app, default_app,
+                                "client {i} got a leaked application_name"
+                            );
+                            let err = client.simple_query("SELECT v FROM whoami").await;
+                            assert!(err.is_err(), "client {i} sees a leaked search_path");
+                        }
+                    }
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+                pids.len()
+            }));
+        }
+        let mut moved = 0;
+        for t in tasks {
+            if t.await.unwrap() > 1 {
+                moved += 1;
+            }
+        }
+        assert!(
+            moved > 0,
+            "no client changed server: the test proves nothing"
+        );
+    });
+}
+
+/// The issue asks for 1,000 clients through a pool of 10 running a
+/// pgbench-like workload. 1,000 clients x 20 transactions finish in about
+/// CLIENTS_SECONDS on this 2-core machine (debug build), so the full 1,000
+/// are used.
+const LOAD_CLIENTS: usize = 1000;
+
+#[test]
+fn many_clients_through_a_small_pool() {
+    let (proxy, db) = start("tp_load", 10);
+    run(async {
+        let admin = direct(&db).await;
+        admin
+            .batch_execute(
+                "CREATE TABLE accounts (id int PRIMARY KEY, balance int NOT NULL); \
+                 INSERT INTO accounts SELECT g, 0 FROM generate_series(1, 100) g; \
+                 CREATE TABLE history (client int, delta int)",
+            )
+            .await
+            .unwrap();
+        let started = Instant::now();
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..LOAD_CLIENTS {
+            let config = proxy.tokio_config(&db);
+            tasks.spawn(async move {
+                let (mut client, conn) = config.connect(NoTls).await?;
+                tokio::spawn(conn);
+                let id = (i % 100) as i32 + 1;
+                for n in 0..20i32 {
+                    let delta = if n % 2 == 0 { 1 } else { -1 };
+                    let tx = client.transaction().await?;
+                    tx.execute(
+                        "UPDATE accounts SET balance = balance + $1 WHERE id = $2",
+                        &[&delta, &id],
+                    )
+                    .await?;
+                    tx.query_one("SELECT balance FROM accounts WHERE id = $1", &[&id])
+                        .await?;
+                    tx.execute(
+                        "INSERT INTO history VALUES ($1, $2)",
+                        &[&(i as i32), &delta],
+                    )
+                    .await?;
+                    tx.commit().await?;
+                }
+                Ok::<_, tokio_postgres::Error>(())
+            });
+        }
+        let mut errors = Vec::new();
+        while let Some(done) = tasks.join_next().await {
+            if let Err(e) = done.unwrap() {
+                errors.push(e.to_string());
+            }
+        }
+        let elapsed = started.elapsed();
+        assert!(
+            errors.is_empty(),
+            "{} of {LOAD_CLIENTS} clients failed, first: {:?}",
+            errors.len(),
+            errors.first()
+        );
+        eprintln!("{LOAD_CLIENTS} clients x 20 transactions in {elapsed:?}");
+        let row = admin
+            .query_one(
+                "SELECT (SELECT count(*) FROM history), (SELECT sum(balance) FROM accounts)::int",
+                &[],
+            )
+            .await
+            .unwrap();
+        assert_eq!(row.get::<_, i64>(0), LOAD_CLIENTS as i64 * 20);
+        assert_eq!(row.get::<_, i32>(1), 0);
+        let servers: usize = proxy.handle.pools().iter().map(|p| p.servers_open).sum();
+        assert!(servers <= 10, "pool of 10 opened {servers} servers");
+    });
+}
