@@ -1,0 +1,126 @@
+//! The zero-config contract of ARCHITECTURE.md, "Interfaces": `pgpulse
+//! serve` with nothing but `DATABASE_URL` set is a working pooling proxy that
+//! accepts the URL's user and password; SIGTERM stops it gracefully.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use pgpulse_testkit::{PgCluster, free_port};
+
+struct Served {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(pg: &PgCluster) -> Served {
+    let port = free_port();
+    let http = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_pgpulse"))
+        .arg("serve")
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATABASE_URL", pg.url())
+        .env("PGPULSE_LISTEN", format!("127.0.0.1:{port}"))
+        .env("PGPULSE_HTTP_LISTEN", format!("127.0.0.1:{http}"))
+        .env(
+            "PGPULSE_STORE_URL",
+            format!("sqlite://{}/pgpulse.db", dir.path().display()),
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::mem::forget(dir);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "pgpulse did not start listening");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Served { child, port }
+}
+
+fn psql(pg: &PgCluster, port: u16, db: &str, sql: &str) -> std::process::Output {
+    pg.command("psql")
+        .unwrap()
+        .env("PGHOST", "127.0.0.1")
+        .env("PGPORT", port.to_string())
+        .env("PGSSLMODE", "disable")
+        .args(["-X", "-A", "-t", "-d", db, "-c", sql])
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn database_url_alone_gives_a_working_proxy_and_sigterm_stops_it() {
+    let pg = PgCluster::shared();
+    let mut served = serve(pg);
+    let out = psql(pg, served.port, "postgres", "SELECT current_user");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), pg.user());
+    // The DATABASE_URL user administers the console.
+    let pools = psql(pg, served.port, "pgpulse", "SHOW POOLS");
+    assert!(String::from_utf8_lossy(&pools.stdout).contains("|transaction"));
+
+    // SIGTERM: the process exits on its own, promptly.
+    let pid = served.child.id() as libc::pid_t;
+    // SAFETY: plain kill(2) on our own child's pid.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::kill(pid, libc::SIGTERM);
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = served.child.try_wait().unwrap() {
+            assert!(status.success(), "exit status {status}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "pgpulse ignored SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(std::net::TcpStream::connect(("127.0.0.1", served.port)).is_err());
+}
+
+#[test]
+fn sighup_keeps_serving() {
+    let pg = PgCluster::shared();
+    let served = serve(pg);
+    #[allow(unsafe_code)]
+    // SAFETY: plain kill(2) on our own child's pid.
+    unsafe {
+        libc::kill(served.child.id() as libc::pid_t, libc::SIGHUP);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let out = psql(pg, served.port, "postgres", "SELECT 2");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "2");
+}
+
+#[test]
+fn a_wrong_password_is_refused() {
+    let pg = PgCluster::shared();
+    let served = serve(pg);
+    let out = pg
+        .command("psql")
+        .unwrap()
+        .env("PGHOST", "127.0.0.1")
+        .env("PGPORT", served.port.to_string())
+        .env("PGPASSWORD", "definitely-wrong")
+        .env("PGSSLMODE", "disable")
+        .args(["-X", "-v", "VERBOSITY=verbose", "-c", "SELECT 1"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("password authentication failed"), "{stderr}");
+}
