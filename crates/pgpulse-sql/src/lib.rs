@@ -14,6 +14,8 @@
 //! - `tables_read` names views as written: a view's base tables (and tables
 //!   read inside functions) are not known statically; resolve them from the
 //!   catalog before relying on table-based invalidation.
+//! - Triggers, foreign-key cascades and rules can write tables that no
+//!   statement text names; only the change feed sees those writes.
 //! - `may_write` does not judge functions: `SELECT f()` is a read here even
 //!   if `f` writes; check `functions` against `pg_proc.provolatile`.
 //! - `Set { value }` is the raw value text (quotes kept), for GUC tracking.

@@ -17,8 +17,8 @@ use std::fmt;
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{
-    CommentObject, CopySource, Expr, FromTable, ObjectName, ObjectType, Query, Select, SetExpr,
-    Statement, TableFactor, TableObject, Visit, Visitor,
+    CascadeOption, CommentObject, CopySource, Expr, FromTable, ObjectName, ObjectType, Query,
+    Select, SetExpr, Statement, TableFactor, TableObject, Visit, Visitor,
 };
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
@@ -185,9 +185,17 @@ impl Collector {
             Statement::AlterTable(at) => self.write(&at.name),
             Statement::AlterView(av) => self.write(&av.name),
             Statement::RefreshMaterializedView(r) => self.write(&r.name),
-            Statement::Truncate(t) => t.table_names.iter().for_each(|t| self.write(&t.name)),
+            Statement::Truncate(t) => {
+                t.table_names.iter().for_each(|t| self.write(&t.name));
+                if matches!(t.cascade, Some(CascadeOption::Cascade)) {
+                    self.uncertain("TRUNCATE CASCADE empties referencing tables too");
+                }
+            }
             // Renaming or dropping an index changes no query result.
             Statement::AlterIndex { .. } => {}
+            Statement::Drop { cascade: true, .. } => {
+                self.uncertain("DROP CASCADE removes dependent objects too");
+            }
             Statement::Drop {
                 object_type, names, ..
             } => match object_type {
@@ -416,6 +424,12 @@ mod tests {
         assert_eq!(rw("COMMENT ON TABLE t IS 'x'"), (v(&[]), v(&["t"])));
         assert_eq!(rw("COPY t FROM STDIN"), (v(&[]), v(&["t"])));
         assert_eq!(rw("COPY t TO STDOUT"), (v(&["t"]), v(&[])));
+        for sql in ["DROP TABLE t CASCADE", "TRUNCATE t CASCADE"] {
+            assert!(
+                deep_analyze(sql).expect("parses").uncertain.is_some(),
+                "{sql}"
+            );
+        }
         assert!(
             deep_analyze("CREATE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT 1'")
                 .expect("parses")
