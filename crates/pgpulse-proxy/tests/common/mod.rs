@@ -179,3 +179,14 @@ pub async fn connect(config: &tokio_postgres::Config) -> tokio_postgres::Client 
     });
     client
 }
+
+/// Sends the proxy's logs to the test output when `RUST_LOG` is set
+/// (idempotent; for debugging a failing test).
+pub fn init_tracing() {
+    if std::env::var_os("RUST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+    }
+}
