@@ -203,10 +203,17 @@ fn commit_and_rollback() {
     });
 }
 
+const COPY_ROWS: i32 = 5000;
+
+/// COPY FROM STDIN of 5,000 rows from each of 5 clients, then more queries
+/// on the same sessions.
+///
+/// tokio-postgres sends `Bind, Execute, Sync`, then the `CopyData`s, then
+/// `CopyDone, Sync`: PostgreSQL ignores the first `Sync` (it arrives in
+/// COPY IN mode) and answers one `ReadyForQuery` for the two.
 #[test]
-fn copy_in_and_out() {
-    const ROWS: i32 = 5000;
-    let (proxy, db) = start("tp_copy", 2);
+fn copy_in() {
+    let (proxy, db) = start("tp_copy_in", 2);
     run(async {
         let admin = direct(&db).await;
         admin
@@ -223,7 +230,7 @@ fn copy_in_and_out() {
                     .await
                     .unwrap();
                 futures::pin_mut!(sink);
-                for chunk in (0..ROWS).collect::<Vec<_>>().chunks(700) {
+                for chunk in (0..COPY_ROWS).collect::<Vec<_>>().chunks(700) {
                     let text: String = chunk
                         .iter()
                         .map(|n| format!("{i}\t{n}\trow {n} of client {i}\n"))
@@ -231,29 +238,15 @@ fn copy_in_and_out() {
                     sink.send(Bytes::from(text)).await.unwrap();
                 }
                 let copied = sink.finish().await.unwrap();
-                assert_eq!(copied, ROWS as u64);
-
-                let stream = client
-                    .copy_out(&format!(
-                        "COPY (SELECT n, label FROM c WHERE client = {i} ORDER BY n) TO STDOUT"
-                    ))
-                    .await
-                    .unwrap();
-                let chunks: Vec<Bytes> = stream.try_collect().await.unwrap();
-                let text = String::from_utf8(chunks.concat()).unwrap();
-                let lines: Vec<&str> = text.lines().collect();
-                assert_eq!(lines.len(), ROWS as usize);
-                assert_eq!(lines[0], format!("0\trow 0 of client {i}"));
-                let last = ROWS - 1;
-                assert_eq!(
-                    lines[last as usize],
-                    format!("{last}\trow {last} of client {i}")
-                );
-                // The session still works after both copies.
-                assert_eq!(
-                    simple_value(&client, "SELECT 'after copy'").await,
-                    "after copy"
-                );
+                assert_eq!(copied, COPY_ROWS as u64);
+                // The session goes on working after the copy.
+                for round in 0..5i32 {
+                    let row = client
+                        .query_one("SELECT count(*) FROM c WHERE client = $1", &[&i])
+                        .await
+                        .unwrap_or_else(|e| panic!("client {i}, query {round} after COPY: {e}"));
+                    assert_eq!(row.get::<_, i64>(0), i64::from(COPY_ROWS));
+                }
             }));
         }
         for t in tasks {
@@ -263,8 +256,55 @@ fn copy_in_and_out() {
             .query_one("SELECT count(*), count(DISTINCT client) FROM c", &[])
             .await
             .unwrap();
-        assert_eq!(row.get::<_, i64>(0), 5 * i64::from(ROWS));
+        assert_eq!(row.get::<_, i64>(0), 5 * i64::from(COPY_ROWS));
         assert_eq!(row.get::<_, i64>(1), 5);
+    });
+}
+
+/// COPY TO STDOUT of 5,000 rows to each of 5 clients, then more queries.
+#[test]
+fn copy_out() {
+    let (proxy, db) = start("tp_copy_out", 2);
+    run(async {
+        let admin = direct(&db).await;
+        admin
+            .batch_execute(&format!(
+                "CREATE TABLE c AS SELECT client, n, 'row ' || n || ' of client ' || client AS label \
+                 FROM generate_series(0, 4) client, generate_series(0, {}) n",
+                COPY_ROWS - 1
+            ))
+            .await
+            .unwrap();
+        let mut tasks = Vec::new();
+        for i in 0..5i32 {
+            let config = proxy.tokio_config(&db);
+            tasks.push(tokio::spawn(async move {
+                let client = connect(&config).await;
+                for round in 0..3 {
+                    let stream = client
+                        .copy_out(&format!(
+                            "COPY (SELECT n, label FROM c WHERE client = {i} ORDER BY n) TO STDOUT"
+                        ))
+                        .await
+                        .unwrap_or_else(|e| panic!("client {i}, COPY {round}: {e}"));
+                    let chunks: Vec<Bytes> = stream.try_collect().await.unwrap();
+                    let text = String::from_utf8(chunks.concat()).unwrap();
+                    let lines: Vec<&str> = text.lines().collect();
+                    assert_eq!(lines.len(), COPY_ROWS as usize);
+                    assert_eq!(lines[0], format!("0\trow 0 of client {i}"));
+                    let last = COPY_ROWS - 1;
+                    assert_eq!(
+                        lines[last as usize],
+                        format!("{last}\trow {last} of client {i}")
+                    );
+                    let after = simple_value(&client, "SELECT 'after copy'").await;
+                    assert_eq!(after, "after copy");
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
     });
 }
 
