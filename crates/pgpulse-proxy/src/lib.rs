@@ -18,6 +18,7 @@ mod server;
 mod session;
 mod shared;
 mod startup;
+mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -60,7 +61,7 @@ impl Proxy {
     ) -> std::io::Result<Proxy> {
         let listener = TcpListener::bind(opts.listen).await?;
         Ok(Proxy {
-            shared: Arc::new(Shared::new(opts, observer, reload)),
+            shared: Arc::new(Shared::new(opts, observer, reload)?),
             listener,
         })
     }

@@ -9,12 +9,15 @@ use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt};
 use pgpulse_wire::backend::{self, AuthRequest, ErrorFields, TransactionStatus};
+use pgpulse_wire::startup::encode_ssl_request;
 use pgpulse_wire::{ClientAuth, Message, MessageCodec, StartupMessage, frontend};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::codec::Framed;
 
 use crate::error::ProxyError;
+use crate::options::ServerTlsMode;
+use crate::tls::{self, ServerStream};
 
 /// Largest message accepted from a server. Servers are trusted, but a bound
 /// keeps a corrupted length from allocating gigabytes.
@@ -23,7 +26,7 @@ const SERVER_MAX_MESSAGE: usize = 1 << 30;
 static NEXT_SERVER_ID: AtomicU64 = AtomicU64::new(1);
 
 /// Where and as whom to connect.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct ServerTarget {
     pub host: String,
     pub port: u16,
@@ -31,6 +34,20 @@ pub(crate) struct ServerTarget {
     pub user: String,
     pub credentials: ServerCredentials,
     pub connect_timeout: Duration,
+    pub tls_mode: ServerTlsMode,
+    pub tls: Option<tokio_rustls::TlsConnector>,
+}
+
+impl std::fmt::Debug for ServerTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerTarget")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("database", &self.database)
+            .field("user", &self.user)
+            .field("tls_mode", &self.tls_mode)
+            .finish_non_exhaustive()
+    }
 }
 
 /// How the proxy proves itself to the server as a user.
@@ -64,7 +81,7 @@ pub(crate) type SessionVars = BTreeMap<String, String>;
 /// One logged-in server connection.
 #[derive(Debug)]
 pub(crate) struct Server {
-    pub io: Framed<TcpStream, MessageCodec>,
+    pub io: Framed<ServerStream, MessageCodec>,
     pub id: u64,
     pub backend_pid: i32,
     pub backend_key: i32,
@@ -92,17 +109,47 @@ impl Server {
     }
 
     async fn connect_inner(target: &ServerTarget) -> Result<Server, ProxyError> {
-        let stream = TcpStream::connect((target.host.as_str(), target.port))
+        let mut tcp = TcpStream::connect((target.host.as_str(), target.port))
             .await
             .map_err(|e| ProxyError::Connect(format!("{}:{}: {e}", target.host, target.port)))?;
-        stream.set_nodelay(true)?;
-        let addr = stream.peer_addr()?;
+        tcp.set_nodelay(true)?;
+        let addr = tcp.peer_addr()?;
+        let stream = match &target.tls {
+            None => ServerStream::Plain(tcp),
+            Some(connector) => {
+                tcp.write_all(&encode_ssl_request()).await?;
+                let mut answer = [0u8; 1];
+                tcp.read_exact(&mut answer).await?;
+                match answer[0] {
+                    b'S' => {
+                        let name = tls::server_name(&target.host)?;
+                        let tls = connector
+                            .connect(name, tcp)
+                            .await
+                            .map_err(|e| ProxyError::Connect(format!("TLS to the server: {e}")))?;
+                        ServerStream::Tls(Box::new(tls))
+                    }
+                    b'N' if target.tls_mode == ServerTlsMode::Prefer => ServerStream::Plain(tcp),
+                    b'N' => {
+                        return Err(ProxyError::Connect(
+                            "the server does not accept TLS but sslmode requires it".into(),
+                        ));
+                    }
+                    other => {
+                        return Err(ProxyError::Connect(format!(
+                            "unexpected answer {other:#x} to SSLRequest"
+                        )));
+                    }
+                }
+            }
+        };
         let mut io = Framed::new(stream, MessageCodec::new(SERVER_MAX_MESSAGE));
         let startup = StartupMessage::new(vec![
             ("user".to_owned(), target.user.clone()),
             ("database".to_owned(), target.database.clone()),
         ]);
-        io.get_mut().write_all_buf(&mut startup.encode()).await?;
+        io.get_mut().write_all(&startup.encode()).await?;
+        io.get_mut().flush().await?;
         let mut auth = match &target.credentials {
             ServerCredentials::Password(password) => {
                 ClientAuth::new(&target.user, password.as_deref())

@@ -29,6 +29,10 @@ pub(crate) struct Shared {
     pub shutdown: watch::Sender<bool>,
     pub paused: watch::Sender<bool>,
     pub reload: Option<ReloadFn>,
+    /// TLS for clients, when a certificate is configured.
+    pub tls_acceptor: Option<tokio_rustls::TlsAcceptor>,
+    /// TLS towards the server, unless `disable`.
+    pub server_tls: Option<tokio_rustls::TlsConnector>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -44,8 +48,16 @@ impl Shared {
         opts: ProxyOptions,
         observer: Arc<dyn QueryObserver>,
         reload: Option<ReloadFn>,
-    ) -> Shared {
-        Shared {
+    ) -> std::io::Result<Shared> {
+        let tls_acceptor = match &opts.tls {
+            Some((cert, key)) => Some(crate::tls::acceptor(cert, key)?),
+            None => None,
+        };
+        let server_tls =
+            crate::tls::connector(opts.upstream.tls, opts.upstream.ca_file.as_deref())?;
+        Ok(Shared {
+            tls_acceptor,
+            server_tls,
             users: Users::new(&opts.users),
             pool_opts: RwLock::new(Arc::new(opts.pool.clone())),
             opts,
@@ -56,7 +68,7 @@ impl Shared {
             shutdown: watch::channel(false).0,
             paused: watch::channel(false).0,
             reload,
-        }
+        })
     }
 
     pub(crate) fn pool_options(&self) -> Arc<PoolOptions> {
@@ -103,6 +115,8 @@ impl Shared {
                 user: user.name.clone(),
                 credentials,
                 connect_timeout: opts.server_connect_timeout,
+                tls_mode: self.opts.upstream.tls,
+                tls: self.server_tls.clone(),
             };
             Pool::new(
                 key.clone(),

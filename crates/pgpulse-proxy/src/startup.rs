@@ -56,27 +56,69 @@ async fn serve(
     shared: &Arc<Shared>,
 ) -> Result<(), ProxyError> {
     let mut framed = Framed::new(stream, StartupCodec::new(MAX_STARTUP_PACKET));
+    let first = match framed.next().await {
+        None => return Ok(()),
+        Some(packet) => packet,
+    };
+    match (first, &shared.tls_acceptor) {
+        (Ok(StartupPacket::SslRequest), Some(acceptor)) => {
+            // Bytes sent after SSLRequest but before the handshake would be
+            // trusted as if encrypted (CVE-2021-23214 in PostgreSQL): refuse.
+            if !framed.read_buffer().is_empty() {
+                return Err(ProxyError::client(
+                    "08P01",
+                    "unencrypted data after SSLRequest",
+                ));
+            }
+            let mut tcp = framed.into_inner();
+            tcp.write_all(b"S").await?;
+            let tls = acceptor.accept(tcp).await?;
+            let framed = Framed::new(tls, StartupCodec::new(MAX_STARTUP_PACKET));
+            serve_negotiated(framed, None, addr, shared).await
+        }
+        (first, _) => serve_negotiated(framed, Some(first), addr, shared).await,
+    }
+}
+
+/// The startup phase after any TLS upgrade, then login and the session.
+async fn serve_negotiated<S>(
+    mut framed: Framed<S, StartupCodec>,
+    mut pending: Option<Result<StartupPacket, pgpulse_wire::WireError>>,
+    addr: SocketAddr,
+    shared: &Arc<Shared>,
+) -> Result<(), ProxyError>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
     let startup = loop {
-        match framed.next().await {
-            None => return Ok(()),
-            Some(Err(e)) => {
+        let packet = match pending.take() {
+            Some(packet) => packet,
+            None => match framed.next().await {
+                None => return Ok(()),
+                Some(packet) => packet,
+            },
+        };
+        match packet {
+            Err(e) => {
                 let err = ProxyError::from(e);
                 let msg = err.to_error_fields().to_message();
                 let _ = framed.get_mut().write_all(msg.frame()).await;
+                let _ = framed.get_mut().flush().await;
                 return Err(err);
             }
-            Some(Ok(StartupPacket::SslRequest | StartupPacket::GssEncRequest)) => {
-                // TLS to clients is not offered: the client may go on in the clear.
+            Ok(StartupPacket::SslRequest | StartupPacket::GssEncRequest) => {
+                // No (further) encryption offered: the client may go on as is.
                 framed.get_mut().write_all(b"N").await?;
+                framed.get_mut().flush().await?;
             }
-            Some(Ok(StartupPacket::Cancel {
+            Ok(StartupPacket::Cancel {
                 process_id,
                 secret_key,
-            })) => {
+            }) => {
                 shared.clients.cancel((process_id, secret_key)).await;
                 return Ok(());
             }
-            Some(Ok(StartupPacket::Startup(m))) => break m,
+            Ok(StartupPacket::Startup(m)) => break m,
         }
     };
     let max = shared.opts.max_message_bytes;

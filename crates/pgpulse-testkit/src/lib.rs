@@ -63,7 +63,7 @@ mod redis;
 
 pub use error::TestkitError;
 pub use external::{DATABASE_URL_VAR, REDIS_URL_VAR};
-pub use pg::{PgCluster, PgOptions, StopMode};
+pub use pg::{PgCluster, PgOptions, StopMode, TlsFiles, generate_tls};
 pub use redis::RedisServer;
 
 /// A TCP port on 127.0.0.1 that was free a moment ago (bind port 0, read

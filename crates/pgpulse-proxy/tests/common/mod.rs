@@ -34,6 +34,12 @@ pub struct Setup {
     pub max_message_bytes: usize,
     /// Another cluster than the shared one (for tests that restart it).
     pub pg: Option<&'static PgCluster>,
+    /// PEM certificate and key for client TLS.
+    pub tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
+    /// TLS towards the server.
+    pub server_tls: ServerTlsMode,
+    /// CA for `VerifyFull`.
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 impl Default for Setup {
@@ -48,6 +54,9 @@ impl Default for Setup {
             max_client_conn: 2000,
             max_message_bytes: 64 << 20,
             pg: None,
+            tls: None,
+            server_tls: ServerTlsMode::Disable,
+            ca_file: None,
         }
     }
 }
@@ -71,14 +80,14 @@ impl TestProxy {
             max_client_conn: setup.max_client_conn,
             max_message_bytes: setup.max_message_bytes,
             auth_method: setup.auth,
-            tls: None,
+            tls: setup.tls,
             admin_users: vec![pg.user().to_owned()],
             users,
             upstream: UpstreamOptions {
                 host: pg.host().to_owned(),
                 port: pg.port(),
-                tls: ServerTlsMode::Disable,
-                ca_file: None,
+                tls: setup.server_tls,
+                ca_file: setup.ca_file,
                 auth_user: Some((pg.user().to_owned(), pg.password().to_owned())),
                 auth_database: "postgres".to_owned(),
                 auth_query: Some(

@@ -4,6 +4,7 @@
 
 mod ctl;
 mod setup;
+pub use setup::{TlsFiles, generate_tls};
 
 use std::fmt;
 use std::path::Path;

@@ -172,17 +172,21 @@ pub(crate) fn configure(layout: &Layout, opts: &PgOptions) -> Result<Option<Stri
 }
 
 /// PEM texts of a throw-away CA and a server certificate it signed.
-struct TlsFiles {
-    ca_cert: String,
-    server_cert: String,
-    server_key: String,
+#[derive(Clone)]
+pub struct TlsFiles {
+    /// The CA certificate (PEM): what a client trusts.
+    pub ca_cert: String,
+    /// The server certificate (PEM), for `localhost` and `127.0.0.1`.
+    pub server_cert: String,
+    /// The server's private key (PEM).
+    pub server_key: String,
 }
 
 /// A CA plus a server certificate for `localhost` and `127.0.0.1`.
 ///
 /// A separate CA (rather than one self-signed leaf) is what every TLS client
 /// accepts as a root: webpki refuses a CA certificate used as the server's.
-fn generate_tls() -> Result<TlsFiles> {
+pub fn generate_tls() -> Result<TlsFiles> {
     use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
     let tls = |e: rcgen::Error| TestkitError::Tls(e.to_string());
     let ca_key = KeyPair::generate().map_err(tls)?;
@@ -264,5 +268,12 @@ mod tests {
         let (a, b) = (random_hex().unwrap(), random_hex().unwrap());
         assert_eq!(a.len(), 32);
         assert_ne!(a, b);
+    }
+}
+
+impl std::fmt::Debug for TlsFiles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The key is a secret, even a throw-away one.
+        f.debug_struct("TlsFiles").finish_non_exhaustive()
     }
 }
