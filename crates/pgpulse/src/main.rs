@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+mod bench;
 mod config;
 mod demo;
 mod serve;
@@ -49,6 +50,9 @@ enum Command {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// Compare PostgreSQL direct, PgBouncer and pgpulse with pgbench and
+    /// write the figures into BENCHMARKS.md.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -63,6 +67,7 @@ fn main() -> ExitCode {
             .map_err(anyhow::Error::from)
             .and_then(|c| runtime()?.block_on(serve::run(c, config))),
         Command::Demo { upstream } => runtime().and_then(|rt| rt.block_on(demo::run(upstream))),
+        Command::Bench(args) => runtime().and_then(|rt| rt.block_on(bench::run(args))),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

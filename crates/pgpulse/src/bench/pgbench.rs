@@ -1,0 +1,258 @@
+//! One pgbench run against one target: the command line, the summary it
+//! prints (TPS, mean latency, failures) and the percentiles computed from
+//! its per-transaction logs (`-l --log-prefix`).
+
+use std::path::Path;
+
+use anyhow::Context;
+use pgpulse_testkit::PgCluster;
+
+/// pgbench's `-M`: how statements are sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// Simple query protocol (`Query`).
+    Simple,
+    /// Extended protocol with unnamed statements.
+    Extended,
+    /// Extended protocol with named, prepared statements.
+    Prepared,
+}
+
+impl Protocol {
+    /// pgbench's name for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Simple => "simple",
+            Protocol::Extended => "extended",
+            Protocol::Prepared => "prepared",
+        }
+    }
+}
+
+/// What to run: `pgbench -n -S -c clients -j threads -T seconds -M protocol`.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    /// Name in the report.
+    pub name: String,
+    /// `-M`.
+    pub protocol: Protocol,
+    /// `-c`.
+    pub clients: u32,
+    /// `-j`.
+    pub threads: u32,
+    /// `-T`.
+    pub seconds: u64,
+}
+
+/// The figures of one successful run.
+#[derive(Debug, Clone, Default)]
+pub struct Figures {
+    /// Transactions per second (pgbench, without connection time).
+    pub tps: f64,
+    /// Mean latency in ms (from the logs; pgbench's own when no log).
+    pub mean_ms: f64,
+    /// 95th percentile latency in ms, from the logs.
+    pub p95_ms: Option<f64>,
+    /// 99th percentile latency in ms, from the logs.
+    pub p99_ms: Option<f64>,
+    /// Transactions processed.
+    pub transactions: u64,
+    /// Something went partly wrong (aborted clients, failed transactions).
+    pub note: Option<String>,
+}
+
+/// The lines of pgbench's summary that the report uses.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Summary {
+    /// `tps = X (without initial connection time)`.
+    pub tps: Option<f64>,
+    /// `latency average = X ms`.
+    pub latency_avg_ms: Option<f64>,
+    /// `number of transactions actually processed: N`.
+    pub processed: Option<u64>,
+    /// `number of failed transactions: N (...)`.
+    pub failed: Option<u64>,
+}
+
+/// Parses pgbench's standard output.
+pub fn parse_summary(stdout: &str) -> Summary {
+    let mut s = Summary::default();
+    for line in stdout.lines() {
+        let line = line.trim();
+        let first_number = |rest: &str| -> Option<f64> {
+            rest.split_whitespace()
+                .next()
+                .and_then(|v| v.parse::<f64>().ok())
+        };
+        if let Some(rest) = line.strip_prefix("tps = ") {
+            s.tps = first_number(rest);
+        } else if let Some(rest) = line.strip_prefix("latency average = ") {
+            s.latency_avg_ms = first_number(rest);
+        } else if let Some(rest) = line.strip_prefix("number of transactions actually processed: ")
+        {
+            s.processed = rest.split(['/', ' ']).next().and_then(|v| v.parse().ok());
+        } else if let Some(rest) = line.strip_prefix("number of failed transactions: ") {
+            s.failed = rest.split_whitespace().next().and_then(|v| v.parse().ok());
+        }
+    }
+    s
+}
+
+/// The latency (µs) of one line of a per-transaction log:
+/// `client_id transaction_no time script_no time_epoch time_us [lag]`;
+/// `None` for failed or skipped transactions.
+pub fn log_latency_us(line: &str) -> Option<u64> {
+    line.split_whitespace().nth(2)?.parse().ok()
+}
+
+/// Nearest-rank percentile `p` (0–100) of sorted values.
+pub fn percentile(sorted: &[u64], p: f64) -> Option<u64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted.get(rank.clamp(1, sorted.len()) - 1).copied()
+}
+
+/// Reads every log file `dir/tag.*` and returns the sorted latencies (µs).
+fn read_latencies(dir: &Path, tag: &str) -> anyhow::Result<Vec<u64>> {
+    let prefix = format!("{tag}.");
+    let mut all = Vec::new();
+    for entry in std::fs::read_dir(dir).context("pgbench log directory")? {
+        let entry = entry?;
+        if !entry.file_name().to_string_lossy().starts_with(&prefix) {
+            continue;
+        }
+        let text = std::fs::read_to_string(entry.path())?;
+        all.extend(text.lines().filter_map(log_latency_us));
+        // The logs of a 30 s run are tens of MB: do not keep them around.
+        let _ = std::fs::remove_file(entry.path());
+    }
+    all.sort_unstable();
+    Ok(all)
+}
+
+/// Runs `scenario` against 127.0.0.1:`port` with the cluster's superuser
+/// and database; the logs go to `log_dir/tag.*`.
+pub async fn run(
+    cluster: &PgCluster,
+    port: u16,
+    scenario: &Scenario,
+    log_dir: &Path,
+    tag: &str,
+) -> anyhow::Result<Figures> {
+    let mut cmd = cluster.command("pgbench")?;
+    cmd.env("PGPORT", port.to_string())
+        .env("PGHOST", "127.0.0.1")
+        .args(["-n", "-S", "-M", scenario.protocol.as_str(), "-l"])
+        .arg(format!("--log-prefix={}", log_dir.join(tag).display()))
+        .arg(format!("-c{}", scenario.clients))
+        .arg(format!("-j{}", scenario.threads))
+        .arg(format!("-T{}", scenario.seconds));
+    let out = tokio::process::Command::from(cmd)
+        .kill_on_drop(true)
+        .output()
+        .await
+        .context("cannot run pgbench")?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let summary = parse_summary(&stdout);
+    let latencies = read_latencies(log_dir, tag)?;
+    let tps = match summary.tps {
+        Some(tps) if tps > 0.0 => tps,
+        _ => anyhow::bail!("pgbench failed ({}): {}", out.status, first_error(&stderr)),
+    };
+    let mut note = None;
+    if !out.status.success() {
+        note = Some(format!("{}: {}", out.status, first_error(&stderr)));
+    } else if let Some(failed) = summary.failed.filter(|&f| f > 0) {
+        note = Some(format!("{failed} failed transactions"));
+    }
+    let to_ms = |us: u64| us as f64 / 1000.0;
+    let mean_ms = if latencies.is_empty() {
+        summary.latency_avg_ms.unwrap_or(0.0)
+    } else {
+        latencies.iter().sum::<u64>() as f64 / latencies.len() as f64 / 1000.0
+    };
+    Ok(Figures {
+        tps,
+        mean_ms,
+        p95_ms: percentile(&latencies, 95.0).map(to_ms),
+        p99_ms: percentile(&latencies, 99.0).map(to_ms),
+        transactions: summary.processed.unwrap_or(latencies.len() as u64),
+        note,
+    })
+}
+
+/// The most telling line of pgbench's standard error.
+fn first_error(stderr: &str) -> String {
+    stderr
+        .lines()
+        .find(|l| l.contains("ERROR") || l.contains("error") || l.contains("aborted"))
+        .or_else(|| stderr.lines().next())
+        .unwrap_or("no output")
+        .trim()
+        .chars()
+        .take(200)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OUTPUT: &str = "\
+transaction type: <builtin: select only>
+scaling factor: 10
+query mode: extended
+number of clients: 16
+number of threads: 2
+maximum number of tries: 1
+duration: 30 s
+number of transactions actually processed: 412345
+number of failed transactions: 0 (0.000%)
+latency average = 1.164 ms
+initial connection time = 35.120 ms
+tps = 13744.123456 (without initial connection time)
+";
+
+    #[test]
+    fn summary_lines_are_parsed() {
+        let s = parse_summary(OUTPUT);
+        assert_eq!(s.tps, Some(13744.123456));
+        assert_eq!(s.latency_avg_ms, Some(1.164));
+        assert_eq!(s.processed, Some(412345));
+        assert_eq!(s.failed, Some(0));
+    }
+
+    #[test]
+    fn summary_of_garbage_is_empty() {
+        assert_eq!(parse_summary("pgbench: error: oops\n"), Summary::default());
+    }
+
+    #[test]
+    fn log_lines_give_latency_or_nothing() {
+        assert_eq!(log_latency_us("3 17 1234 0 1700000000 123456"), Some(1234));
+        assert_eq!(log_latency_us("3 18 failed 0 1700000000 123456"), None);
+        assert_eq!(log_latency_us("3 19 skipped 0 1700000000 123456"), None);
+        assert_eq!(log_latency_us(""), None);
+    }
+
+    #[test]
+    fn percentiles_use_nearest_rank() {
+        let v: Vec<u64> = (1..=100).collect();
+        assert_eq!(percentile(&v, 95.0), Some(95));
+        assert_eq!(percentile(&v, 99.0), Some(99));
+        assert_eq!(percentile(&v, 100.0), Some(100));
+        assert_eq!(percentile(&v, 0.0), Some(1));
+        assert_eq!(percentile(&[7], 99.0), Some(7));
+        assert_eq!(percentile(&[], 50.0), None);
+    }
+
+    #[test]
+    fn first_error_prefers_error_lines() {
+        let e = "starting vacuum...\npgbench: error: client 3 aborted in command 1\n";
+        assert!(first_error(e).contains("aborted"));
+        assert_eq!(first_error(""), "no output");
+    }
+}

@@ -1,0 +1,261 @@
+//! The pooler processes under test: PgBouncer (generated ini + userlist,
+//! run as an unprivileged user when we are root) and pgpulse (this very
+//! executable with `serve`), each killed and reaped when its guard drops.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use pgpulse_testkit::{PgCluster, free_port};
+
+use super::idle::{self, Credentials};
+use super::sys;
+
+/// Where Debian's `pgbouncer` package installs the binary.
+const PGBOUNCER_BIN: &str = "/usr/sbin/pgbouncer";
+
+/// How long a pooler may take to accept its first login.
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A running server process, killed (SIGKILL) and reaped on drop.
+#[derive(Debug)]
+pub struct Server {
+    name: &'static str,
+    child: tokio::process::Child,
+    log: PathBuf,
+    port: u16,
+}
+
+impl Server {
+    /// The process id (`None` once reaped).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    /// The TCP port it listens on (127.0.0.1).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The last lines of its log, for error messages.
+    fn log_tail(&self) -> String {
+        let text = fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(10)..].join("\n")
+    }
+
+    /// Waits until a login as `cred` succeeds, or fails if the process
+    /// exits or `READY_TIMEOUT` passes.
+    async fn wait_ready(&mut self, cred: &Credentials) -> anyhow::Result<()> {
+        let deadline = Instant::now() + READY_TIMEOUT;
+        let mut last_error = String::new();
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait()? {
+                bail!("{} exited ({status}):\n{}", self.name, self.log_tail());
+            }
+            match tokio::time::timeout(Duration::from_secs(5), idle::login(self.port, cred)).await {
+                Ok(Ok(_stream)) => return Ok(()),
+                Ok(Err(e)) => last_error = format!("{e:#}"),
+                Err(_) => last_error = "login timed out".into(),
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        bail!(
+            "{} did not accept a login within {READY_TIMEOUT:?} ({last_error}):\n{}",
+            self.name,
+            self.log_tail()
+        )
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+        // Reap it so that no zombie or listening socket outlives the bench.
+        for _ in 0..100 {
+            if !matches!(self.child.try_wait(), Ok(None)) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// The cluster's superuser, as pgbench and the idle clients log in.
+pub fn credentials(cluster: &PgCluster) -> Credentials {
+    let url = url::Url::parse(&cluster.url()).ok();
+    let database = url
+        .as_ref()
+        .map(|u| u.path().trim_start_matches('/').to_owned())
+        .filter(|d| !d.is_empty())
+        .unwrap_or_else(|| cluster.user().to_owned());
+    Credentials {
+        user: cluster.user().to_owned(),
+        password: cluster.password().to_owned(),
+        database,
+    }
+}
+
+/// Pool settings shared by both poolers.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolSettings {
+    /// Server connections per pool.
+    pub size: u32,
+    /// Client connections allowed (above the idle-connection test's count).
+    pub max_clients: usize,
+}
+
+/// Starts PgBouncer in transaction mode in front of `cluster`.
+pub async fn start_pgbouncer(
+    cluster: &PgCluster,
+    dir: &Path,
+    pool: PoolSettings,
+) -> anyhow::Result<Server> {
+    let bin = Path::new(PGBOUNCER_BIN);
+    if !bin.exists() {
+        bail!("{PGBOUNCER_BIN} not found (Debian package `pgbouncer`)");
+    }
+    let dir = dir.join("pgbouncer");
+    fs::create_dir_all(&dir)?;
+    let port = free_port();
+    let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+    let userlist = dir.join("userlist.txt");
+    fs::write(
+        &userlist,
+        format!("{} {}\n", quote(cluster.user()), quote(cluster.password())),
+    )?;
+    let ini = dir.join("pgbouncer.ini");
+    fs::write(&ini, pgbouncer_ini(cluster.port(), port, &userlist, pool))?;
+    let log = dir.join("pgbouncer.log");
+    let log_file = fs::File::create(&log)?;
+    let mut cmd = tokio::process::Command::new(bin);
+    cmd.arg(&ini)
+        .stdin(Stdio::null())
+        .stdout(log_file.try_clone()?)
+        .stderr(log_file)
+        .process_group(0)
+        .kill_on_drop(true);
+    if sys::is_root() {
+        // PgBouncer refuses to run as root: run it as `postgres` (like the
+        // testkit's PostgreSQL) and hand it its files. `uid()` rather than
+        // `runuser` so that our child *is* PgBouncer and a kill reaches it.
+        let (uid, gid) =
+            sys::user_ids("postgres").context("PgBouncer as root needs a `postgres` user")?;
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755))?;
+        for file in [&userlist, &ini] {
+            std::os::unix::fs::chown(file, Some(uid), Some(gid))?;
+            fs::set_permissions(file, fs::Permissions::from_mode(0o600))?;
+        }
+        cmd.uid(uid).gid(gid);
+    }
+    let child = cmd.spawn().context("cannot start pgbouncer")?;
+    let mut server = Server {
+        name: "PgBouncer",
+        child,
+        log,
+        port,
+    };
+    server.wait_ready(&credentials(cluster)).await?;
+    Ok(server)
+}
+
+fn pgbouncer_ini(pg_port: u16, port: u16, userlist: &Path, pool: PoolSettings) -> String {
+    format!(
+        "[databases]\n\
+         * = host=127.0.0.1 port={pg_port}\n\
+         \n\
+         [pgbouncer]\n\
+         listen_addr = 127.0.0.1\n\
+         listen_port = {port}\n\
+         unix_socket_dir =\n\
+         auth_type = scram-sha-256\n\
+         auth_file = {userlist}\n\
+         pool_mode = transaction\n\
+         default_pool_size = {size}\n\
+         min_pool_size = 0\n\
+         reserve_pool_size = 0\n\
+         max_client_conn = {max_clients}\n\
+         server_tls_sslmode = disable\n\
+         ignore_startup_parameters = extra_float_digits\n",
+        userlist = userlist.display(),
+        size = pool.size,
+        max_clients = pool.max_clients,
+    )
+}
+
+/// Starts `pgpulse serve` (this executable) in front of `cluster` with the
+/// zero-config environment, transaction mode and pool size `pool.size`.
+pub async fn start_pgpulse(
+    cluster: &PgCluster,
+    dir: &Path,
+    pool: PoolSettings,
+) -> anyhow::Result<Server> {
+    let exe = std::env::current_exe().context("cannot find the pgpulse executable")?;
+    let port = free_port();
+    let log = dir.join("pgpulse.log");
+    let log_file = fs::File::create(&log)?;
+    let mut cmd = tokio::process::Command::new(exe);
+    cmd.arg("serve");
+    // A caller's configuration must not leak into the measured instance.
+    for (key, _) in std::env::vars_os() {
+        let key_text = key.to_string_lossy();
+        if ["PGPULSE_", "REDIS_", "PERFORMANCE_"]
+            .iter()
+            .any(|p| key_text.starts_with(p))
+        {
+            cmd.env_remove(&key);
+        }
+    }
+    cmd.env("DATABASE_URL", cluster.url())
+        .env("PGPULSE_LISTEN", format!("127.0.0.1:{port}"))
+        .env("PGPULSE_HTTP_LISTEN", format!("127.0.0.1:{}", free_port()))
+        .env("PGPULSE_POOL_SIZE", pool.size.to_string())
+        .env("PGPULSE_POOL_MODE", "transaction")
+        .env(
+            "PGPULSE_STORE_URL",
+            format!("sqlite://{}", dir.join("pgpulse.db").display()),
+        )
+        .env("PGPULSE_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(log_file.try_clone()?)
+        .stderr(log_file)
+        .process_group(0)
+        .kill_on_drop(true);
+    let child = cmd.spawn().context("cannot start pgpulse serve")?;
+    let mut server = Server {
+        name: "pgpulse",
+        child,
+        log,
+        port,
+    };
+    server.wait_ready(&credentials(cluster)).await?;
+    Ok(server)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pgbouncer_ini_has_the_pool_settings() {
+        let pool = PoolSettings {
+            size: 8,
+            max_clients: 10_100,
+        };
+        let ini = pgbouncer_ini(5432, 6000, Path::new("/tmp/x/userlist.txt"), pool);
+        for want in [
+            "* = host=127.0.0.1 port=5432",
+            "listen_port = 6000",
+            "auth_type = scram-sha-256",
+            "auth_file = /tmp/x/userlist.txt",
+            "pool_mode = transaction",
+            "default_pool_size = 8",
+            "max_client_conn = 10100",
+        ] {
+            assert!(ini.contains(want), "{want} missing from\n{ini}");
+        }
+    }
+}

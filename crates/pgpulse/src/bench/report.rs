@@ -1,0 +1,350 @@
+//! The benchmark report: tables of throughput, latency percentiles, ratios,
+//! proxy-added latency and idle-connection memory, rendered as Markdown and
+//! written between the markers of a section of `BENCHMARKS.md`.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use super::idle::IdleResult;
+use super::pgbench::Figures;
+use super::sys::Machine;
+
+/// Start marker of the generated section.
+pub const START_MARKER: &str = "<!-- bench:pgbench:start -->";
+/// End marker of the generated section.
+pub const END_MARKER: &str = "<!-- bench:pgbench:end -->";
+
+/// Target name of PostgreSQL without a pooler.
+pub const DIRECT: &str = "PostgreSQL";
+/// Target name of PgBouncer.
+pub const PGBOUNCER: &str = "PgBouncer";
+/// Target name of pgpulse.
+pub const PGPULSE: &str = "pgpulse";
+
+/// One scenario against one target.
+#[derive(Debug, Clone)]
+pub struct RunRow {
+    /// Scenario name.
+    pub scenario: String,
+    /// Target name ([`DIRECT`], [`PGBOUNCER`], [`PGPULSE`]).
+    pub target: String,
+    /// Figures, or why there are none.
+    pub outcome: Result<Figures, String>,
+}
+
+/// Everything the report shows.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// The command line that produced it.
+    pub command: String,
+    /// The machine.
+    pub machine: Machine,
+    /// When (UTC).
+    pub date: String,
+    /// 1-minute load average before and after the runs.
+    pub load: (Option<f64>, Option<f64>),
+    /// One line describing the settings (scale, durations, pool).
+    pub settings: String,
+    /// Versions of the programs involved.
+    pub versions: Vec<String>,
+    /// Throughput scenarios, in order.
+    pub throughput: Vec<RunRow>,
+    /// The single-client latency scenario.
+    pub latency: Vec<RunRow>,
+    /// Idle-connection memory readings.
+    pub idle: Vec<IdleResult>,
+    /// Targets skipped or other remarks.
+    pub notes: Vec<String>,
+}
+
+fn figures<'a>(rows: &'a [RunRow], scenario: &str, target: &str) -> Option<&'a Figures> {
+    rows.iter()
+        .find(|r| r.scenario == scenario && r.target == target)
+        .and_then(|r| r.outcome.as_ref().ok())
+}
+
+fn ratio(value: f64, base: Option<&Figures>) -> String {
+    match base {
+        Some(b) if b.tps > 0.0 => format!("{:.2}", value / b.tps),
+        _ => "–".into(),
+    }
+}
+
+fn opt_ms(v: Option<f64>) -> String {
+    v.map_or_else(|| "–".into(), |v| format!("{v:.3}"))
+}
+
+fn fmt_load(l: Option<f64>) -> String {
+    l.map_or_else(|| "?".into(), |l| format!("{l:.2}"))
+}
+
+/// The throughput table: one row per scenario × target.
+pub fn throughput_table(rows: &[RunRow]) -> String {
+    let mut out = String::from(
+        "| scenario | target | TPS | mean ms | p95 ms | p99 ms | TPS vs direct | TPS vs PgBouncer |\n\
+         |---|---|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for row in rows {
+        let direct = figures(rows, &row.scenario, DIRECT);
+        let bouncer = figures(rows, &row.scenario, PGBOUNCER);
+        let _ = match &row.outcome {
+            Ok(f) => writeln!(
+                out,
+                "| {} | {} | {:.0} | {:.3} | {} | {} | {} | {}{} |",
+                row.scenario,
+                row.target,
+                f.tps,
+                f.mean_ms,
+                opt_ms(f.p95_ms),
+                opt_ms(f.p99_ms),
+                ratio(f.tps, direct),
+                ratio(f.tps, bouncer),
+                f.note
+                    .as_ref()
+                    .map_or_else(String::new, |n| format!(" ⚠ {}", n.replace('|', "/"))),
+            ),
+            Err(e) => writeln!(
+                out,
+                "| {} | {} | failed: {} | – | – | – | – | – |",
+                row.scenario,
+                row.target,
+                e.replace('|', "/").replace('\n', " ")
+            ),
+        };
+    }
+    out
+}
+
+/// The single-client latency table: mean latency and what the proxy adds.
+pub fn latency_table(rows: &[RunRow]) -> String {
+    let mut out = String::from(
+        "| target | TPS | mean ms | p95 ms | p99 ms | added mean latency vs direct |\n\
+         |---|---:|---:|---:|---:|---:|\n",
+    );
+    for row in rows {
+        let direct = figures(rows, &row.scenario, DIRECT);
+        let _ = match &row.outcome {
+            Ok(f) => writeln!(
+                out,
+                "| {} | {:.0} | {:.3} | {} | {} | {} |",
+                row.target,
+                f.tps,
+                f.mean_ms,
+                opt_ms(f.p95_ms),
+                opt_ms(f.p99_ms),
+                match direct {
+                    Some(d) if row.target != DIRECT => {
+                        format!("{:+.0} µs", (f.mean_ms - d.mean_ms) * 1000.0)
+                    }
+                    _ => "–".into(),
+                }
+            ),
+            Err(e) => writeln!(
+                out,
+                "| {} | failed: {} | – | – | – | – |",
+                row.target,
+                e.replace('|', "/")
+            ),
+        };
+    }
+    out
+}
+
+/// The idle-connection memory table.
+pub fn memory_table(idle: &[IdleResult]) -> String {
+    let mut out = String::from(
+        "| target | idle clients held | RSS before | RSS with clients | per client |\n\
+         |---|---:|---:|---:|---:|\n",
+    );
+    for r in idle {
+        let delta = r.rss_after_kib.saturating_sub(r.rss_before_kib);
+        let per = if r.reached > 0 {
+            format!("{:.1} KiB", delta as f64 / r.reached as f64)
+        } else {
+            "–".into()
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} / {}{} | {:.1} MiB | {:.1} MiB | {} |",
+            r.target,
+            r.reached,
+            r.requested,
+            r.first_error.as_ref().map_or_else(String::new, |e| format!(
+                " (first error: {})",
+                e.replace('|', "/")
+            )),
+            r.rss_before_kib as f64 / 1024.0,
+            r.rss_after_kib as f64 / 1024.0,
+            per
+        );
+    }
+    out
+}
+
+/// The whole section body (without markers), in Markdown.
+pub fn render(report: &Report) -> String {
+    let m = &report.machine;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Generated by `{}` on {}.\n",
+        report.command, report.date
+    );
+    let _ = writeln!(
+        out,
+        "- Machine: {} cores (`nproc`), {}, {} MiB RAM; everything (PostgreSQL, \
+         poolers, pgbench) runs on this one machine.",
+        m.cores, m.cpu_model, m.mem_mib
+    );
+    let _ = writeln!(
+        out,
+        "- Load average (1 min): {} before, {} after.",
+        fmt_load(report.load.0),
+        fmt_load(report.load.1)
+    );
+    let _ = writeln!(out, "- Settings: {}.", report.settings);
+    for v in &report.versions {
+        let _ = writeln!(out, "- {v}");
+    }
+    for n in &report.notes {
+        let _ = writeln!(out, "- Note: {n}");
+    }
+    let _ = writeln!(out, "\n### Throughput (`pgbench -S`)\n");
+    out.push_str(&throughput_table(&report.throughput));
+    let _ = writeln!(out, "\n### Proxy-added latency (1 client)\n");
+    out.push_str(&latency_table(&report.latency));
+    let _ = writeln!(out, "\n### Memory with idle client connections\n");
+    out.push_str(&memory_table(&report.idle));
+    out
+}
+
+/// `existing` with the marked section replaced by `body` (or appended when
+/// there are no markers).
+pub fn replace_section(existing: &str, body: &str) -> String {
+    let section = format!("{START_MARKER}\n{body}{END_MARKER}");
+    if let Some(start) = existing.find(START_MARKER)
+        && let Some(end_rel) = existing[start..].find(END_MARKER)
+    {
+        let end = start + end_rel + END_MARKER.len();
+        return format!("{}{section}{}", &existing[..start], &existing[end..]);
+    }
+    let mut out = existing.to_owned();
+    if !out.is_empty() && !out.ends_with("\n\n") {
+        out.push_str(if out.ends_with('\n') { "\n" } else { "\n\n" });
+    }
+    out.push_str(&section);
+    out.push('\n');
+    out
+}
+
+/// Writes `body` into the marked section of `path` (created if missing).
+pub fn write_section(path: &Path, body: &str) -> std::io::Result<()> {
+    let existing = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            "# Benchmarks\n\nFigures below are produced by `pgpulse bench`; \
+             rerun it to refresh them.\n"
+                .to_owned()
+        }
+        Err(e) => return Err(e),
+    };
+    std::fs::write(path, replace_section(&existing, body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(scenario: &str, target: &str, tps: f64, mean_ms: f64) -> RunRow {
+        RunRow {
+            scenario: scenario.into(),
+            target: target.into(),
+            outcome: Ok(Figures {
+                tps,
+                mean_ms,
+                p95_ms: Some(mean_ms * 2.0),
+                p99_ms: Some(mean_ms * 3.0),
+                transactions: 100,
+                note: None,
+            }),
+        }
+    }
+
+    #[test]
+    fn section_is_replaced_between_markers_only() {
+        let old = format!("# B\n\nintro\n{START_MARKER}\nold figures\n{END_MARKER}\n\ntail\n");
+        let new = replace_section(&old, "new figures\n");
+        assert_eq!(
+            new,
+            format!("# B\n\nintro\n{START_MARKER}\nnew figures\n{END_MARKER}\n\ntail\n")
+        );
+        assert_eq!(replace_section(&new, "new figures\n"), new);
+    }
+
+    #[test]
+    fn section_is_appended_without_markers() {
+        let new = replace_section("# B\nintro\n", "x\n");
+        assert_eq!(
+            new,
+            format!("# B\nintro\n\n{START_MARKER}\nx\n{END_MARKER}\n")
+        );
+    }
+
+    #[test]
+    fn throughput_ratios_are_against_direct_and_pgbouncer() {
+        let rows = vec![
+            row("simple", DIRECT, 1000.0, 1.0),
+            row("simple", PGBOUNCER, 800.0, 1.2),
+            row("simple", PGPULSE, 400.0, 2.0),
+            RunRow {
+                scenario: "prepared".into(),
+                target: PGBOUNCER.into(),
+                outcome: Err("prepared statement \"P0_1\" does not exist".into()),
+            },
+        ];
+        let table = throughput_table(&rows);
+        assert!(
+            table.contains("| simple | pgpulse | 400 | 2.000 | 4.000 | 6.000 | 0.40 | 0.50 |"),
+            "{table}"
+        );
+        assert!(
+            table.contains("| simple | PgBouncer | 800 | 1.200 | 2.400 | 3.600 | 0.80 | 1.00 |"),
+            "{table}"
+        );
+        assert!(
+            table.contains("| prepared | PgBouncer | failed: prepared statement"),
+            "{table}"
+        );
+    }
+
+    #[test]
+    fn latency_table_shows_added_microseconds() {
+        let rows = vec![
+            row("latency", DIRECT, 5000.0, 0.2),
+            row("latency", PGPULSE, 3000.0, 0.35),
+        ];
+        let table = latency_table(&rows);
+        assert!(
+            table.contains("| pgpulse | 3000 | 0.350 | 0.700 | 1.050 | +150 µs |"),
+            "{table}"
+        );
+    }
+
+    #[test]
+    fn memory_table_divides_by_reached_clients() {
+        let idle = vec![IdleResult {
+            target: PGPULSE.into(),
+            requested: 10_000,
+            reached: 1000,
+            rss_before_kib: 10 * 1024,
+            rss_after_kib: 10 * 1024 + 5000,
+            first_error: Some("too many clients".into()),
+        }];
+        let table = memory_table(&idle);
+        assert!(
+            table.contains("1000 / 10000 (first error: too many clients)"),
+            "{table}"
+        );
+        assert!(table.contains("| 5.0 KiB |"), "{table}");
+    }
+}
