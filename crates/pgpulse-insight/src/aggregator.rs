@@ -1,0 +1,211 @@
+//! The aggregator thread: drains the event queue in batches, normalizes and
+//! fingerprints each statement (off the proxy's hot path), updates the
+//! registry, and turns slow statements into slow-query records and, within
+//! the rate limit, EXPLAIN jobs.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use pgpulse_sql::Normalized;
+
+use crate::clock::Clock;
+use crate::event::StatementEvent;
+use crate::explain::Job;
+use crate::params::explainable_text;
+use crate::recorder::{Counters, Msg};
+use crate::registry::{Key, Registry};
+use crate::slow::{PlanStatus, SlowLog, SlowQuery, TokenBucket};
+use crate::stats::Sample;
+
+/// Events aggregated per registry lock.
+const BATCH: usize = 256;
+/// How often retention is applied when idle or busy.
+const MAINTAIN_EVERY: Duration = Duration::from_secs(30);
+
+/// State owned by the aggregator thread.
+pub(crate) struct Aggregator {
+    pub rx: Receiver<Msg>,
+    pub registry: Arc<Mutex<Registry>>,
+    pub slow: Arc<Mutex<SlowLog>>,
+    pub counters: Arc<Counters>,
+    pub clock: Arc<dyn Clock>,
+    pub threshold: Duration,
+    /// The EXPLAIN queue and its rate limit; `None` when disabled.
+    pub explain: Option<(Sender<Job>, TokenBucket)>,
+}
+
+/// A normalized event waiting for the registry lock.
+struct Prepared {
+    event: StatementEvent,
+    normalized: Normalized,
+}
+
+impl Aggregator {
+    /// Runs until `Shutdown` or until every sender is gone.
+    pub fn run(mut self) {
+        let mut batch: Vec<Prepared> = Vec::with_capacity(BATCH);
+        let mut last_maintain = self.clock.now();
+        loop {
+            let mut next = match self.rx.recv_timeout(Duration::from_secs(1)) {
+                Ok(m) => Some(m),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => return,
+            };
+            while let Some(msg) = next.take() {
+                match msg {
+                    Msg::Event(e) => {
+                        batch.push(prepare(e));
+                        while batch.len() < BATCH {
+                            match self.rx.try_recv() {
+                                Ok(Msg::Event(e)) => batch.push(prepare(e)),
+                                Ok(other) => {
+                                    next = Some(other);
+                                    break;
+                                }
+                                Err(_) => break,
+                            }
+                        }
+                        self.process(&mut batch);
+                    }
+                    Msg::Flush(ack) => self.flush(ack),
+                    Msg::Shutdown => return,
+                }
+            }
+            let now = self.clock.now();
+            if now.duration_since(last_maintain).unwrap_or(Duration::ZERO) >= MAINTAIN_EVERY {
+                self.registry
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .maintain(now);
+                last_maintain = now;
+            }
+        }
+    }
+
+    fn flush(&self, ack: Sender<()>) {
+        match &self.explain {
+            // The worker acknowledges after the jobs queued before.
+            Some((jobs, _)) => {
+                if let Err(e) = jobs.send(Job::Flush(ack)) {
+                    if let Job::Flush(ack) = e.into_inner() {
+                        let _ = ack.send(());
+                    }
+                }
+            }
+            None => {
+                let _ = ack.send(());
+            }
+        }
+    }
+
+    fn process(&mut self, batch: &mut Vec<Prepared>) {
+        let mut slow = Vec::new();
+        {
+            let mut reg = self.registry.lock().unwrap_or_else(|p| p.into_inner());
+            for (i, p) in batch.iter_mut().enumerate() {
+                let e = &p.event;
+                let key = Key {
+                    fingerprint: p.normalized.fingerprint,
+                    database: e.database.clone(),
+                    user: e.user.clone(),
+                };
+                let sample = Sample {
+                    duration: e.duration,
+                    rows: e.rows,
+                    error: e.error.is_some(),
+                    cache: e.cache,
+                    started_at: e.started_at,
+                    completed_at: e.completed_at(),
+                };
+                let text = std::mem::take(&mut p.normalized.text);
+                let query = reg.record(key, || Arc::from(text), &sample);
+                if e.duration >= self.threshold {
+                    slow.push((i, query));
+                }
+            }
+        }
+        self.counters
+            .events
+            .fetch_add(batch.len() as u64, Ordering::Relaxed);
+        for (i, query) in slow {
+            if let Some(p) = batch.get(i) {
+                self.slow_query(p, query);
+            }
+        }
+        batch.clear();
+    }
+
+    fn slow_query(&mut self, p: &Prepared, query: Arc<str>) {
+        self.counters.slow_queries.fetch_add(1, Ordering::Relaxed);
+        let e = &p.event;
+        let mut record = SlowQuery {
+            id: 0,
+            fingerprint: p.normalized.fingerprint,
+            query,
+            started_at: e.started_at,
+            duration: e.duration,
+            database: e.database.clone(),
+            user: e.user.clone(),
+            application_name: e.application_name.clone(),
+            rows: e.rows,
+            error: e.error,
+            plan: None,
+            plan_summary: None,
+            plan_status: PlanStatus::Pending,
+        };
+        let now = self.clock.now();
+        let job = match &mut self.explain {
+            None => {
+                record.plan_status = PlanStatus::Disabled;
+                None
+            }
+            Some((_, bucket)) => {
+                match explainable_text(&String::from_utf8_lossy(&e.text), e.bind.as_ref()) {
+                    Err(why) => {
+                        self.counters
+                            .explains_not_explainable
+                            .fetch_add(1, Ordering::Relaxed);
+                        record.plan_status = PlanStatus::NotExplainable(why);
+                        None
+                    }
+                    Ok(sql) if bucket.try_take(now) => Some(sql),
+                    Ok(_) => {
+                        self.counters
+                            .explains_rate_limited
+                            .fetch_add(1, Ordering::Relaxed);
+                        record.plan_status = PlanStatus::RateLimited;
+                        None
+                    }
+                }
+            }
+        };
+        let id = self
+            .slow
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(record);
+        if let (Some(sql), Some((jobs, _))) = (job, &self.explain) {
+            let job = Job::Explain {
+                id,
+                database: e.database.clone(),
+                sql,
+            };
+            if jobs.try_send(job).is_err() {
+                self.counters
+                    .explains_rate_limited
+                    .fetch_add(1, Ordering::Relaxed);
+                self.slow
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .set_plan(id, None, PlanStatus::RateLimited);
+            }
+        }
+    }
+}
+
+fn prepare(event: StatementEvent) -> Prepared {
+    let normalized = pgpulse_sql::normalize(&String::from_utf8_lossy(&event.text));
+    Prepared { event, normalized }
+}

@@ -1,0 +1,41 @@
+//! The crate's error type: everything that can fail when starting insight or
+//! capturing a plan.
+
+use thiserror::Error;
+
+/// Errors of `pgpulse-insight`.
+#[derive(Debug, Error)]
+pub enum InsightError {
+    /// The configuration is unusable; the message names the field.
+    #[error("invalid insight configuration: {0}")]
+    Config(String),
+    /// A background thread could not be started.
+    #[error("cannot start insight thread: {0}")]
+    Spawn(#[from] std::io::Error),
+    /// The EXPLAIN connection URL does not parse.
+    #[error("invalid EXPLAIN connection URL: {0}")]
+    ExplainUrl(#[source] tokio_postgres::Error),
+    /// Connecting to PostgreSQL for EXPLAIN failed, or EXPLAIN itself failed.
+    #[error("EXPLAIN failed: {0}")]
+    Explain(#[from] tokio_postgres::Error),
+    /// A statement cannot be explained (not a plannable statement, binary
+    /// parameters, too few parameters, ...).
+    #[error("statement not explainable: {0}")]
+    NotExplainable(&'static str),
+    /// EXPLAIN did not finish within the configured timeout.
+    #[error("EXPLAIN timed out")]
+    ExplainTimeout,
+    /// The background aggregator has stopped.
+    #[error("insight aggregator has stopped")]
+    Stopped,
+}
+
+impl InsightError {
+    /// The SQLSTATE reported by PostgreSQL, if this is a server error.
+    pub fn sqlstate(&self) -> Option<&str> {
+        match self {
+            InsightError::Explain(e) | InsightError::ExplainUrl(e) => e.code().map(|c| c.code()),
+            _ => None,
+        }
+    }
+}
