@@ -14,7 +14,7 @@ pub enum ProxyError {
     Io(#[from] std::io::Error),
     /// The server refused or failed the login, or sent an error we surface.
     #[error("server error {}: {}", .0.code, .0.message)]
-    Server(ErrorFields),
+    Server(Box<ErrorFields>),
     /// Could not reach or log in to the server in time.
     #[error("server connect: {0}")]
     Connect(String),
@@ -53,7 +53,7 @@ impl ProxyError {
     /// details, addresses) stay in the logs.
     pub fn to_error_fields(&self) -> ErrorFields {
         match self {
-            ProxyError::Server(fields) => fields.clone(),
+            ProxyError::Server(fields) => (**fields).clone(),
             ProxyError::AuthFailed(_) => ErrorFields::new("FATAL", "28P01", self.to_string()),
             ProxyError::Client { code, message } => ErrorFields::new("FATAL", code, message),
             ProxyError::WaitTimeout(_) => ErrorFields::new("FATAL", "53300", self.to_string())

@@ -20,6 +20,9 @@ use crate::error::ProxyError;
 use crate::options::{PoolMode, PoolOptions};
 use crate::server::{Server, ServerTarget};
 
+/// ParameterStatus name/value pairs reported by a server at login.
+pub(crate) type ServerParams = Arc<Vec<(String, String)>>;
+
 /// Identifies a pool.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PoolKey {
@@ -133,7 +136,7 @@ pub(crate) struct PoolInner {
     permits: Arc<Semaphore>,
     reserve: Arc<Semaphore>,
     /// ParameterStatus values of a server, replayed to clients at login.
-    params: Mutex<Option<Arc<Vec<(String, String)>>>>,
+    params: Mutex<Option<ServerParams>>,
     pub stats: PoolStats,
     closed: AtomicBool,
 }
@@ -289,7 +292,7 @@ impl Pool {
 
     /// The ParameterStatus values a client is sent at login, connecting a
     /// server first if none has been seen yet.
-    pub(crate) async fn server_params(&self) -> Result<Arc<Vec<(String, String)>>, ProxyError> {
+    pub(crate) async fn server_params(&self) -> Result<ServerParams, ProxyError> {
         if let Some(params) = lock(&self.inner.params).clone() {
             return Ok(params);
         }

@@ -191,7 +191,7 @@ impl Server {
                 }
                 backend::READY_FOR_QUERY_TAG => return Ok(server),
                 backend::ERROR_RESPONSE_TAG => {
-                    return Err(ProxyError::Server(ErrorFields::parse(&msg)?));
+                    return Err(ProxyError::Server(Box::new(ErrorFields::parse(&msg)?)));
                 }
                 // NoticeResponse and NegotiateProtocolVersion need no answer.
                 _ => {}
@@ -225,7 +225,7 @@ impl Server {
                     backend::READY_FOR_QUERY_TAG => {
                         let status = backend::ready_for_query_status(&msg)?;
                         return match failure {
-                            Some(fields) => Err(ProxyError::Server(fields)),
+                            Some(fields) => Err(ProxyError::Server(Box::new(fields))),
                             None => Ok(status),
                         };
                     }

@@ -75,7 +75,7 @@ fn stats(shared: &Arc<Shared>) -> Table {
     ]);
     for pool in shared.pools.all() {
         let p = pool.snapshot();
-        let avg = |total: u64, n: u64| if n == 0 { 0 } else { total / n };
+        let avg = |total: u64, n: u64| total.checked_div(n).unwrap_or(0);
         t.row(vec![
             s(&p.key.database),
             s(&p.key.user),

@@ -50,7 +50,7 @@ where
                 if matches!(self.replies.head(), Some(Expect::Execute(_)))
                     && let Some(Expect::Execute(timed)) = self.replies.pop()
                 {
-                    self.complete(timed);
+                    self.complete(*timed);
                 }
                 !hidden
             }
@@ -92,7 +92,7 @@ where
         match self.replies.pop() {
             Some(Expect::Execute(mut timed)) => {
                 timed.error = code;
-                self.complete(timed);
+                self.complete(*timed);
             }
             Some(Expect::Parse { key: Some(k), .. }) => self.unprepare(&[k]),
             _ => {}
@@ -116,7 +116,7 @@ where
         let visible = match self.replies.pop() {
             Some(Expect::Query { visible, timed }) => {
                 if let Some(t) = timed {
-                    self.complete(t);
+                    self.complete(*t);
                 }
                 visible
             }
@@ -160,7 +160,7 @@ where
             Some(Expect::Execute(_)) => {
                 if let Some(Expect::Execute(mut t)) = self.replies.pop() {
                     t.rows += rows;
-                    self.complete(t);
+                    self.complete(*t);
                 }
             }
             _ => {}
@@ -226,7 +226,7 @@ where
     }
 
     /// A statement finished: statistics and the observer.
-    pub(super) fn complete(&mut self, t: Box<Timed>) {
+    pub(super) fn complete(&mut self, t: Timed) {
         let duration = t.started.elapsed();
         let stats = self.pool.stats();
         stats.query_count.fetch_add(1, Ordering::Relaxed);
