@@ -182,6 +182,13 @@ pub struct TlsFiles {
     pub server_key: String,
 }
 
+impl std::fmt::Debug for TlsFiles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The key is a secret, even a throw-away one.
+        f.debug_struct("TlsFiles").finish_non_exhaustive()
+    }
+}
+
 /// A CA plus a server certificate for `localhost` and `127.0.0.1`.
 ///
 /// A separate CA (rather than one self-signed leaf) is what every TLS client
@@ -268,12 +275,5 @@ mod tests {
         let (a, b) = (random_hex().unwrap(), random_hex().unwrap());
         assert_eq!(a.len(), 32);
         assert_ne!(a, b);
-    }
-}
-
-impl std::fmt::Debug for TlsFiles {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // The key is a secret, even a throw-away one.
-        f.debug_struct("TlsFiles").finish_non_exhaustive()
     }
 }
