@@ -167,6 +167,10 @@ pub async fn run(
         note = Some(format!("{}: {}", out.status, first_error(&stderr)));
     } else if let Some(failed) = summary.failed.filter(|&f| f > 0) {
         note = Some(format!("{failed} failed transactions"));
+    } else if let Some(errors) = error_lines(&stderr) {
+        // pgbench 15 logs a failed PREPARE and carries on (the statement
+        // may exist on the server connection already): say so.
+        note = Some(errors);
     }
     let to_ms = |us: u64| us as f64 / 1000.0;
     let mean_ms = if latencies.is_empty() {
@@ -182,6 +186,17 @@ pub async fn run(
         transactions: summary.processed.unwrap_or(latencies.len() as u64),
         note,
     })
+}
+
+/// "N error lines, first: ..." when pgbench logged errors, else `None`.
+fn error_lines(stderr: &str) -> Option<String> {
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.contains("error")).collect();
+    let first = errors.first()?;
+    Some(format!(
+        "pgbench logged {} error line(s), first: {}",
+        errors.len(),
+        first.trim().chars().take(160).collect::<String>()
+    ))
 }
 
 /// The most telling line of pgbench's standard error.
@@ -247,6 +262,16 @@ tps = 13744.123456 (without initial connection time)
         assert_eq!(percentile(&v, 0.0), Some(1));
         assert_eq!(percentile(&[7], 99.0), Some(7));
         assert_eq!(percentile(&[], 50.0), None);
+    }
+
+    #[test]
+    fn logged_errors_are_counted() {
+        let e = "pgbench: error: ERROR:  prepared statement \"P_0\" already exists\n\
+                 pgbench: error: ERROR:  prepared statement \"P_0\" already exists\n";
+        let note = error_lines(e).expect("a note");
+        assert!(note.starts_with("pgbench logged 2 error line(s)"), "{note}");
+        assert!(note.contains("already exists"), "{note}");
+        assert_eq!(error_lines("starting vacuum...\n"), None);
     }
 
     #[test]
