@@ -509,7 +509,30 @@ fn check_session_variables(batched: bool) {
                     ["BEGIN", "SET application_name = 'rolled_back'", "ROLLBACK"].map(String::from),
                 );
                 if batched {
-                    client.batch_execute(&script.join("; ")).await.unwrap();
+                    // One string: the SETs, then a SELECT (they stick, as the
+                    // implicit transaction commits)...
+                    let sets = script[..script.len() - 3].join("; ");
+                    if !sets.is_empty() {
+                        client
+                            .batch_execute(&format!("{sets}; SELECT 1"))
+                            .await
+                            .unwrap();
+                    }
+                    // ...then a string whose BEGIN turns its implicit block
+                    // into an explicit one: PostgreSQL rolls back every SET in
+                    // it, including those before BEGIN.
+                    client
+                        .batch_execute(
+                            "SET search_path = nowhere; BEGIN; \
+                             SET application_name = 'rolled_back'; ROLLBACK",
+                        )
+                        .await
+                        .unwrap();
+                    // And a failing string takes its SET along.
+                    let failed = client
+                        .batch_execute("SET application_name = 'failed'; SELECT 1/0")
+                        .await;
+                    assert!(failed.is_err());
                 } else {
                     for sql in &script {
                         client.batch_execute(sql).await.unwrap();

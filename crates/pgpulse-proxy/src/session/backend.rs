@@ -22,6 +22,11 @@ where
         tracing::trace!(client = self.info.id, tag = %(msg.tag() as char), head = ?self.replies.head(), "from server");
         let forward = match msg.tag() {
             be::NOTIFICATION_RESPONSE_TAG => true,
+            be::COPY_IN_RESPONSE_TAG => {
+                let client_done = self.replies.enter_copy_in();
+                self.copy_in = !client_done;
+                !hidden
+            }
             be::ERROR_RESPONSE_TAG => {
                 self.on_error(&msg);
                 true
@@ -77,6 +82,7 @@ where
 
     fn on_error(&mut self, msg: &Message) {
         let code = sqlstate(msg);
+        self.txn_failed = true;
         match self.replies.head() {
             // A simple query's error is followed by ReadyForQuery; an error
             // at Sync (a failed implicit commit) likewise.
@@ -125,12 +131,15 @@ where
         };
         self.status = status;
         if status == TransactionStatus::Idle {
-            if self.rolled_back {
+            // A transaction (explicit, or the implicit one of a simple query
+            // or Sync batch) that failed or rolled back takes its SETs along.
+            if self.rolled_back || self.txn_failed {
                 self.pending_vars.clear();
             } else {
                 self.apply_vars();
             }
             self.rolled_back = false;
+            self.txn_failed = false;
             if let Some(start) = self.xact_start.take() {
                 let stats = self.pool.stats();
                 stats.xact_count.fetch_add(1, Ordering::Relaxed);
@@ -146,10 +155,18 @@ where
         let tag = be::command_complete_tag(msg)?;
         let rows = be::command_complete_rows(tag).unwrap_or(0);
         self.rolled_back = tag == "ROLLBACK";
+        // Which statement of a multi-statement simple query this completes.
+        let index = match self.replies.head() {
+            Some(Expect::Query { timed: Some(t), .. }) => {
+                t.completed += 1;
+                t.completed - 1
+            }
+            _ => 0,
+        };
         match tag {
             "SET" | "RESET" | "DISCARD ALL" | "LISTEN" => {
                 let tag = tag.to_owned();
-                self.on_session_command(&tag);
+                self.on_session_command(&tag, index);
             }
             _ => {}
         }
@@ -170,7 +187,7 @@ where
 
     /// Session-level commands the proxy must remember (transaction mode) or
     /// that change what a server holds.
-    fn on_session_command(&mut self, tag: &str) {
+    fn on_session_command(&mut self, tag: &str, index: usize) {
         let text = match self.replies.head() {
             Some(Expect::Query {
                 visible: true,
@@ -193,7 +210,12 @@ where
             }
             _ => {
                 let analysis = self.shared.analyzer.analyze(&text);
-                match &analysis.kind {
+                let statement = match analysis.kind {
+                    StatementKind::Multi => analysis.parts.get(index),
+                    _ => Some(&*analysis),
+                };
+                let Some(statement) = statement else { return };
+                match &statement.kind {
                     StatementKind::Set {
                         name,
                         value,

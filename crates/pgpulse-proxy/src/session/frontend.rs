@@ -30,7 +30,10 @@ where
             fe::CLOSE_TAG => self.on_close(msg).await?,
             fe::SYNC_TAG => {
                 self.ensure_server().await?;
-                self.replies.push(Expect::Sync);
+                // In copy-in mode the server ignores Sync: no ReadyForQuery.
+                if !self.copy_in {
+                    self.replies.push(Expect::Sync);
+                }
                 self.send(msg).await?;
             }
             fe::FLUSH_TAG => {
@@ -38,10 +41,19 @@ where
                     self.send(msg).await?;
                 }
             }
-            fe::COPY_DATA_TAG | fe::COPY_DONE_TAG | fe::COPY_FAIL_TAG => {
+            fe::COPY_DATA_TAG => {
                 // Outside COPY the server ignores these; without a server
                 // there is no COPY in progress.
                 if self.server.is_some() {
+                    self.send(msg).await?;
+                }
+            }
+            fe::COPY_DONE_TAG | fe::COPY_FAIL_TAG => {
+                if self.server.is_some() {
+                    self.copy_in = false;
+                    if !self.replies.is_empty() {
+                        self.replies.push(Expect::CopyEnd);
+                    }
                     self.send(msg).await?;
                 }
             }

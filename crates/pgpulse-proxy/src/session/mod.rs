@@ -72,6 +72,12 @@ pub(crate) struct Session<S> {
     pending_vars: Vec<VarChange>,
     /// The last CommandComplete of the transaction was a ROLLBACK.
     rolled_back: bool,
+    /// An error happened in the current transaction (explicit or implicit):
+    /// its SETs do not survive.
+    txn_failed: bool,
+    /// The server is in copy-in mode and the client has not ended the COPY:
+    /// the server ignores Syncs until then.
+    copy_in: bool,
     /// Named statements (transaction mode: renamed per server).
     prepared: HashMap<String, Arc<Prepared>>,
     /// Text of the unnamed statement, for the observer.
@@ -106,6 +112,8 @@ where
             vars,
             pending_vars: Vec::new(),
             rolled_back: false,
+            txn_failed: false,
+            copy_in: false,
             prepared: HashMap::new(),
             unnamed_text: None,
             portals: HashMap::new(),

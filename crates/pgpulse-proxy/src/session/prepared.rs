@@ -46,29 +46,26 @@ pub(crate) fn statement_key(query: &str, param_types: &[u32]) -> u64 {
 
 /// The name in `DEALLOCATE [PREPARE] name | ALL`; `None` for ALL.
 pub(crate) fn deallocate_target(sql: &str) -> Option<Option<String>> {
-    let mut words = sql
-        .trim()
-        .trim_end_matches(';')
-        .split_whitespace()
-        .map(|w| w.trim_end_matches(';'));
-    if !words.next()?.eq_ignore_ascii_case("deallocate") {
-        return None;
-    }
-    let mut name = words.next()?;
-    if name.eq_ignore_ascii_case("prepare") {
-        name = words.next()?;
-    }
-    if words.next().is_some() {
-        return None;
-    }
-    if name.eq_ignore_ascii_case("all") {
+    let rest = strip_word(sql.trim().trim_end_matches(';').trim_end(), "deallocate")?;
+    let rest = strip_word(rest, "prepare").unwrap_or(rest);
+    if rest.eq_ignore_ascii_case("all") {
         return Some(None);
     }
-    let name = match name.strip_prefix('"').and_then(|n| n.strip_suffix('"')) {
-        Some(quoted) => quoted.replace("\"\"", "\""),
-        None => name.to_ascii_lowercase(),
-    };
-    Some(Some(name))
+    if let Some(quoted) = rest.strip_prefix('"').and_then(|n| n.strip_suffix('"')) {
+        return Some(Some(quoted.replace("\"\"", "\"")));
+    }
+    if rest.is_empty() || rest.contains(char::is_whitespace) {
+        return None;
+    }
+    Some(Some(rest.to_ascii_lowercase()))
+}
+
+/// `s` without its first word if that word is `word` (any case), trimmed.
+fn strip_word<'a>(s: &'a str, word: &str) -> Option<&'a str> {
+    let head = s.get(..word.len())?;
+    let tail = &s[word.len()..];
+    (head.eq_ignore_ascii_case(word) && tail.starts_with(char::is_whitespace))
+        .then(|| tail.trim_start())
 }
 
 #[cfg(test)]

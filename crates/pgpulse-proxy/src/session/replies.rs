@@ -26,6 +26,9 @@ pub(crate) struct Timed {
     pub started_at: SystemTime,
     pub rows: u64,
     pub error: Option<String>,
+    /// Statements of a simple query completed so far (which part of a
+    /// multi-statement string the next CommandComplete belongs to).
+    pub completed: usize,
 }
 
 impl Timed {
@@ -37,6 +40,7 @@ impl Timed {
             started_at: SystemTime::now(),
             rows: 0,
             error: None,
+            completed: 0,
         })
     }
 }
@@ -65,6 +69,9 @@ pub(crate) enum Expect {
     },
     /// A reply the proxy makes itself, sent when it reaches the head.
     Synthetic(Message),
+    /// Where the client ended a COPY (CopyDone / CopyFail): no reply of its
+    /// own, it bounds the Syncs the server ignores during copy-in.
+    CopyEnd,
 }
 
 /// The queue.
@@ -87,13 +94,35 @@ impl Replies {
     }
 
     pub fn pop(&mut self) -> Option<Expect> {
-        self.queue.pop_front()
+        let popped = self.queue.pop_front();
+        while matches!(self.queue.front(), Some(Expect::CopyEnd)) {
+            self.queue.pop_front();
+        }
+        popped
+    }
+
+    /// The server entered copy-in mode for the statement at the head: it
+    /// ignores every Sync the client sent after that statement and before
+    /// CopyDone / CopyFail, so stop expecting their ReadyForQuery. Returns
+    /// whether the client's CopyDone / CopyFail has already been seen.
+    pub fn enter_copy_in(&mut self) -> bool {
+        let mut i = 1;
+        while i < self.queue.len() {
+            match self.queue[i] {
+                Expect::CopyEnd => return true,
+                Expect::Sync => {
+                    self.queue.remove(i);
+                }
+                _ => i += 1,
+            }
+        }
+        false
     }
 
     /// Pops the synthetic replies now at the head.
     pub fn pop_synthetic(&mut self) -> Option<Message> {
         if let Some(Expect::Synthetic(_)) = self.queue.front()
-            && let Some(Expect::Synthetic(msg)) = self.queue.pop_front()
+            && let Some(Expect::Synthetic(msg)) = self.pop()
         {
             return Some(msg);
         }
@@ -160,6 +189,23 @@ mod tests {
         r.pop();
         let msg = r.pop_synthetic().expect("synthetic at head");
         assert_eq!(msg.tag(), backend::CLOSE_COMPLETE_TAG);
+        assert!(r.is_empty());
+    }
+
+    #[test]
+    fn copy_in_drops_the_syncs_sent_before_copy_done_only() {
+        // tokio-postgres: Bind, Execute, Sync, CopyData.., CopyDone, Sync.
+        let mut r = Replies::default();
+        r.push(Expect::Bind);
+        r.pop();
+        r.push(Expect::Execute(Timed::new("COPY t FROM STDIN".into())));
+        r.push(Expect::Sync);
+        r.push(Expect::CopyEnd);
+        r.push(Expect::Sync);
+        assert!(r.enter_copy_in());
+        assert!(matches!(r.pop(), Some(Expect::Execute(_))));
+        // The marker is gone with the Execute; the real Sync remains.
+        assert!(matches!(r.pop(), Some(Expect::Sync)));
         assert!(r.is_empty());
     }
 }
