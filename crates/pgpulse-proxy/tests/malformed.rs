@@ -7,13 +7,12 @@ mod common;
 use std::time::Duration;
 
 use bytes::{BufMut, BytesMut};
-use common::{Setup, TestProxy, connect};
-use futures::{SinkExt, StreamExt};
-use pgpulse_wire::backend::{self as be, AuthRequest, ErrorFields};
-use pgpulse_wire::{ClientAuth, Message, MessageCodec, StartupMessage};
+use common::{Setup, TestProxy, connect, raw_login};
+use futures::SinkExt;
+use pgpulse_wire::backend::{self as be, ErrorFields};
+use pgpulse_wire::{Message, MessageCodec};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio_util::codec::Framed;
 
 /// Reads until EOF (or 5 s) and returns what the proxy sent.
 async fn read_to_end(mut s: TcpStream) -> Vec<u8> {
@@ -32,32 +31,6 @@ fn first_error_code(bytes: &[u8]) -> Option<String> {
         }
     }
     None
-}
-
-/// Logs in over a raw socket and returns the framed connection.
-async fn raw_login(proxy: &TestProxy) -> Framed<TcpStream, MessageCodec> {
-    let mut stream = TcpStream::connect(proxy.addr).await.unwrap();
-    let startup = StartupMessage::new(vec![
-        ("user".into(), proxy.user.clone()),
-        ("database".into(), "postgres".into()),
-    ]);
-    stream.write_all(&startup.encode()).await.unwrap();
-    let mut io = Framed::new(stream, MessageCodec::new(1 << 30));
-    let mut auth = ClientAuth::new(&proxy.user, Some(&proxy.password));
-    loop {
-        let msg = io.next().await.unwrap().unwrap();
-        match msg.tag() {
-            be::AUTHENTICATION_TAG => {
-                let req = AuthRequest::parse(&msg).unwrap();
-                if let Some(reply) = auth.respond(&req).unwrap() {
-                    io.send(reply).await.unwrap();
-                }
-            }
-            be::READY_FOR_QUERY_TAG => return io,
-            be::ERROR_RESPONSE_TAG => panic!("login failed: {:?}", ErrorFields::parse(&msg)),
-            _ => {}
-        }
-    }
 }
 
 async fn still_serving(proxy: &TestProxy) {
@@ -129,13 +102,13 @@ async fn bad_messages_after_login_close_only_that_client() {
     let bystander = connect(&proxy.tokio_config("postgres")).await;
 
     // Unknown message type.
-    let mut io = raw_login(&proxy).await;
+    let mut io = raw_login(&proxy, "postgres").await;
     io.send(Message::new(b'!', b"hello")).await.unwrap();
     let reply = read_to_end(io.into_inner()).await;
     assert_eq!(first_error_code(&reply).as_deref(), Some("08P01"));
 
     // A message over the size limit: refused before it is read.
-    let mut io = raw_login(&proxy).await;
+    let mut io = raw_login(&proxy, "postgres").await;
     let mut header = BytesMut::new();
     header.put_u8(b'Q');
     header.put_i32(64 << 20);
@@ -144,7 +117,7 @@ async fn bad_messages_after_login_close_only_that_client() {
     assert_eq!(first_error_code(&reply).as_deref(), Some("08P01"));
 
     // A negative length.
-    let mut io = raw_login(&proxy).await;
+    let mut io = raw_login(&proxy, "postgres").await;
     io.get_mut()
         .write_all(&[b'Q', 0xff, 0xff, 0xff, 0xf0])
         .await
@@ -153,7 +126,7 @@ async fn bad_messages_after_login_close_only_that_client() {
     assert_eq!(first_error_code(&reply).as_deref(), Some("08P01"));
 
     // A Bind whose body is malformed (truncated after the names).
-    let mut io = raw_login(&proxy).await;
+    let mut io = raw_login(&proxy, "postgres").await;
     io.send(Message::new(b'B', b"\0\0\x00")).await.unwrap();
     let reply = read_to_end(io.into_inner()).await;
     assert_eq!(first_error_code(&reply).as_deref(), Some("08P01"));
@@ -171,7 +144,7 @@ async fn a_client_that_stops_reading_does_not_stall_others() {
         ..Setup::default()
     })
     .await;
-    let mut io = raw_login(&proxy).await;
+    let mut io = raw_login(&proxy, "postgres").await;
     // ~50 MB of rows that this client never reads.
     io.send(pgpulse_wire::frontend::query(
         "SELECT repeat('x', 500) FROM generate_series(1, 100000)",

@@ -653,3 +653,60 @@ fn many_clients_through_a_small_pool() {
         assert!(servers <= 10, "pool of 10 opened {servers} servers");
     });
 }
+
+/// Extended-protocol messages without a Sync leave an implicit transaction
+/// (or, after an error, a skip-to-Sync) open on the server even when every
+/// reply has arrived: the server must stay with this client until the Sync.
+/// Raw messages, because client libraries always send the Sync promptly.
+#[test]
+fn a_batch_without_sync_keeps_its_server() {
+    use pgpulse_wire::backend as be;
+    use pgpulse_wire::frontend as fe;
+
+    let (proxy, db) = start("tp_nosync", 1);
+    run(async {
+        let mut config = proxy.tokio_config(&db);
+        config.application_name("batch");
+        let mut raw = common::raw_login(&proxy, &db).await;
+        // An error at Bind (constant folding), then Flush: the server now
+        // skips everything until Sync, with nothing pending.
+        raw.send(fe::parse("", "SELECT 1/0", &[])).await.unwrap();
+        raw.send(
+            fe::Bind {
+                portal: "",
+                statement: "",
+                param_formats: vec![],
+                params: vec![],
+                result_formats: vec![],
+            }
+            .encode(),
+        )
+        .await
+        .unwrap();
+        raw.send(fe::flush()).await.unwrap();
+        let mut saw_error = false;
+        while !saw_error {
+            let msg = raw.next().await.unwrap().unwrap();
+            saw_error = msg.tag() == be::ERROR_RESPONSE_TAG;
+        }
+        // Another client meanwhile must not get the skipping server (pool
+        // size 1: it waits until the Sync instead).
+        let other = tokio::spawn(async move {
+            let client = connect(&config).await;
+            client
+                .query_one("SELECT 42", &[])
+                .await
+                .map(|r| r.get::<_, i32>(0))
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert!(!other.is_finished(), "the skipping server was handed out");
+        raw.send(fe::sync()).await.unwrap();
+        loop {
+            let msg = raw.next().await.unwrap().unwrap();
+            if msg.tag() == be::READY_FOR_QUERY_TAG {
+                break;
+            }
+        }
+        assert_eq!(other.await.unwrap().unwrap(), 42);
+    });
+}

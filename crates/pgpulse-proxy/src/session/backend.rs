@@ -130,6 +130,11 @@ where
             other => return Err(desync("ReadyForQuery", other)),
         };
         self.status = status;
+        // A Sync or the client's own simple query ends an extended batch; the
+        // proxy's hidden SET batch precedes the client's messages and does not.
+        if visible {
+            self.batch_open = false;
+        }
         if status == TransactionStatus::Idle {
             // A transaction (explicit, or the implicit one of a simple query
             // or Sync batch) that failed or rolled back takes its SETs along.

@@ -78,6 +78,11 @@ pub(crate) struct Session<S> {
     /// The server is in copy-in mode and the client has not ended the COPY:
     /// the server ignores Syncs until then.
     copy_in: bool,
+    /// Extended-protocol messages went to the server since its last
+    /// ReadyForQuery: an implicit transaction (or, after an error, the skip
+    /// to Sync) is open there even when no reply is pending, so the server
+    /// must not go back to the pool until the Sync's ReadyForQuery.
+    batch_open: bool,
     /// Named statements (transaction mode: renamed per server).
     prepared: HashMap<String, Arc<Prepared>>,
     /// Text of the unnamed statement, for the observer.
@@ -114,6 +119,7 @@ where
             rolled_back: false,
             txn_failed: false,
             copy_in: false,
+            batch_open: false,
             prepared: HashMap::new(),
             unnamed_text: None,
             portals: HashMap::new(),
@@ -218,6 +224,7 @@ where
             && !self.pinned
             && self.status == TransactionStatus::Idle
             && self.replies.is_empty()
+            && !self.batch_open
             && let Some(guard) = self.server.take()
         {
             tracing::trace!(client = self.info.id, "release");
@@ -269,6 +276,13 @@ where
     /// Forwards a message to the linked server (buffered until the batch
     /// ends).
     async fn send(&mut self, msg: Message) -> Result<(), ProxyError> {
+        use pgpulse_wire::frontend as fe;
+        if matches!(
+            msg.tag(),
+            fe::PARSE_TAG | fe::BIND_TAG | fe::DESCRIBE_TAG | fe::EXECUTE_TAG | fe::CLOSE_TAG
+        ) {
+            self.batch_open = true;
+        }
         self.pool
             .stats()
             .bytes_received
@@ -283,9 +297,9 @@ where
             return;
         };
         self.info.link(None);
-        if !self.replies.is_empty() {
-            // Replies in flight: the server's state is unknown. Dropping the
-            // guard closes it.
+        if !self.replies.is_empty() || self.batch_open {
+            // Replies in flight or a batch without its Sync: the server's
+            // state is unknown. Dropping the guard closes it.
             return;
         }
         let opts = self.shared.pool_options();

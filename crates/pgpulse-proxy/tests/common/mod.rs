@@ -199,3 +199,37 @@ pub fn init_tracing() {
             .try_init();
     }
 }
+
+/// Logs in to the proxy over a raw socket (SCRAM via pgpulse-wire) and
+/// returns the framed connection, for tests that send hand-made messages.
+pub async fn raw_login(
+    proxy: &TestProxy,
+    database: &str,
+) -> tokio_util::codec::Framed<tokio::net::TcpStream, pgpulse_wire::MessageCodec> {
+    use futures::{SinkExt, StreamExt};
+    use pgpulse_wire::backend::{self as be, AuthRequest, ErrorFields};
+    use tokio::io::AsyncWriteExt;
+
+    let mut stream = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
+    let startup = pgpulse_wire::StartupMessage::new(vec![
+        ("user".into(), proxy.user.clone()),
+        ("database".into(), database.to_owned()),
+    ]);
+    stream.write_all(&startup.encode()).await.unwrap();
+    let mut io = tokio_util::codec::Framed::new(stream, pgpulse_wire::MessageCodec::new(1 << 30));
+    let mut auth = pgpulse_wire::ClientAuth::new(&proxy.user, Some(&proxy.password));
+    loop {
+        let msg = io.next().await.unwrap().unwrap();
+        match msg.tag() {
+            be::AUTHENTICATION_TAG => {
+                let req = AuthRequest::parse(&msg).unwrap();
+                if let Some(reply) = auth.respond(&req).unwrap() {
+                    io.send(reply).await.unwrap();
+                }
+            }
+            be::READY_FOR_QUERY_TAG => return io,
+            be::ERROR_RESPONSE_TAG => panic!("login failed: {:?}", ErrorFields::parse(&msg)),
+            _ => {}
+        }
+    }
+}
