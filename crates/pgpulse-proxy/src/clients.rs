@@ -63,6 +63,8 @@ pub struct ClientInfo {
     pub cancel_key: (i32, i32),
     state: AtomicU8,
     linked: Mutex<Option<CancelTarget>>,
+    /// Wakes the client's wait for a server when it is cancelled.
+    pub(crate) cancel_wait: tokio::sync::Notify,
     /// Statements run.
     pub queries: AtomicU64,
 }
@@ -122,6 +124,7 @@ impl ClientRegistry {
             cancel_key: key,
             state: AtomicU8::new(ClientState::Idle as u8),
             linked: Mutex::new(None),
+            cancel_wait: tokio::sync::Notify::new(),
             queries: AtomicU64::new(0),
         });
         map.insert(key, info.clone());
@@ -138,14 +141,20 @@ impl ClientRegistry {
         v
     }
 
-    /// Forwards a CancelRequest for the client holding `key` to its server.
+    /// Forwards a CancelRequest for the client holding `key` to its server;
+    /// a client still waiting for a server has its wait cancelled instead.
     /// Unknown keys and idle clients are ignored, as PostgreSQL does.
     pub(crate) async fn cancel(&self, key: (i32, i32)) {
-        let target = {
-            let map = lock(&self.by_key);
-            map.get(&key).and_then(|c| lock(&c.linked).clone())
+        let Some(client) = lock(&self.by_key).get(&key).cloned() else {
+            return;
         };
-        let Some(target) = target else { return };
+        let target = lock(&client.linked).clone();
+        let Some(target) = target else {
+            // Only futures created before this call are woken: a cancel never
+            // lingers to hit a later query.
+            client.cancel_wait.notify_waiters();
+            return;
+        };
         match tokio::net::TcpStream::connect(target.addr).await {
             Ok(mut stream) => {
                 let packet = encode_cancel(target.pid, target.key);

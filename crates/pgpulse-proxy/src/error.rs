@@ -35,6 +35,9 @@ pub enum ProxyError {
     /// The server sent something out of sequence; the link is unusable.
     #[error("protocol out of sync: {0}")]
     Desync(String),
+    /// The client cancelled its request while it waited for a server.
+    #[error("canceling statement due to user request")]
+    Canceled,
     /// The proxy is shutting down.
     #[error("pgpulse is shutting down")]
     Shutdown,
@@ -64,6 +67,7 @@ impl ProxyError {
                 "pgpulse could not connect to the PostgreSQL server",
             ),
             ProxyError::Shutdown => ErrorFields::new("FATAL", "57P01", self.to_string()),
+            ProxyError::Canceled => ErrorFields::new("ERROR", "57014", self.to_string()),
             ProxyError::Wire(e) if e.is_protocol_violation() => {
                 ErrorFields::new("FATAL", "08P01", format!("invalid message: {e}"))
             }

@@ -710,3 +710,37 @@ fn a_batch_without_sync_keeps_its_server() {
         assert_eq!(other.await.unwrap().unwrap(), 42);
     });
 }
+
+/// A cancel for a client still waiting for a server cancels its queued
+/// statement at once (57014), in both protocols, and the connection goes on.
+#[test]
+fn cancel_while_waiting_for_a_server() {
+    let (proxy, db) = start("tp_cancel_wait", 1);
+    run(async {
+        let holder = connect(&proxy.tokio_config(&db)).await;
+        holder.batch_execute("BEGIN; SELECT 1").await.unwrap();
+        let waiter = connect(&proxy.tokio_config(&db)).await;
+        for extended in [false, true] {
+            let token = waiter.cancel_token();
+            let canceller = tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                let sent = Instant::now();
+                token.cancel_query(NoTls).await.unwrap();
+                sent
+            });
+            let result = if extended {
+                waiter.query_one("SELECT 1", &[]).await.map(|_| ())
+            } else {
+                waiter.simple_query("SELECT 1").await.map(|_| ())
+            };
+            let answered = Instant::now();
+            let sent = canceller.await.unwrap();
+            let err = result.expect_err("the queued statement ran");
+            assert_eq!(err.code(), Some(&SqlState::QUERY_CANCELED), "{err}");
+            assert!(answered.duration_since(sent) < Duration::from_secs(1));
+        }
+        holder.batch_execute("COMMIT").await.unwrap();
+        let v: i32 = waiter.query_one("SELECT 9", &[]).await.unwrap().get(0);
+        assert_eq!(v, 9);
+    });
+}

@@ -103,8 +103,9 @@ where
             Some(Expect::Parse { key: Some(k), .. }) => self.unprepare(&[k]),
             _ => {}
         }
-        let skipped = self.replies.skip_to_sync();
+        let (skipped, sync_queued) = self.replies.skip_to_sync();
         self.unprepare(&skipped);
+        self.skipping = !sync_queued;
     }
 
     fn unprepare(&mut self, keys: &[u64]) {

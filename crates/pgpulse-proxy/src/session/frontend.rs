@@ -19,7 +19,45 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
     pub(super) async fn on_client(&mut self, msg: Message) -> Result<Flow, ProxyError> {
+        let tag = msg.tag();
+        match self.dispatch(msg).await {
+            Err(ProxyError::Canceled) => {
+                // Cancelled while waiting for a server: nothing reached one.
+                // Answer as PostgreSQL answers a cancelled statement.
+                let error = ProxyError::Canceled.to_error_fields().to_message();
+                self.replies.push(Expect::Synthetic(error));
+                if tag == fe::QUERY_TAG || tag == fe::SYNC_TAG {
+                    let status = self.status;
+                    self.replies
+                        .push(Expect::Synthetic(be::ready_for_query(status)));
+                } else {
+                    self.skipping = true;
+                    self.skip_local = true;
+                }
+                Ok(Flow::Continue)
+            }
+            other => other,
+        }
+    }
+
+    async fn dispatch(&mut self, msg: Message) -> Result<Flow, ProxyError> {
         tracing::trace!(client = self.info.id, tag = %(msg.tag() as char), "from client");
+        if self.skipping {
+            match msg.tag() {
+                fe::SYNC_TAG if self.skip_local => {
+                    self.skipping = false;
+                    self.skip_local = false;
+                    let status = self.status;
+                    self.replies
+                        .push(Expect::Synthetic(be::ready_for_query(status)));
+                    return Ok(Flow::Continue);
+                }
+                fe::SYNC_TAG => self.skipping = false,
+                fe::TERMINATE_TAG => return Ok(Flow::Exit),
+                // PostgreSQL would discard it unanswered: so does pgpulse.
+                _ => return Ok(Flow::Continue),
+            }
+        }
         match msg.tag() {
             fe::TERMINATE_TAG => return Ok(Flow::Exit),
             fe::QUERY_TAG => self.on_query(msg).await?,

@@ -83,6 +83,12 @@ pub(crate) struct Session<S> {
     /// to Sync) is open there even when no reply is pending, so the server
     /// must not go back to the pool until the Sync's ReadyForQuery.
     batch_open: bool,
+    /// After an extended-protocol error with no Sync sent yet, the server
+    /// discards everything but Sync; so does the session.
+    skipping: bool,
+    /// The skip was started by the proxy (a cancelled wait), not by a
+    /// server: the Sync that ends it is answered here.
+    skip_local: bool,
     /// Named statements (transaction mode: renamed per server).
     prepared: HashMap<String, Arc<Prepared>>,
     /// Text of the unnamed statement, for the observer.
@@ -120,6 +126,8 @@ where
             txn_failed: false,
             copy_in: false,
             batch_open: false,
+            skipping: false,
+            skip_local: false,
             prepared: HashMap::new(),
             unnamed_text: None,
             portals: HashMap::new(),
@@ -238,9 +246,20 @@ where
     /// variables on it.
     async fn ensure_server(&mut self) -> Result<&mut Server, ProxyError> {
         if self.server.is_none() {
-            self.shared.wait_unpaused().await?;
+            let info = self.info.clone();
+            let cancelled = info.cancel_wait.notified();
             self.info.set_state(ClientState::Waiting);
-            let mut guard = self.pool.checkout().await?;
+            let checkout = async {
+                self.shared.wait_unpaused().await?;
+                self.pool.checkout().await
+            };
+            let mut guard = tokio::select! {
+                guard = checkout => guard?,
+                _ = cancelled => {
+                    self.info.set_state(ClientState::Idle);
+                    return Err(ProxyError::Canceled);
+                }
+            };
             tracing::trace!(client = self.info.id, server = guard.server().id, "linked");
             self.info.set_state(ClientState::Active);
             let server = guard.server();

@@ -129,20 +129,22 @@ impl Replies {
         None
     }
 
-    /// After an error in the extended protocol: the server skips everything
-    /// up to the next Sync, so drop those expectations. Returns the statement
-    /// keys of skipped Parses (they were not prepared).
-    pub fn skip_to_sync(&mut self) -> Vec<u64> {
+    /// After an error in the extended protocol: PostgreSQL discards every
+    /// message up to the next Sync (simple queries included), so drop those
+    /// expectations. Returns the statement keys of skipped Parses (they were
+    /// not prepared) and whether a Sync was already queued; if not, the skip
+    /// goes on into messages the client has yet to send.
+    pub fn skip_to_sync(&mut self) -> (Vec<u64>, bool) {
         let mut unprepared = Vec::new();
         while let Some(e) = self.queue.front() {
-            if matches!(e, Expect::Sync | Expect::Query { .. }) {
-                break;
+            if matches!(e, Expect::Sync) {
+                return (unprepared, true);
             }
             if let Some(Expect::Parse { key: Some(k), .. }) = self.queue.pop_front() {
                 unprepared.push(k);
             }
         }
-        unprepared
+        (unprepared, false)
     }
 
     /// Whether a hidden (proxy-sent) query is at the head.
@@ -174,9 +176,13 @@ mod tests {
             visible: true,
             key: Some(9),
         });
-        assert_eq!(r.skip_to_sync(), vec![7]);
+        assert_eq!(r.skip_to_sync(), (vec![7], true));
         assert!(matches!(r.pop(), Some(Expect::Sync)));
         assert!(matches!(r.pop(), Some(Expect::Parse { key: Some(9), .. })));
+        assert!(r.is_empty());
+        // Without a Sync queued, the skip is still on afterwards.
+        r.push(Expect::Describe);
+        assert_eq!(r.skip_to_sync(), (vec![], false));
         assert!(r.is_empty());
     }
 
