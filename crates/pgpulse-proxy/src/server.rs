@@ -90,6 +90,9 @@ pub(crate) struct Server {
     pub params: Vec<(String, String)>,
     /// Keys of the statements prepared on this connection by the proxy.
     pub prepared: HashSet<u64>,
+    /// Keys whose statement still exists here but is stale (its result type
+    /// changed after DDL): closed before it is prepared again.
+    pub stale: HashSet<u64>,
     /// Session variables the proxy has set here (transaction mode).
     pub vars: SessionVars,
     pub created: Instant,
@@ -167,6 +170,7 @@ impl Server {
             addr,
             params: Vec::new(),
             prepared: HashSet::new(),
+            stale: HashSet::new(),
             vars: SessionVars::new(),
             created: Instant::now(),
             last_used: Instant::now(),

@@ -744,3 +744,34 @@ fn cancel_while_waiting_for_a_server() {
         assert_eq!(v, 9);
     });
 }
+
+/// After DDL changes a statement's result type, the old statement fails
+/// with 0A000 as it would directly, and preparing it again works, even
+/// though the proxy shares server-side statements between clients.
+#[test]
+fn re_prepare_after_ddl_changes_the_result_type() {
+    let (proxy, db) = start("tp_ddl", 1);
+    run(async {
+        let admin = direct(&db).await;
+        admin
+            .batch_execute("CREATE TABLE t (a int); INSERT INTO t VALUES (1)")
+            .await
+            .unwrap();
+        let client = connect(&proxy.tokio_config(&db)).await;
+        let other = connect(&proxy.tokio_config(&db)).await;
+        let old = client.prepare("SELECT * FROM t").await.unwrap();
+        assert_eq!(client.query(&old, &[]).await.unwrap()[0].len(), 1);
+        admin
+            .batch_execute("ALTER TABLE t ADD COLUMN b int DEFAULT 2")
+            .await
+            .unwrap();
+        let err = client.query(&old, &[]).await.unwrap_err();
+        assert_eq!(err.code(), Some(&SqlState::FEATURE_NOT_SUPPORTED), "{err}");
+        for c in [&client, &other] {
+            let fresh = c.prepare("SELECT * FROM t").await.unwrap();
+            let rows = c.query(&fresh, &[]).await.unwrap();
+            assert_eq!(rows[0].len(), 2);
+            assert_eq!(rows[0].get::<_, i32>(1), 2);
+        }
+    });
+}

@@ -36,10 +36,13 @@ where
                 Some(Expect::Parse { visible, .. }) => visible,
                 other => return Err(desync("ParseComplete", other)),
             },
-            be::BIND_COMPLETE_TAG => self.expect(|e| matches!(e, Expect::Bind), "BindComplete")?,
-            be::CLOSE_COMPLETE_TAG => {
-                self.expect(|e| matches!(e, Expect::Close), "CloseComplete")?
+            be::BIND_COMPLETE_TAG => {
+                self.expect(|e| matches!(e, Expect::Bind { .. }), "BindComplete")?
             }
+            be::CLOSE_COMPLETE_TAG => match self.replies.pop() {
+                Some(Expect::Close { visible }) => visible,
+                other => return Err(desync("CloseComplete", other)),
+            },
             be::NO_DATA_TAG => self.expect(|e| matches!(e, Expect::Describe), "NoData")?,
             be::ROW_DESCRIPTION_TAG => {
                 if matches!(self.replies.head(), Some(Expect::Describe)) {
@@ -101,6 +104,14 @@ where
                 self.complete(*timed);
             }
             Some(Expect::Parse { key: Some(k), .. }) => self.unprepare(&[k]),
+            // "cached plan must not change result type": the shared statement
+            // predates a DDL. Forget it here so a re-prepare really prepares.
+            Some(Expect::Bind { key: Some(k) }) if code.as_deref() == Some("0A000") => {
+                self.unprepare(&[k]);
+                if let Some(guard) = self.server.as_mut() {
+                    guard.server().stale.insert(k);
+                }
+            }
             _ => {}
         }
         let (skipped, sync_queued) = self.replies.skip_to_sync();

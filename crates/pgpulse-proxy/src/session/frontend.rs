@@ -172,6 +172,7 @@ where
             Ok(())
         } else {
             server.prepared.insert(prepared.key);
+            self.close_if_stale(&prepared).await?;
             self.replies.push(Expect::Parse {
                 visible: true,
                 key: Some(prepared.key),
@@ -180,11 +181,21 @@ where
         }
     }
 
+    /// Closes a stale copy of the statement on the linked server (hidden)
+    /// before it is prepared again under the same name.
+    async fn close_if_stale(&mut self, prepared: &Prepared) -> Result<(), ProxyError> {
+        if self.server_mut().stale.remove(&prepared.key) {
+            self.replies.push(Expect::Close { visible: false });
+            self.send(fe::close(b'S', &prepared.server_name)).await?;
+        }
+        Ok(())
+    }
+
     /// In transaction mode, makes sure the linked server has the client's
     /// named statement (injecting a hidden Parse) and returns its server
     /// name; `None` for the unnamed statement, session mode, or a name the
     /// client never prepared (the server then reports the error).
-    async fn server_statement(&mut self, name: &str) -> Result<Option<String>, ProxyError> {
+    async fn server_statement(&mut self, name: &str) -> Result<Option<Arc<Prepared>>, ProxyError> {
         if name.is_empty() || self.mode == PoolMode::Session {
             self.ensure_server().await?;
             return Ok(None);
@@ -195,13 +206,14 @@ where
         };
         let server = self.ensure_server().await?;
         if server.prepared.insert(prepared.key) {
+            self.close_if_stale(&prepared).await?;
             self.replies.push(Expect::Parse {
                 visible: false,
                 key: Some(prepared.key),
             });
             self.send(prepared.parse.clone()).await?;
         }
-        Ok(Some(prepared.server_name.clone()))
+        Ok(Some(prepared))
     }
 
     async fn on_bind(&mut self, msg: Message) -> Result<(), ProxyError> {
@@ -215,11 +227,13 @@ where
             self.portals
                 .insert(bind.portal.to_owned(), (text, msg.clone()));
         }
-        let rewritten = self
-            .server_statement(bind.statement)
-            .await?
-            .map(|name| bind.with_statement(&name));
-        self.replies.push(Expect::Bind);
+        let prepared = self.server_statement(bind.statement).await?;
+        let rewritten = prepared
+            .as_ref()
+            .map(|p| bind.with_statement(&p.server_name));
+        self.replies.push(Expect::Bind {
+            key: prepared.map(|p| p.key),
+        });
         self.send(rewritten.unwrap_or(msg)).await
     }
 
@@ -228,7 +242,7 @@ where
         let rewritten = if describe.kind == b'S' {
             self.server_statement(describe.name)
                 .await?
-                .map(|name| fe::describe(b'S', &name))
+                .map(|p| fe::describe(b'S', &p.server_name))
         } else {
             self.ensure_server().await?;
             None
@@ -266,7 +280,7 @@ where
             self.portals.remove(close.name);
         }
         self.ensure_server().await?;
-        self.replies.push(Expect::Close);
+        self.replies.push(Expect::Close { visible: true });
         self.send(msg).await
     }
 }

@@ -51,14 +51,15 @@ pub(crate) enum Expect {
     /// `ParseComplete`. `key`: the proxy-wide statement key this Parse
     /// prepares on the server (transaction mode), forgotten if it fails.
     Parse { visible: bool, key: Option<u64> },
-    /// `BindComplete`.
-    Bind,
+    /// `BindComplete`. `key`: the proxy-wide statement it binds, if renamed.
+    Bind { key: Option<u64> },
     /// `ParameterDescription`? then `RowDescription` or `NoData`.
     Describe,
     /// Rows then `CommandComplete` / `EmptyQueryResponse` / `PortalSuspended`.
     Execute(Box<Timed>),
-    /// `CloseComplete`.
-    Close,
+    /// `CloseComplete`; hidden for the proxy's own Close of a stale
+    /// statement.
+    Close { visible: bool },
     /// `ReadyForQuery`.
     Sync,
     /// A simple query or function call: everything up to `ReadyForQuery`.
@@ -164,7 +165,7 @@ mod tests {
     #[test]
     fn skip_to_sync_drops_the_rest_of_the_failed_batch_only() {
         let mut r = Replies::default();
-        r.push(Expect::Bind);
+        r.push(Expect::Bind { key: None });
         r.push(Expect::Parse {
             visible: false,
             key: Some(7),
@@ -189,7 +190,7 @@ mod tests {
     #[test]
     fn synthetic_replies_leave_only_from_the_head() {
         let mut r = Replies::default();
-        r.push(Expect::Bind);
+        r.push(Expect::Bind { key: None });
         r.push(Expect::Synthetic(backend::close_complete()));
         assert!(r.pop_synthetic().is_none());
         r.pop();
@@ -202,7 +203,7 @@ mod tests {
     fn copy_in_drops_the_syncs_sent_before_copy_done_only() {
         // tokio-postgres: Bind, Execute, Sync, CopyData.., CopyDone, Sync.
         let mut r = Replies::default();
-        r.push(Expect::Bind);
+        r.push(Expect::Bind { key: None });
         r.pop();
         r.push(Expect::Execute(Timed::new("COPY t FROM STDIN".into())));
         r.push(Expect::Sync);
