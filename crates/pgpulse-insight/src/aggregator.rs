@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use pgpulse_sql::Normalized;
 
 use crate::clock::Clock;
@@ -21,6 +21,8 @@ use crate::stats::Sample;
 
 /// Events aggregated per registry lock.
 const BATCH: usize = 256;
+/// Sleep between polls of an empty queue (bounds aggregation latency).
+const POLL: Duration = Duration::from_millis(2);
 /// How often retention is applied when idle or busy.
 const MAINTAIN_EVERY: Duration = Duration::from_secs(30);
 
@@ -48,10 +50,16 @@ impl Aggregator {
         let mut batch: Vec<Prepared> = Vec::with_capacity(BATCH);
         let mut last_maintain = self.clock.now();
         loop {
-            let mut next = match self.rx.recv_timeout(Duration::from_secs(1)) {
+            let mut next = match self.rx.try_recv() {
                 Ok(m) => Some(m),
-                Err(RecvTimeoutError::Timeout) => None,
-                Err(RecvTimeoutError::Disconnected) => return,
+                Err(TryRecvError::Empty) => {
+                    // Poll instead of blocking in `recv`: a parked receiver
+                    // makes the next `try_send` on the hot path pay for a
+                    // futex wake-up.
+                    std::thread::sleep(POLL);
+                    None
+                }
+                Err(TryRecvError::Disconnected) => return,
             };
             while let Some(msg) = next.take() {
                 match msg {
@@ -88,10 +96,10 @@ impl Aggregator {
         match &self.explain {
             // The worker acknowledges after the jobs queued before.
             Some((jobs, _)) => {
-                if let Err(e) = jobs.send(Job::Flush(ack)) {
-                    if let Job::Flush(ack) = e.into_inner() {
-                        let _ = ack.send(());
-                    }
+                if let Err(e) = jobs.send(Job::Flush(ack))
+                    && let Job::Flush(ack) = e.into_inner()
+                {
+                    let _ = ack.send(());
                 }
             }
             None => {
@@ -108,8 +116,8 @@ impl Aggregator {
                 let e = &p.event;
                 let key = Key {
                     fingerprint: p.normalized.fingerprint,
-                    database: e.database.clone(),
-                    user: e.user.clone(),
+                    database: e.session.database.clone(),
+                    user: e.session.user.clone(),
                 };
                 let sample = Sample {
                     duration: e.duration,
@@ -146,9 +154,9 @@ impl Aggregator {
             query,
             started_at: e.started_at,
             duration: e.duration,
-            database: e.database.clone(),
-            user: e.user.clone(),
-            application_name: e.application_name.clone(),
+            database: e.session.database.clone(),
+            user: e.session.user.clone(),
+            application_name: e.session.application_name.clone(),
             rows: e.rows,
             error: e.error,
             plan: None,
@@ -189,7 +197,7 @@ impl Aggregator {
         if let (Some(sql), Some((jobs, _))) = (job, &self.explain) {
             let job = Job::Explain {
                 id,
-                database: e.database.clone(),
+                database: e.session.database.clone(),
                 sql,
             };
             if jobs.try_send(job).is_err() {

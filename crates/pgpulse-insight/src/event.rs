@@ -81,6 +81,29 @@ impl Serialize for SqlState {
     }
 }
 
+/// Who ran a statement: the session's identity, shared by all its events
+/// (build one per session, or let [`crate::Recorder::record_ref`] cache it).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Session {
+    /// Database name.
+    pub database: Arc<str>,
+    /// User name.
+    pub user: Arc<str>,
+    /// The client's `application_name`.
+    pub application_name: Arc<str>,
+}
+
+impl Session {
+    /// A shared session identity.
+    pub fn new(database: &str, user: &str, application_name: &str) -> Arc<Session> {
+        Arc::new(Session {
+            database: Arc::from(database),
+            user: Arc::from(user),
+            application_name: Arc::from(application_name),
+        })
+    }
+}
+
 /// One statement as the proxy saw it.
 ///
 /// The text may contain literal values: insight normalizes it before storing
@@ -88,12 +111,8 @@ impl Serialize for SqlState {
 /// a slow statement.
 #[derive(Clone)]
 pub struct StatementEvent {
-    /// Database name.
-    pub database: Arc<str>,
-    /// User name.
-    pub user: Arc<str>,
-    /// The client's `application_name`.
-    pub application_name: Arc<str>,
+    /// Database, user and application name (one refcount per event).
+    pub session: Arc<Session>,
     /// The statement text as sent, UTF-8 (invalid UTF-8 is replaced
     /// lossily when normalized).
     pub text: Bytes,
@@ -113,20 +132,17 @@ pub struct StatementEvent {
 }
 
 impl StatementEvent {
-    /// An event with the given identity and text, started at `started_at`,
+    /// An event of `session` with the given text, started at `started_at`,
     /// taking `duration`, successful, 0 rows, no `Bind`, cache bypassed;
     /// set the remaining public fields directly.
     pub fn new(
-        database: Arc<str>,
-        user: Arc<str>,
+        session: Arc<Session>,
         text: impl Into<Bytes>,
         started_at: SystemTime,
         duration: Duration,
     ) -> Self {
         StatementEvent {
-            database,
-            user,
-            application_name: Arc::from(""),
+            session,
             text: text.into(),
             bind: None,
             started_at,
@@ -148,8 +164,7 @@ impl fmt::Debug for StatementEvent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Never print the text or the Bind: they may hold patient data.
         f.debug_struct("StatementEvent")
-            .field("database", &self.database)
-            .field("user", &self.user)
+            .field("session", &self.session)
             .field("text_len", &self.text.len())
             .field("has_bind", &self.bind.is_some())
             .field("duration", &self.duration)
@@ -182,8 +197,7 @@ mod tests {
     #[test]
     fn debug_hides_text() {
         let e = StatementEvent::new(
-            "db".into(),
-            "u".into(),
+            Session::new("db", "u", ""),
             "SELECT 'secret'",
             SystemTime::UNIX_EPOCH,
             Duration::from_millis(5),

@@ -236,14 +236,8 @@ mod tests {
     }
 
     fn event(text: &str, at: SystemTime, ms: u64) -> StatementEvent {
-        let mut e = StatementEvent::new(
-            "db".into(),
-            "alice".into(),
-            text.to_string(),
-            at,
-            Duration::from_millis(ms),
-        );
-        e.application_name = "app".into();
+        let session = crate::Session::new("db", "alice", "app");
+        let mut e = StatementEvent::new(session, text.to_string(), at, Duration::from_millis(ms));
         e.rows = 1;
         e
     }

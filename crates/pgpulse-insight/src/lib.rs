@@ -56,7 +56,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{ExplainConfig, InsightConfig};
 pub use console::{SHOW_QUERIES_COLUMNS, SHOW_SLOW_QUERIES_COLUMNS, Table};
 pub use error::InsightError;
-pub use event::{CacheOutcome, SqlState, StatementEvent};
+pub use event::{CacheOutcome, Session, SqlState, StatementEvent};
 pub use insight::Insight;
 pub use pgpulse_sql::Fingerprint;
 pub use recorder::{CounterSnapshot, EventRef, Recorder};

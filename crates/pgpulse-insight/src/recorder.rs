@@ -19,7 +19,7 @@ use crossbeam_channel::{Sender, TrySendError};
 use pgpulse_wire::Message;
 use serde::Serialize;
 
-use crate::event::{CacheOutcome, SqlState, StatementEvent};
+use crate::event::{CacheOutcome, Session, SqlState, StatementEvent};
 
 /// What travels on the queue.
 #[derive(Debug)]
@@ -144,16 +144,14 @@ impl Recorder {
         }
     }
 
-    /// Queues a borrowed event: copies the text once, shares the `Bind`
-    /// frame (a refcount), and takes the identity strings from a small
-    /// per-thread cache so a session's repeated database / user / application
-    /// names are not allocated again.
+    /// Queues a borrowed event: shares the `Bind` frame (a refcount), and
+    /// takes the session identity and the text from small per-thread caches,
+    /// so repeated statements of the same sessions allocate nothing (a text
+    /// not in the cache is copied once).
     pub fn record_ref(&self, e: &EventRef<'_>) -> bool {
         let event = StatementEvent {
-            database: intern(e.database),
-            user: intern(e.user),
-            application_name: intern(e.application_name),
-            text: Bytes::copy_from_slice(e.text.as_bytes()),
+            session: session(e.database, e.user, e.application_name),
+            text: text(e.text),
             bind: e.bind.cloned(),
             started_at: e.started_at,
             duration: e.duration,
@@ -171,29 +169,74 @@ const INTERNAL_ERROR: SqlState = match SqlState::new_const(*b"XX000") {
     None => panic!("XX000 is a valid SQLSTATE"),
 };
 
-/// Identity strings recently seen by this thread.
-const INTERN_SLOTS: usize = 16;
+/// Session identities cached per thread.
+const SESSION_SLOTS: usize = 16;
+/// Statement texts cached per thread (direct-mapped).
+const TEXT_SLOTS: usize = 256;
+/// Texts longer than this are always copied (not worth caching).
+const TEXT_CACHE_MAX: usize = 4096;
 
 thread_local! {
-    static INTERNED: RefCell<Vec<Arc<str>>> = const { RefCell::new(Vec::new()) };
+    static SESSIONS: RefCell<Vec<Arc<Session>>> = const { RefCell::new(Vec::new()) };
+    static TEXTS: RefCell<Vec<Bytes>> = const { RefCell::new(Vec::new()) };
 }
 
-/// An `Arc<str>` equal to `s`, shared with earlier calls on this thread when
-/// possible (a tokio worker serves many sessions, mostly of a few databases
-/// and users).
-fn intern(s: &str) -> Arc<str> {
-    INTERNED.with(|cell| {
+/// A `Session` equal to (database, user, application), shared with earlier
+/// calls on this thread when possible (a tokio worker serves many sessions,
+/// mostly of a few databases, users and applications).
+fn session(database: &str, user: &str, app: &str) -> Arc<Session> {
+    SESSIONS.with(|cell| {
         let mut slots = cell.borrow_mut();
-        if let Some(hit) = slots.iter().find(|a| ***a == *s) {
+        let same = |s: &&Arc<Session>| {
+            &*s.database == database && &*s.user == user && &*s.application_name == app
+        };
+        if let Some(hit) = slots.iter().find(same) {
             return hit.clone();
         }
-        let new: Arc<str> = Arc::from(s);
-        if slots.len() == INTERN_SLOTS {
+        let new = Session::new(database, user, app);
+        if slots.len() == SESSION_SLOTS {
             slots.remove(0);
         }
         slots.push(new.clone());
         new
     })
+}
+
+/// `text` as `Bytes`, shared with an earlier equal text on this thread when
+/// it is still cached: the hot path then costs a compare and a refcount
+/// instead of an allocation here and a cross-thread free in the aggregator.
+fn text(text: &str) -> Bytes {
+    let b = text.as_bytes();
+    if b.len() > TEXT_CACHE_MAX {
+        return Bytes::copy_from_slice(b);
+    }
+    TEXTS.with(|cell| {
+        let mut slots = cell.borrow_mut();
+        if slots.is_empty() {
+            slots.resize(TEXT_SLOTS, Bytes::new());
+        }
+        let slot = &mut slots[text_slot(b)];
+        if slot.as_ref() != b {
+            // `from(Vec)` then one clone turns the buffer into a shared one
+            // now, so that later hits are plain refcount increments.
+            *slot = Bytes::from(b.to_vec());
+        }
+        slot.clone()
+    })
+}
+
+/// A cheap slot index from the length and the first and last 8 bytes.
+fn text_slot(b: &[u8]) -> usize {
+    let word = |s: &[u8]| {
+        let mut w = [0u8; 8];
+        let n = s.len().min(8);
+        w[..n].copy_from_slice(&s[..n]);
+        u64::from_le_bytes(w)
+    };
+    let tail = &b[b.len().saturating_sub(8)..];
+    let h =
+        (word(b) ^ word(tail).rotate_left(29) ^ b.len() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    (h >> 56) as usize % TEXT_SLOTS
 }
 
 #[cfg(test)]
@@ -206,8 +249,7 @@ mod tests {
         let counters = Arc::new(Counters::default());
         let r = Recorder::new(tx, counters.clone());
         let e = StatementEvent::new(
-            "d".into(),
-            "u".into(),
+            Session::new("d", "u", ""),
             "SELECT 1",
             SystemTime::UNIX_EPOCH,
             Duration::ZERO,
@@ -250,10 +292,27 @@ mod tests {
             .collect();
         assert_eq!(got.len(), 2);
         assert_eq!(&got[0].text[..], b"SELECT 42");
-        assert!(Arc::ptr_eq(&got[0].database, &got[1].database));
+        assert!(Arc::ptr_eq(&got[0].session, &got[1].session));
+        assert_eq!(
+            got[0].text.as_ptr(),
+            got[1].text.as_ptr(),
+            "cached text is shared"
+        );
+        assert_eq!(&*got[0].session.application_name, "app");
         assert_eq!(
             got[0].error.map(|s| s.to_string()).as_deref(),
             Some("XX000")
         );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn cached_text_always_equals_its_input(texts in proptest::collection::vec("[a-c ]{0,20}", 1..50)) {
+            for t in texts.iter().chain(texts.iter().rev()) {
+                proptest::prop_assert_eq!(&text(t)[..], t.as_bytes());
+            }
+            let long = "x".repeat(TEXT_CACHE_MAX + 1);
+            proptest::prop_assert_eq!(&text(&long)[..], long.as_bytes());
+        }
     }
 }

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use pgpulse_insight::{
-    ExplainConfig, Insight, InsightConfig, ManualClock, PlanStatus, SlowQuery, StatementEvent,
+    ExplainConfig, Insight, InsightConfig, ManualClock, PlanStatus, Session, SlowQuery,
+    StatementEvent,
 };
 use pgpulse_testkit::PgCluster;
 use pgpulse_wire::Message;
@@ -51,14 +52,13 @@ fn bind(params: &[Option<&str>]) -> Message {
 }
 
 fn slow_event(db: &str, text: &str, params: Option<&[Option<&str>]>) -> StatementEvent {
+    let session = Session::new(db, "app_user", "billing");
     let mut e = StatementEvent::new(
-        db.into(),
-        "app_user".into(),
+        session,
         text.to_string(),
         SystemTime::now(),
         Duration::from_millis(1500),
     );
-    e.application_name = "billing".into();
     e.bind = params.map(bind);
     e
 }
