@@ -2,9 +2,9 @@
 //! does not depend on the proxy; the binary adapts `QueryEvent` to this).
 //!
 //! Designed so that handing an event over copies nothing big: the identity
-//! strings are `Arc<str>` a session keeps for its lifetime (a refcount bump),
-//! the text is `Bytes` (a slice of the `Query`/`Parse` frame, or one copy of
-//! the text when the caller only has a `&str`), and the `Bind` is the raw
+//! is one `Arc<Session>` a session keeps for its lifetime (a refcount bump),
+//! the text is `Bytes` (a slice of the `Query`/`Parse` frame, a cached copy,
+//! or one copy when the caller only has a `&str`), and the `Bind` is the raw
 //! frame (`Message` is a `Bytes`). Normalization happens later, on the
 //! aggregator thread.
 

@@ -81,10 +81,33 @@ pub(crate) fn spawn(
     Ok(handle)
 }
 
+/// Whether `e` means the connection is gone rather than the statement failed.
+fn connection_lost(e: &tokio_postgres::Error) -> bool {
+    e.is_closed()
+        || e.code().is_some_and(|c| {
+            let code = c.code();
+            code.starts_with("57P") || code.starts_with("08")
+        })
+}
+
 impl Worker {
     async fn run(&mut self, id: u64, database: Arc<str>, sql: String) {
         let timeout = self.config.timeout;
-        let outcome = match tokio::time::timeout(timeout, self.explain(&database, &sql)).await {
+        let attempt = async {
+            match self.explain(&database, &sql).await {
+                // A cached connection the server closed while idle (restart,
+                // terminated backend, idle timeout): reconnect once. The
+                // FATAL error sent at termination is only read now (the
+                // connection is not polled between jobs), so it shows up as
+                // 57P01-like errors rather than a closed connection.
+                Err(InsightError::Explain(e)) if connection_lost(&e) => {
+                    self.clients.remove(&database);
+                    self.explain(&database, &sql).await
+                }
+                other => other,
+            }
+        };
+        let outcome = match tokio::time::timeout(timeout, attempt).await {
             Ok(r) => r,
             Err(_) => Err(InsightError::ExplainTimeout),
         };

@@ -20,20 +20,56 @@
 //! struct InsightObserver(pgpulse_insight::Recorder);
 //! impl QueryObserver for InsightObserver {
 //!     fn on_query(&self, e: &QueryEvent<'_>) {
+//!         use pgpulse_insight::CacheOutcome as C;
 //!         self.0.record_ref(&pgpulse_insight::EventRef {
 //!             database: e.database, user: e.user,
 //!             application_name: e.application_name, text: e.text,
 //!             bind: e.bind, started_at: e.started_at, duration: e.duration,
-//!             rows: e.rows, error: e.error, cache: match e.cache { .. },
+//!             rows: e.rows, error: e.error,
+//!             cache: match e.cache {
+//!                 proxy::CacheOutcome::Hit => C::Hit, proxy::CacheOutcome::Filled => C::Filled,
+//!                 proxy::CacheOutcome::Miss => C::Miss, proxy::CacheOutcome::Bypass => C::Bypass,
+//!             },
 //!         });
 //!     }
 //! }
+//! let insight = Insight::start(config)?;          // spawns its own threads
+//! let observer = InsightObserver(insight.recorder());
+//! // admin console: insight.show_queries(n) / insight.show_slow_queries(n)
 //! ```
+//!
+//! What the integrator must know:
+//! - `Insight::start` needs no tokio runtime: the aggregator is a thread and
+//!   EXPLAIN runs on its own thread with a current-thread runtime. Call
+//!   `shutdown()` on exit (dropping the last handle only asks the threads to
+//!   stop).
+//! - Statistics are keyed by (fingerprint, database, user); `get` and
+//!   `series` merge over databases and users, `top` lists each key.
+//! - EXPLAIN connects with `ExplainConfig::url` (no TLS) to the statement's
+//!   database, as the URL's user, not as the application's user (so
+//!   `search_path` and privileges are that user's). On PostgreSQL 15 the
+//!   `Bind`'s text parameters are inlined as quoted literals (see `params.rs`);
+//!   binary parameters are not explained. `EXPLAIN ANALYZE` runs inside
+//!   `BEGIN … ROLLBACK`.
+//! - Memory: the queue preallocates `queue_capacity` slots of about 120 bytes;
+//!   each entry's HDR histogram (3 digits, `u32` counts, auto-resized) takes
+//!   about 45 KB for statements up to 1 s and up to 94 KB up to 1 h, so 5,000
+//!   entries may reach a few hundred MB; lower `histogram_digits` to 2 for
+//!   about 7x less. Minute buckets are capped by `max_series_buckets`.
+//! - The aggregator polls the queue every 2 ms when idle instead of blocking,
+//!   so that `record` never pays for waking it.
 //!
 //! Privacy: statement texts are normalized (constants become `$n`) before
 //! anything is stored; the raw text and `Bind` values only reach the EXPLAIN
 //! of a slow statement, and plans are scrubbed of constants unless
-//! `ExplainConfig::keep_literals` is set.
+//! `ExplainConfig::keep_literals` is set. EXPLAIN errors keep only their
+//! SQLSTATE (messages can quote values).
+//!
+//! # Performance
+//! `benches/recorder.rs` (release, 2-core machine shared with other builds):
+//! `record_ref` ≈ 75 ns alone; with two threads recording at once ≈ 130 ns of
+//! each thread's CPU time (≈ 230 ns wall, inflated because two recorders and
+//! the aggregator share two cores).
 #![warn(missing_docs)]
 
 mod aggregator;

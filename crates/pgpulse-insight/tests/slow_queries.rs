@@ -240,3 +240,31 @@ fn a_burst_of_slow_queries_runs_at_most_the_rate_limit_of_explains() {
     let c = insight.counters();
     assert_eq!((c.explains_run, c.explains_skipped), (31, 974), "{c:?}");
 }
+
+#[test]
+fn explain_reconnects_after_the_server_closed_its_connection() {
+    let (pg, db) = setup("insight_reconnect");
+    let (insight, clock) = start(pg, |_| {});
+    let r = insight.recorder();
+    assert!(r.record(slow_event(&db, "SELECT count(*) FROM items", None)));
+    insight.flush().expect("flush");
+    let killed = pg
+        .psql(
+            &db,
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+             WHERE application_name = 'pgpulse-explain'",
+        )
+        .expect("terminate");
+    assert_eq!(killed, "1");
+    clock.advance(Duration::from_secs(60));
+    assert!(r.record(slow_event(&db, "SELECT count(*) FROM items", None)));
+    insight.flush().expect("flush");
+    let records = insight.slow_queries(10);
+    assert!(
+        records
+            .iter()
+            .all(|q| q.plan_status == PlanStatus::Captured),
+        "{records:#?}"
+    );
+    assert_eq!(insight.counters().explains_run, 2);
+}
