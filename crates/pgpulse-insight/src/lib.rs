@@ -54,7 +54,7 @@
 //! - Memory: the queue preallocates `queue_capacity` slots of about 120 bytes;
 //!   each entry's HDR histogram (3 digits, `u32` counts, auto-resized) takes
 //!   about 45 KB for statements up to 1 s and up to 94 KB up to 1 h, so 5,000
-//!   entries may reach a few hundred MB; lower `histogram_digits` to 2 for
+//!   entries may reach a few hundred MB at 3 digits; the default is 2 for
 //!   about 7x less. Minute buckets are capped by `max_series_buckets`.
 //! - The aggregator polls the queue every 2 ms when idle instead of blocking,
 //!   so that `record` never pays for waking it.

@@ -1,8 +1,8 @@
 //! The pgpulse data path: the listener, client sessions, server connections,
 //! pools, prepared-statement mapping, the cancel map and the admin console.
 //!
-//! [`Proxy::bind`] takes a [`ProxyOptions`] snapshot and a
-//! [`QueryObserver`]; [`Proxy::run`] serves until [`ProxyHandle::shutdown`]
+//! [`Proxy::bind`] takes a [`ProxyOptions`] snapshot and [`ProxyHooks`] (a
+//! [`QueryObserver`], a reload function, admin-console extensions); [`Proxy::run`] serves until [`ProxyHandle::shutdown`]
 //! and then drains: no new clients, running transactions get up to
 //! `shutdown_timeout` to finish, then everything is closed.
 #![warn(missing_docs)]
@@ -52,16 +52,54 @@ pub struct ProxyHandle {
     shared: Arc<Shared>,
 }
 
+/// A console result: column names and text rows (`None` is SQL NULL).
+pub type ConsoleTable = (Vec<&'static str>, Vec<Vec<Option<String>>>);
+
+/// Extra `SHOW` items for the admin console (statistics, cache), answered
+/// by components the proxy does not depend on.
+pub trait AdminExtension: Send + Sync + 'static {
+    /// The items it answers, upper case (for the console's help).
+    fn items(&self) -> Vec<&'static str>;
+    /// Column names and text rows for `SHOW <item>` (item upper case), or
+    /// `None` if the item is not one of its own.
+    fn show(&self, item: &str) -> Option<ConsoleTable>;
+}
+
+/// What the proxy calls out to; every field has a do-nothing default.
+pub struct ProxyHooks {
+    /// Receives one event per statement.
+    pub observer: Arc<dyn QueryObserver>,
+    /// Produces fresh users and pool options for RELOAD / SIGHUP.
+    pub reload: Option<ReloadFn>,
+    /// Extra admin-console items.
+    pub admin: Option<Arc<dyn AdminExtension>>,
+}
+
+impl Default for ProxyHooks {
+    fn default() -> Self {
+        ProxyHooks {
+            observer: Arc::new(NoopObserver),
+            reload: None,
+            admin: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for ProxyHooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProxyHooks")
+            .field("reload", &self.reload.is_some())
+            .field("admin", &self.admin.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
 impl Proxy {
     /// Binds the listening socket.
-    pub async fn bind(
-        opts: ProxyOptions,
-        observer: Arc<dyn QueryObserver>,
-        reload: Option<ReloadFn>,
-    ) -> std::io::Result<Proxy> {
+    pub async fn bind(opts: ProxyOptions, hooks: ProxyHooks) -> std::io::Result<Proxy> {
         let listener = TcpListener::bind(opts.listen).await?;
         Ok(Proxy {
-            shared: Arc::new(Shared::new(opts, observer, reload)?),
+            shared: Arc::new(Shared::new(opts, hooks)?),
             listener,
         })
     }

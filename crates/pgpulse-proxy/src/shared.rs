@@ -29,6 +29,7 @@ pub(crate) struct Shared {
     pub shutdown: watch::Sender<bool>,
     pub paused: watch::Sender<bool>,
     pub reload: Option<ReloadFn>,
+    pub admin: Option<Arc<dyn crate::AdminExtension>>,
     /// TLS for clients, when a certificate is configured.
     pub tls_acceptor: Option<tokio_rustls::TlsAcceptor>,
     /// TLS towards the server, unless `disable`.
@@ -44,11 +45,12 @@ impl std::fmt::Debug for Shared {
 }
 
 impl Shared {
-    pub(crate) fn new(
-        opts: ProxyOptions,
-        observer: Arc<dyn QueryObserver>,
-        reload: Option<ReloadFn>,
-    ) -> std::io::Result<Shared> {
+    pub(crate) fn new(opts: ProxyOptions, hooks: crate::ProxyHooks) -> std::io::Result<Shared> {
+        let crate::ProxyHooks {
+            observer,
+            reload,
+            admin,
+        } = hooks;
         let tls_acceptor = match &opts.tls {
             Some((cert, key)) => Some(crate::tls::acceptor(cert, key)?),
             None => None,
@@ -68,6 +70,7 @@ impl Shared {
             shutdown: watch::channel(false).0,
             paused: watch::channel(false).0,
             reload,
+            admin,
         })
     }
 

@@ -313,14 +313,17 @@ fn cancel_pg_sleep() {
     let (proxy, db) = start("tp_cancel", 2);
     run(async {
         let config = proxy.tokio_config(&db);
-        // Other clients keep the second server busy meanwhile.
+        // Other clients keep the second server busy meanwhile. Whether one
+        // of them is hit by the cancel is cancel_never_reaches_another_client.
         let mut busy = Vec::new();
         for _ in 0..4 {
             let config = config.clone();
             busy.push(tokio::spawn(async move {
                 let client = connect(&config).await;
                 for _ in 0..20 {
-                    client.batch_execute("SELECT pg_sleep(0.05)").await.unwrap();
+                    if let Err(e) = client.batch_execute("SELECT pg_sleep(0.05)").await {
+                        assert_eq!(e.code(), Some(&SqlState::QUERY_CANCELED), "{e}");
+                    }
                 }
             }));
         }
@@ -350,6 +353,63 @@ fn cancel_pg_sleep() {
         for t in busy {
             t.await.unwrap();
         }
+    });
+}
+
+/// 25 cancels of one client's `pg_sleep(10)` while 4 other clients run short
+/// queries on the same 2 servers: only the cancelled client may see 57014.
+///
+/// PostgreSQL's postmaster signals a cancelled backend twice (`kill(pid)`
+/// and `kill(-pid)` on its process group); when the second SIGINT lands
+/// after the cancelled query ended but before the backend is idle reading,
+/// the *next* query on that backend is cancelled too. A pooler that hands
+/// the server straight to another client passes that cancel on to it.
+#[test]
+fn cancel_never_reaches_another_client() {
+    let (proxy, db) = start("tp_cancel_iso", 2);
+    run(async {
+        let config = proxy.tokio_config(&db);
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut busy = Vec::new();
+        for _ in 0..4 {
+            let (config, stop) = (config.clone(), stop.clone());
+            busy.push(tokio::spawn(async move {
+                let client = connect(&config).await;
+                let mut hit = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    if let Err(e) = client.batch_execute("SELECT pg_sleep(0.01)").await {
+                        assert_eq!(e.code(), Some(&SqlState::QUERY_CANCELED), "{e}");
+                        hit += 1;
+                    }
+                }
+                hit
+            }));
+        }
+        let client = connect(&config).await;
+        for round in 0..25 {
+            let token = client.cancel_token();
+            let canceller = async {
+                tokio::time::sleep(Duration::from_millis(150)).await;
+                token.cancel_query(NoTls).await.unwrap();
+            };
+            let (result, ()) =
+                futures::join!(client.batch_execute("SELECT pg_sleep(10)"), canceller);
+            let err = result.expect_err("pg_sleep(10) was not cancelled");
+            assert_eq!(
+                err.code(),
+                Some(&SqlState::QUERY_CANCELED),
+                "round {round}: {err}"
+            );
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let mut hits = 0;
+        for t in busy {
+            hits += t.await.unwrap();
+        }
+        assert_eq!(
+            hits, 0,
+            "25 cancels of one client also cancelled {hits} queries of other clients"
+        );
     });
 }
 

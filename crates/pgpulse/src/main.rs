@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 mod bench;
 mod config;
 mod demo;
+mod insight;
 mod serve;
 
 use config::Config;

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use pgpulse_proxy::{
-    ClientAuthMethod, NoopObserver, PoolMode, PoolOptions, Proxy, ProxyOptions, ServerTlsMode,
+    ClientAuthMethod, PoolMode, PoolOptions, Proxy, ProxyHooks, ProxyOptions, ServerTlsMode,
     UpstreamOptions, UserOptions,
 };
 
@@ -27,7 +27,13 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result
         let opts = proxy_options(&fresh).map_err(|e| format!("{e:#}"))?;
         Ok((opts.users, opts.pool))
     });
-    let proxy = Proxy::bind(opts.clone(), Arc::new(NoopObserver), Some(reload))
+    let insight = crate::insight::start(&config)?;
+    let hooks = ProxyHooks {
+        observer: Arc::new(crate::insight::InsightObserver::new(&insight)),
+        reload: Some(reload),
+        admin: Some(Arc::new(crate::insight::InsightConsole(insight.clone()))),
+    };
+    let proxy = Proxy::bind(opts.clone(), hooks)
         .await
         .with_context(|| format!("cannot listen on {}", opts.listen))?;
     let handle = proxy.handle();
@@ -39,6 +45,7 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result
     );
     tokio::spawn(signals(handle));
     proxy.run().await?;
+    insight.shutdown();
     tracing::info!("pgpulse stopped");
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! The command-line contract of ARCHITECTURE.md, "Interfaces": exercised on
 //! the real binary.
+#![allow(clippy::unwrap_used)]
 
 use std::process::{Command, Output};
 

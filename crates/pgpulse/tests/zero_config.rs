@@ -1,62 +1,14 @@
 //! The zero-config contract of ARCHITECTURE.md, "Interfaces": `pgpulse
 //! serve` with nothing but `DATABASE_URL` set is a working pooling proxy that
 //! accepts the URL's user and password; SIGTERM stops it gracefully.
+#![allow(clippy::unwrap_used)]
 
-use std::process::{Child, Command, Stdio};
+mod common;
+
 use std::time::{Duration, Instant};
 
-use pgpulse_testkit::{PgCluster, free_port};
-
-struct Served {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve(pg: &PgCluster) -> Served {
-    let port = free_port();
-    let http = free_port();
-    let dir = tempfile::tempdir().unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_pgpulse"))
-        .arg("serve")
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("DATABASE_URL", pg.url())
-        .env("PGPULSE_LISTEN", format!("127.0.0.1:{port}"))
-        .env("PGPULSE_HTTP_LISTEN", format!("127.0.0.1:{http}"))
-        .env(
-            "PGPULSE_STORE_URL",
-            format!("sqlite://{}/pgpulse.db", dir.path().display()),
-        )
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::mem::forget(dir);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "pgpulse did not start listening");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Served { child, port }
-}
-
-fn psql(pg: &PgCluster, port: u16, db: &str, sql: &str) -> std::process::Output {
-    pg.command("psql")
-        .unwrap()
-        .env("PGHOST", "127.0.0.1")
-        .env("PGPORT", port.to_string())
-        .env("PGSSLMODE", "disable")
-        .args(["-X", "-A", "-t", "-d", db, "-c", sql])
-        .output()
-        .unwrap()
-}
+use common::{psql, serve};
+use pgpulse_testkit::PgCluster;
 
 #[test]
 fn database_url_alone_gives_a_working_proxy_and_sigterm_stops_it() {
@@ -122,5 +74,8 @@ fn a_wrong_password_is_refused() {
         .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("password authentication failed"), "{stderr}");
+    assert!(
+        stderr.contains("password authentication failed"),
+        "{stderr}"
+    );
 }

@@ -141,10 +141,21 @@ fn command_result(shared: &Arc<Shared>, command: &str) -> Result<Table, String> 
             shared.shutdown.send_replace(true);
             Ok(done("SHUTDOWN"))
         }
-        _ => Err(format!(
-            "unknown admin command {command:?}; try SHOW POOLS, SHOW STATS, SHOW CLIENTS, \
-             SHOW SERVERS, SHOW CONFIG, SHOW VERSION, PAUSE, RESUME, RELOAD, SHUTDOWN"
-        )),
+        _ => {
+            let extra: Vec<String> = shared
+                .admin
+                .as_ref()
+                .map(|ext| ext.items())
+                .unwrap_or_default()
+                .into_iter()
+                .map(|item| format!("SHOW {item}, "))
+                .collect();
+            Err(format!(
+                "unknown admin command {command:?}; try SHOW POOLS, SHOW STATS, SHOW CLIENTS, \
+                 SHOW SERVERS, SHOW CONFIG, SHOW VERSION, {}PAUSE, RESUME, RELOAD, SHUTDOWN",
+                extra.concat()
+            ))
+        }
     }
 }
 

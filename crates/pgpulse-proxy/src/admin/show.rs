@@ -19,7 +19,16 @@ pub(super) fn show(shared: &Arc<Shared>, what: &str) -> Result<Table, String> {
             t.row(vec![Some(format!("pgpulse {}", env!("CARGO_PKG_VERSION")))]);
             Ok(t)
         }
-        other => Err(format!("unknown SHOW item {other:?}")),
+        other => shared
+            .admin
+            .as_ref()
+            .and_then(|ext| ext.show(other))
+            .map(|(columns, rows)| Table {
+                columns,
+                rows,
+                tag: "SHOW".to_owned(),
+            })
+            .ok_or_else(|| format!("unknown SHOW item {other:?}")),
     }
 }
 

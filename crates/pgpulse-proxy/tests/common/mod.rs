@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pgpulse_proxy::{
-    ClientAuthMethod, NoopObserver, PoolMode, PoolOptions, Proxy, ProxyHandle, ProxyOptions,
-    QueryObserver, ServerTlsMode, UpstreamOptions, UserOptions,
+    ClientAuthMethod, NoopObserver, PoolMode, PoolOptions, Proxy, ProxyHandle, ProxyHooks,
+    ProxyOptions, QueryObserver, ServerTlsMode, UpstreamOptions, UserOptions,
 };
 use pgpulse_testkit::PgCluster;
 
@@ -109,7 +109,13 @@ impl TestProxy {
             .build()
             .unwrap();
         let proxy = runtime
-            .block_on(Proxy::bind(opts, setup.observer, None))
+            .block_on(Proxy::bind(
+                opts,
+                ProxyHooks {
+                    observer: setup.observer,
+                    ..ProxyHooks::default()
+                },
+            ))
             .unwrap();
         let addr = proxy.local_addr().unwrap();
         let handle = proxy.handle();
