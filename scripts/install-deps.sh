@@ -31,3 +31,37 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
 fi
 echo "install-deps: all present"
+
+# Client-library test suites (crates/pgpulse-proxy/tests/client_libraries.rs):
+# psycopg 3 + pytest for tests/clients/python, node-postgres and
+# pg-copy-streams for tests/clients/node. Installed only when missing.
+client_apt=()
+command -v python3 >/dev/null 2>&1 || client_apt+=(python3 python3-pip)
+command -v python3 >/dev/null 2>&1 && ! python3 -m pip --version >/dev/null 2>&1 && client_apt+=(python3-pip)
+command -v node >/dev/null 2>&1 || client_apt+=(nodejs)
+command -v npm >/dev/null 2>&1 || client_apt+=(npm)
+if [ ${#client_apt[@]} -gt 0 ]; then
+  echo "install-deps: installing ${client_apt[*]}"
+  SUDO=""
+  if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${client_apt[@]}" >/dev/null
+fi
+if ! python3 -c 'import psycopg, pytest' >/dev/null 2>&1; then
+  echo "install-deps: installing psycopg[binary] and pytest (pip)"
+  # Debian's own python3 refuses user packages without this flag (PEP 668).
+  python3 -m pip install --quiet 'psycopg[binary]' pytest ||
+    python3 -m pip install --quiet --break-system-packages 'psycopg[binary]' pytest
+fi
+node_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/clients/node"
+if [ -f "$node_dir/package.json" ] &&
+  ! (cd "$node_dir" && node -e "require('pg'); require('pg-copy-streams')" >/dev/null 2>&1); then
+  echo "install-deps: installing node modules in tests/clients/node (npm)"
+  if [ -f "$node_dir/package-lock.json" ]; then
+    npm ci --silent --prefix "$node_dir"
+  else
+    npm install --silent --prefix "$node_dir"
+  fi
+fi
+echo "install-deps: client libraries present"

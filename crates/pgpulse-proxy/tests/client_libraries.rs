@@ -78,6 +78,8 @@ fn run_suite(suite: &str, mut cmd: Command) {
         .current_dir(repo_root())
         .env("PGPULSE_URL", proxy.url(&db))
         .env("PGPULSE_DIRECT_URL", cluster().url_for(&db))
+        // No __pycache__ in the source tree.
+        .env("PYTHONDONTWRITEBYTECODE", "1")
         .env_remove("PGHOST")
         .env_remove("PGPORT")
         .env_remove("PGUSER")
