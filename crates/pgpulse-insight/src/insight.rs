@@ -268,14 +268,15 @@ mod tests {
             (100, 100, 10, 25, 75)
         );
         assert_eq!(s.total_time, Duration::from_millis(5050));
-        // HDR reports the top of the value's bucket: within 0.1 % (3 digits).
+        // HDR reports the top of the value's bucket: within 1 % with the
+        // default 2 significant digits.
         assert!(
-            s.p50 >= Duration::from_millis(50) && s.p50 <= Duration::from_micros(50_050),
+            s.p50 >= Duration::from_millis(50) && s.p50 <= Duration::from_micros(50_500),
             "{:?}",
             s.p50
         );
         assert!(
-            s.p95 >= Duration::from_millis(95) && s.p95 <= Duration::from_micros(95_095),
+            s.p95 >= Duration::from_millis(95) && s.p95 <= Duration::from_micros(95_950),
             "{:?}",
             s.p95
         );

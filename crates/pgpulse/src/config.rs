@@ -31,6 +31,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("PGPULSE_CACHE_MODE", "one of off, auto, all"),
     ("PGPULSE_POOL_MODE", "one of session, transaction"),
     ("PGPULSE_POOL_SIZE", "a whole number of server connections"),
+    ("PGPULSE_STATS", "one of on, off"),
     ("REDIS_URL", "a redis:// or rediss:// URL"),
     ("REDIS_HOST", "a host name"),
     ("REDIS_PORT", "a port number"),
@@ -322,6 +323,9 @@ pub struct RedisConfig {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct InsightConfig {
+    /// Per-statement statistics and slow-query capture. Default true
+    /// (`PGPULSE_STATS=on|off`).
+    pub enabled: bool,
     /// Statements slower than this are captured with their plan. Default 1s
     /// (`PERFORMANCE_SLOW_QUERY_THRESHOLD`, in ms).
     #[serde(with = "humantime_serde")]
@@ -338,6 +342,7 @@ pub struct InsightConfig {
 impl Default for InsightConfig {
     fn default() -> Self {
         InsightConfig {
+            enabled: true,
             slow_query_threshold: Duration::from_millis(1000),
             max_fingerprints: 5000,
             explain_per_minute: 30,
@@ -444,6 +449,13 @@ impl Config {
             self.pool.mode = match v.as_str() {
                 "session" => PoolMode::Session,
                 "transaction" => PoolMode::Transaction,
+                _ => return Err(env_error(var, v)),
+            };
+        }
+        if let Some((var, v)) = get("PGPULSE_STATS") {
+            self.insight.enabled = match v.as_str() {
+                "on" => true,
+                "off" => false,
                 _ => return Err(env_error(var, v)),
             };
         }
@@ -650,6 +662,15 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("off, auto, all"), "{err}");
+        let err = Config::load_with_env(None, env(&[("PGPULSE_STATS", "maybe")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("PGPULSE_STATS") && err.contains("on, off"),
+            "{err}"
+        );
+        let off = Config::load_with_env(None, env(&[("PGPULSE_STATS", "off")])).unwrap();
+        assert!(!off.insight.enabled);
     }
 
     #[test]

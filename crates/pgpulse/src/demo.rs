@@ -9,7 +9,7 @@ use std::process::Command;
 use std::sync::Arc;
 
 use anyhow::Context;
-use pgpulse_proxy::{Proxy, ProxyHandle, ProxyHooks};
+use pgpulse_proxy::{Proxy, ProxyHandle};
 use pgpulse_testkit::{PgCluster, free_port};
 
 use crate::config::Config;
@@ -39,12 +39,7 @@ pub async fn run(upstream: Option<String>) -> anyhow::Result<()> {
     config.proxy.listen = format!("127.0.0.1:{port}").parse()?;
     config.pool.default_pool_size = 8;
     let opts = proxy_options(&config)?;
-    let insight = crate::insight::start(&config)?;
-    let hooks = ProxyHooks {
-        observer: Arc::new(crate::insight::InsightObserver::new(&insight)),
-        reload: None,
-        admin: Some(Arc::new(crate::insight::InsightConsole(insight.clone()))),
-    };
+    let (hooks, _insight) = crate::insight::hooks(&config, None)?;
     let proxy = Proxy::bind(opts, hooks)
         .await
         .with_context(|| format!("cannot listen on 127.0.0.1:{port}"))?;

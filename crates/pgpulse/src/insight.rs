@@ -5,12 +5,34 @@
 use std::sync::Arc;
 
 use pgpulse_insight::{EventRef, ExplainConfig, Insight, InsightConfig, Recorder};
-use pgpulse_proxy::{AdminExtension, ConsoleTable, QueryEvent, QueryObserver};
+use pgpulse_proxy::{AdminExtension, ConsoleTable, ProxyHooks, QueryEvent, QueryObserver};
 
 use crate::config::Config;
 
 /// Rows shown by `SHOW QUERIES` and `SHOW SLOW_QUERIES`.
 const CONSOLE_ROWS: usize = 50;
+
+/// The proxy hooks for `config`: statistics and their console items when
+/// enabled, nothing otherwise. Returns the insight handle to shut down.
+pub fn hooks(
+    config: &Config,
+    reload: Option<pgpulse_proxy::ReloadFn>,
+) -> anyhow::Result<(ProxyHooks, Option<Arc<Insight>>)> {
+    if !config.insight.enabled {
+        let hooks = ProxyHooks {
+            reload,
+            ..ProxyHooks::default()
+        };
+        return Ok((hooks, None));
+    }
+    let insight = start(config)?;
+    let hooks = ProxyHooks {
+        observer: Arc::new(InsightObserver::new(&insight)),
+        reload,
+        admin: Some(Arc::new(InsightConsole(insight.clone()))),
+    };
+    Ok((hooks, Some(insight)))
+}
 
 /// Starts the statistics aggregator (and EXPLAIN capture against the
 /// upstream server itself, never through the proxy).

@@ -6,12 +6,11 @@
 //! and pool options from the same file and environment.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::Context;
 use pgpulse_proxy::{
-    ClientAuthMethod, PoolMode, PoolOptions, Proxy, ProxyHooks, ProxyOptions, ServerTlsMode,
-    UpstreamOptions, UserOptions,
+    ClientAuthMethod, PoolMode, PoolOptions, Proxy, ProxyOptions, ServerTlsMode, UpstreamOptions,
+    UserOptions,
 };
 
 use crate::config::{self, Config};
@@ -27,12 +26,7 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result
         let opts = proxy_options(&fresh).map_err(|e| format!("{e:#}"))?;
         Ok((opts.users, opts.pool))
     });
-    let insight = crate::insight::start(&config)?;
-    let hooks = ProxyHooks {
-        observer: Arc::new(crate::insight::InsightObserver::new(&insight)),
-        reload: Some(reload),
-        admin: Some(Arc::new(crate::insight::InsightConsole(insight.clone()))),
-    };
+    let (hooks, insight) = crate::insight::hooks(&config, Some(reload))?;
     let proxy = Proxy::bind(opts.clone(), hooks)
         .await
         .with_context(|| format!("cannot listen on {}", opts.listen))?;
@@ -45,7 +39,9 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result
     );
     tokio::spawn(signals(handle));
     proxy.run().await?;
-    insight.shutdown();
+    if let Some(insight) = insight {
+        insight.shutdown();
+    }
     tracing::info!("pgpulse stopped");
     Ok(())
 }
