@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use pgpulse_wire::startup::encode_cancel;
 use tokio::io::AsyncWriteExt;
@@ -65,6 +65,14 @@ pub struct ClientInfo {
     linked: Mutex<Option<CancelTarget>>,
     /// Wakes the client's wait for a server when it is cancelled.
     pub(crate) cancel_wait: tokio::sync::Notify,
+    /// A cancel was forwarded to the server linked to this client: before
+    /// that server serves anyone else, a stray second signal must be
+    /// absorbed (see [`ClientRegistry::cancel`]).
+    pub(crate) cancel_sent: std::sync::atomic::AtomicBool,
+    /// Cancels still being delivered by the postmaster.
+    pub(crate) cancels_in_flight: std::sync::atomic::AtomicUsize,
+    /// Signalled when a cancel's delivery completes.
+    pub(crate) cancel_done: tokio::sync::Notify,
     /// Statements run.
     pub queries: AtomicU64,
 }
@@ -125,6 +133,9 @@ impl ClientRegistry {
             state: AtomicU8::new(ClientState::Idle as u8),
             linked: Mutex::new(None),
             cancel_wait: tokio::sync::Notify::new(),
+            cancel_sent: std::sync::atomic::AtomicBool::new(false),
+            cancels_in_flight: std::sync::atomic::AtomicUsize::new(0),
+            cancel_done: tokio::sync::Notify::new(),
             queries: AtomicU64::new(0),
         });
         map.insert(key, info.clone());
@@ -148,21 +159,71 @@ impl ClientRegistry {
         let Some(client) = lock(&self.by_key).get(&key).cloned() else {
             return;
         };
-        let target = lock(&client.linked).clone();
+        // Marked under the link's lock: the session unlinks (under the same
+        // lock) before it checks the mark, so a server this cancel targets is
+        // never handed to another client before the cancel is settled.
+        let target = {
+            let linked = lock(&client.linked);
+            if linked.is_some() {
+                client.cancel_sent.store(true, Ordering::SeqCst);
+                client.cancels_in_flight.fetch_add(1, Ordering::SeqCst);
+            }
+            linked.clone()
+        };
         let Some(target) = target else {
             // Only futures created before this call are woken: a cancel never
             // lingers to hit a later query.
             client.cancel_wait.notify_waiters();
             return;
         };
-        match tokio::net::TcpStream::connect(target.addr).await {
-            Ok(mut stream) => {
-                let packet = encode_cancel(target.pid, target.key);
-                if let Err(e) = stream.write_all(&packet).await {
-                    tracing::warn!(error = %e, "forwarding a cancel request failed");
-                }
+        // The postmaster signals the backend twice (the process and its
+        // group); a signal landing after the statement ended stays pending
+        // and cancels the backend's next statement, which with pooling may
+        // be another client's. The session therefore absorbs it before the
+        // server is reused, once the postmaster has closed this connection
+        // (it closes after signalling).
+        if let Err(e) = forward_cancel(&target).await {
+            tracing::warn!(error = %e, "forwarding a cancel request failed");
+        }
+        client.cancels_in_flight.fetch_sub(1, Ordering::SeqCst);
+        client.cancel_done.notify_waiters();
+    }
+}
+
+/// Sends the CancelRequest and waits (up to 5 s) for the postmaster to close
+/// the connection, which it does after signalling the backend.
+async fn forward_cancel(target: &CancelTarget) -> std::io::Result<()> {
+    use tokio::io::AsyncReadExt;
+    let mut stream = tokio::net::TcpStream::connect(target.addr).await?;
+    stream
+        .write_all(&encode_cancel(target.pid, target.key))
+        .await?;
+    let mut sink = [0u8; 16];
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        while stream.read(&mut sink).await? > 0 {}
+        Ok::<_, std::io::Error>(())
+    })
+    .await;
+    Ok(())
+}
+
+impl ClientInfo {
+    /// If a cancel was forwarded while this client held its server, waits
+    /// until the postmaster has delivered it and returns true: the caller
+    /// must then absorb a possible stray signal before reusing the server.
+    pub(crate) async fn settle_cancel(&self) -> bool {
+        if !self.cancel_sent.swap(false, Ordering::SeqCst) {
+            return false;
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let done = self.cancel_done.notified();
+            if self.cancels_in_flight.load(Ordering::SeqCst) == 0 {
+                return true;
             }
-            Err(e) => tracing::warn!(error = %e, "cannot reach the server to cancel"),
+            if tokio::time::timeout_at(deadline, done).await.is_err() {
+                return true;
+            }
         }
     }
 }

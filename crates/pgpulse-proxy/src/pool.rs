@@ -128,7 +128,9 @@ pub struct Pool {
 pub(crate) struct PoolInner {
     pub key: PoolKey,
     pub mode: PoolMode,
-    pub size: usize,
+    /// The current size (permits handed out plus available); changed by
+    /// [`Pool::resize`] on reload.
+    size: AtomicUsize,
     target: ServerTarget,
     opts: Arc<PoolOptions>,
     /// Idle servers, most recently used last (LIFO reuse keeps few servers hot).
@@ -152,7 +154,7 @@ impl Pool {
         let inner = Arc::new(PoolInner {
             key,
             mode,
-            size,
+            size: AtomicUsize::new(size),
             target,
             permits: Arc::new(Semaphore::new(size)),
             reserve: Arc::new(Semaphore::new(opts.reserve_pool_size)),
@@ -311,7 +313,7 @@ impl Pool {
         PoolSnapshot {
             key: self.inner.key.clone(),
             mode: self.inner.mode,
-            size: self.inner.size,
+            size: self.inner.size.load(Ordering::Relaxed),
             clients: s.clients.load(Ordering::Relaxed),
             waiting: s.waiting.load(Ordering::Relaxed),
             servers_open: s.servers_open.load(Ordering::Relaxed),
@@ -344,6 +346,34 @@ impl Pool {
                 prepared: srv.prepared.len(),
             })
             .collect()
+    }
+
+    /// Changes the pool's size (RELOAD / SIGHUP). Growing takes effect at
+    /// once; shrinking takes permits back as servers are released, so no
+    /// running transaction is interrupted, then closes surplus idle servers.
+    pub(crate) fn resize(&self, new_size: usize) {
+        let new_size = new_size.max(1);
+        let old = self.inner.size.swap(new_size, Ordering::Relaxed);
+        if new_size > old {
+            self.inner.permits.add_permits(new_size - old);
+        } else if new_size < old {
+            let inner = self.inner.clone();
+            let shrink = (old - new_size) as u32;
+            tokio::spawn(async move {
+                if let Ok(permits) = inner.permits.clone().acquire_many_owned(shrink).await {
+                    permits.forget();
+                    let surplus = {
+                        let mut idle = lock(&inner.idle);
+                        let open = inner.stats.servers_open.load(Ordering::Relaxed);
+                        let n = open.saturating_sub(new_size).min(idle.len());
+                        idle.drain(..n).collect::<Vec<_>>()
+                    };
+                    for server in surplus {
+                        inner.close(server);
+                    }
+                }
+            });
+        }
     }
 
     /// Closes the idle servers and refuses new checkouts.
@@ -423,7 +453,10 @@ async fn janitor(pool: Weak<PoolInner>) {
         if inner.closed.load(Ordering::Relaxed) {
             return;
         }
-        let min = inner.opts.min_pool_size.min(inner.size);
+        let min = inner
+            .opts
+            .min_pool_size
+            .min(inner.size.load(Ordering::Relaxed));
         let expired: Vec<Server> = {
             let mut idle = lock(&inner.idle);
             let open = inner.stats.servers_open.load(Ordering::Relaxed);

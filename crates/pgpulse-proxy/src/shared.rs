@@ -81,10 +81,19 @@ impl Shared {
             .clone()
     }
 
-    /// Applies reloaded users and pool options. Pools that exist keep their
-    /// size until they are recreated; new pools use the new options.
+    /// Applies reloaded users and pool options. Existing pools are resized
+    /// to their user's size (or the new default); timeouts and the mode
+    /// apply to pools created from now on.
     pub(crate) fn apply_reload(&self, users: &[UserOptions], pool: PoolOptions) {
         self.users.replace(users);
+        for p in self.pools.all() {
+            let size = users
+                .iter()
+                .find(|u| u.name == p.key().user)
+                .and_then(|u| u.pool_size)
+                .unwrap_or(pool.default_pool_size);
+            p.resize(size);
+        }
         *self.pool_opts.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(pool);
     }
 

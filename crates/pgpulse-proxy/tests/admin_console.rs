@@ -89,3 +89,51 @@ fn non_admin_users_are_refused_on_the_console() {
         String::from_utf8_lossy(&out.stderr).contains("not allowed on the pgpulse admin console")
     );
 }
+
+#[test]
+fn reload_resizes_a_live_pool() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let size = Arc::new(AtomicUsize::new(2));
+    let proxy = TestProxy::start(Setup {
+        pool_size: 2,
+        reload_pool_size: Some(size.clone()),
+        ..Setup::default()
+    });
+    let pool_size = |proxy: &TestProxy| {
+        let pools = proxy.psql("pgpulse", "SHOW POOLS");
+        let row = pools
+            .lines()
+            .find(|l| l.starts_with("postgres|"))
+            .unwrap()
+            .to_owned();
+        row.split('|').nth(7).unwrap().parse::<usize>().unwrap()
+    };
+    assert_eq!(proxy.psql("postgres", "SELECT 1"), "1");
+    assert_eq!(pool_size(&proxy), 2);
+    size.store(5, Ordering::SeqCst);
+    proxy.psql("pgpulse", "RELOAD");
+    assert_eq!(pool_size(&proxy), 5);
+
+    size.store(1, Ordering::SeqCst);
+    proxy.psql("pgpulse", "RELOAD");
+    assert_eq!(pool_size(&proxy), 1);
+    // Three 0.4 s statements at once now share one server: they serialize.
+    let started = Instant::now();
+    let runs: Vec<_> = (0..3)
+        .map(|_| {
+            let mut cmd = proxy.command("psql", "postgres");
+            cmd.args(["-X", "-A", "-t", "-c", "SELECT pg_sleep(0.4)"]);
+            std::thread::spawn(move || cmd.output().unwrap())
+        })
+        .collect();
+    for run in runs {
+        assert!(run.join().unwrap().status.success());
+    }
+    assert!(
+        started.elapsed() >= Duration::from_millis(1150),
+        "statements overlapped after shrinking to one server: {:?}",
+        started.elapsed()
+    );
+}

@@ -157,7 +157,7 @@ where
                     self.on_server(msg?).await?;
                     self.drain_server().await?;
                     SinkExt::<Message>::flush(&mut self.client).await?;
-                    self.maybe_release();
+                    self.maybe_release().await;
                 }
                 msg = self.client.next() => {
                     let msg = match msg {
@@ -171,7 +171,7 @@ where
                         return Ok(());
                     }
                     self.flush_both().await?;
-                    self.maybe_release();
+                    self.maybe_release().await;
                 }
                 _ = wait_shutdown(&mut shutdown), if !linked => {
                     return Err(ProxyError::Shutdown);
@@ -227,18 +227,22 @@ where
 
     /// Returns the server to the pool when nothing is in flight and the
     /// transaction is over (transaction mode only).
-    fn maybe_release(&mut self) {
+    async fn maybe_release(&mut self) {
         if self.mode == PoolMode::Transaction
             && !self.pinned
             && self.status == TransactionStatus::Idle
             && self.replies.is_empty()
             && !self.batch_open
-            && let Some(guard) = self.server.take()
+            && let Some(mut guard) = self.server.take()
         {
             tracing::trace!(client = self.info.id, "release");
-            guard.release();
             self.info.set_state(ClientState::Idle);
             self.info.link(None);
+            if self.info.settle_cancel().await && !absorb_stray_cancel(guard.server()).await {
+                // Dropping the guard closes a server in an unknown state.
+                return;
+            }
+            guard.release();
         }
     }
 
@@ -323,6 +327,9 @@ where
         }
         let opts = self.shared.pool_options();
         let limit = opts.server_connect_timeout;
+        if self.info.settle_cancel().await && !absorb_stray_cancel(guard.server()).await {
+            return;
+        }
         let server = guard.server();
         if self.status != TransactionStatus::Idle {
             match server.run_discard("ROLLBACK", limit).await {
@@ -342,6 +349,20 @@ where
             server.vars.clear();
         }
         guard.release();
+    }
+}
+
+/// Runs a statement that a pending cancel signal would cancel, so the signal
+/// is spent here instead of on the next client's statement. False if the
+/// server is unusable.
+async fn absorb_stray_cancel(server: &mut Server) -> bool {
+    match server
+        .run_discard("SELECT 1", std::time::Duration::from_secs(5))
+        .await
+    {
+        Ok(TransactionStatus::Idle) => true,
+        Err(ProxyError::Server(fields)) if fields.code == "57014" => true,
+        _ => false,
     }
 }
 

@@ -40,6 +40,8 @@ pub struct Setup {
     pub server_tls: ServerTlsMode,
     /// CA for `VerifyFull`.
     pub ca_file: Option<std::path::PathBuf>,
+    /// Default pool size returned by RELOAD (None: no reload function).
+    pub reload_pool_size: Option<Arc<std::sync::atomic::AtomicUsize>>,
 }
 
 impl Default for Setup {
@@ -57,6 +59,7 @@ impl Default for Setup {
             tls: None,
             server_tls: ServerTlsMode::Disable,
             ca_file: None,
+            reload_pool_size: None,
         }
     }
 }
@@ -108,11 +111,21 @@ impl TestProxy {
             .enable_all()
             .build()
             .unwrap();
+        let reload = setup.reload_pool_size.map(|size| {
+            let (users, pool) = (opts.users.clone(), opts.pool.clone());
+            let f: pgpulse_proxy::ReloadFn = Box::new(move || {
+                let mut pool = pool.clone();
+                pool.default_pool_size = size.load(std::sync::atomic::Ordering::SeqCst);
+                Ok((users.clone(), pool))
+            });
+            f
+        });
         let proxy = runtime
             .block_on(Proxy::bind(
                 opts,
                 ProxyHooks {
                     observer: setup.observer,
+                    reload,
                     ..ProxyHooks::default()
                 },
             ))
