@@ -198,7 +198,8 @@ pub fn render(report: &Report) -> String {
     );
     let _ = writeln!(
         out,
-        "- Load average (1 min): {} before, {} after.",
+        "- Load average (1 min): {} before the run (other work on the machine), {} at the \
+         end (this includes the benchmark's own pgbench and servers).",
         fmt_load(report.load.0),
         fmt_load(report.load.1)
     );
