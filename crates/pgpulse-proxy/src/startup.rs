@@ -18,6 +18,15 @@ use crate::error::ProxyError;
 use crate::session::{Session, vars};
 use crate::shared::Shared;
 
+/// Initial size of a client's read and write buffers. They grow on demand
+/// (a big result grows the write buffer), but an idle client, the common
+/// case with thousands of connections, keeps only this much.
+const CLIENT_BUFFER: usize = 1024;
+
+/// Bytes buffered for a client before a write is forced (batching small
+/// messages such as DataRows into few syscalls).
+const CLIENT_WRITE_BATCH: usize = 16 * 1024;
+
 /// Largest startup packet accepted (PostgreSQL's own limit is 10,000).
 const MAX_STARTUP_PACKET: usize = 10_000;
 
@@ -55,7 +64,8 @@ async fn serve(
     addr: SocketAddr,
     shared: &Arc<Shared>,
 ) -> Result<(), ProxyError> {
-    let mut framed = Framed::new(stream, StartupCodec::new(MAX_STARTUP_PACKET));
+    let mut framed =
+        Framed::with_capacity(stream, StartupCodec::new(MAX_STARTUP_PACKET), CLIENT_BUFFER);
     let first = match framed.next().await {
         None => return Ok(()),
         Some(packet) => packet,
@@ -73,7 +83,8 @@ async fn serve(
             let mut tcp = framed.into_inner();
             tcp.write_all(b"S").await?;
             let tls = acceptor.accept(tcp).await?;
-            let framed = Framed::new(tls, StartupCodec::new(MAX_STARTUP_PACKET));
+            let framed =
+                Framed::with_capacity(tls, StartupCodec::new(MAX_STARTUP_PACKET), CLIENT_BUFFER);
             serve_negotiated(framed, None, addr, shared).await
         }
         (first, _) => serve_negotiated(framed, Some(first), addr, shared).await,
@@ -123,6 +134,7 @@ where
     };
     let max = shared.opts.max_message_bytes;
     let mut io = framed.map_codec(|_| MessageCodec::new(max));
+    io.set_backpressure_boundary(CLIENT_WRITE_BATCH);
     match login(&mut io, &startup, addr, shared).await {
         Ok(None) => Ok(()),
         Ok(Some(LoggedIn { pool, client, vars })) => {

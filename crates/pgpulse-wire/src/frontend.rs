@@ -104,6 +104,65 @@ impl<'a> Parse<'a> {
     }
 }
 
+/// The portal and statement names of a `Bind`, validating the whole message
+/// but decoding none of its parameters: the proxy's per-execute path, which
+/// forwards the parameters untouched.
+pub fn bind_names(msg: &Message) -> Result<(&str, &str), WireError> {
+    let mut r = expect_tag(msg, BIND_TAG)?;
+    let portal = r.cstr()?;
+    let statement = r.cstr()?;
+    let n = r.count16()?;
+    for _ in 0..n {
+        r.i16()?;
+    }
+    let n = r.count16()?;
+    for _ in 0..n {
+        r.nullable_bytes()?;
+    }
+    let n = r.count16()?;
+    for _ in 0..n {
+        r.i16()?;
+    }
+    r.finish()?;
+    Ok((portal, statement))
+}
+
+/// `msg` (a `Bind`) with its statement name replaced, everything else
+/// byte-identical, without decoding the parameters.
+pub fn bind_with_statement(msg: &Message, statement: &str) -> Result<Message, WireError> {
+    let body = msg.body();
+    let portal_end = cstr_end(body, 0)?;
+    let statement_end = cstr_end(body, portal_end + 1)?;
+    let rest = &body[statement_end + 1..];
+    Ok(Message::build(BIND_TAG, |buf| {
+        buf.extend_from_slice(&body[..=portal_end]);
+        buf.extend_from_slice(statement.as_bytes());
+        buf.extend_from_slice(&[0]);
+        buf.extend_from_slice(rest);
+    }))
+}
+
+fn cstr_end(body: &[u8], from: usize) -> Result<usize, WireError> {
+    body.get(from..)
+        .and_then(|b| b.iter().position(|&c| c == 0))
+        .map(|i| from + i)
+        .ok_or(WireError::Malformed("unterminated string"))
+}
+
+/// The statement name and query text of a `Parse`, validating the whole
+/// message without collecting its parameter types.
+pub fn parse_names(msg: &Message) -> Result<(&str, &str), WireError> {
+    let mut r = expect_tag(msg, PARSE_TAG)?;
+    let name = r.cstr()?;
+    let query = r.cstr()?;
+    let n = r.count16()?;
+    for _ in 0..n {
+        r.u32()?;
+    }
+    r.finish()?;
+    Ok((name, query))
+}
+
 /// A parsed `Bind` message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Bind<'a> {
@@ -417,6 +476,29 @@ mod tests {
         let new_off = 1 + "pgpulse_1".len() + 1;
         assert_eq!(&renamed.body()[new_off..], &m.body()[old_off..]);
         assert_eq!(&renamed.body()[..new_off], b"\0pgpulse_1\0");
+    }
+
+    #[test]
+    fn names_agree_with_the_full_parsers() {
+        let bind = Bind {
+            portal: "p1",
+            statement: "s1",
+            param_formats: vec![1],
+            params: vec![Some(&b"abc"[..]), None],
+            result_formats: vec![0, 1],
+        }
+        .encode();
+        assert_eq!(bind_names(&bind).unwrap(), ("p1", "s1"));
+        let renamed = bind_with_statement(&bind, "pgpulse_1").unwrap();
+        let full = Bind::parse(&bind).unwrap().with_statement("pgpulse_1");
+        assert_eq!(renamed, full);
+        let p = parse("s2", "SELECT $1", &[23]);
+        assert_eq!(parse_names(&p).unwrap(), ("s2", "SELECT $1"));
+        // Truncated: both walkers reject what the full parsers reject.
+        let cut = Message::new(BIND_TAG, &bind.body()[..bind.body().len() - 1]);
+        assert!(bind_names(&cut).is_err() && Bind::parse(&cut).is_err());
+        let cut = Message::new(PARSE_TAG, &p.body()[..p.body().len() - 1]);
+        assert!(parse_names(&cut).is_err() && Parse::parse(&cut).is_err());
     }
 
     #[test]

@@ -226,7 +226,7 @@ where
                 }
             }
             _ => {
-                let analysis = self.shared.analyzer.analyze(&text);
+                let analysis = self.shared.analyzer.analyze(text.as_str());
                 let statement = match analysis.kind {
                     StatementKind::Multi => analysis.parts.get(index),
                     _ => Some(&*analysis),
@@ -277,7 +277,7 @@ where
             database: &self.info.database,
             user: &self.info.user,
             application_name: &self.info.application_name,
-            text: &t.text,
+            text: t.text.as_str(),
             bind: t.bind.as_ref(),
             started_at: t.started_at,
             duration,

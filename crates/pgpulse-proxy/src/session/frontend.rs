@@ -5,11 +5,11 @@ use std::sync::Arc;
 
 use pgpulse_wire::Message;
 use pgpulse_wire::backend::{self as be};
-use pgpulse_wire::frontend::{self as fe, Bind, Close, Describe, Parse};
+use pgpulse_wire::frontend::{self as fe, Close, Describe, Parse};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::prepared::{Prepared, deallocate_target};
-use super::replies::{Expect, Timed};
+use super::replies::{Expect, Text, Timed};
 use super::{Flow, Session};
 use crate::error::ProxyError;
 use crate::options::PoolMode;
@@ -137,7 +137,7 @@ where
                 .push(Expect::Synthetic(be::ready_for_query(status)));
             return Ok(());
         }
-        let timed = Timed::new(Arc::from(text));
+        let timed = Timed::new(Text::Query(msg.clone()));
         self.ensure_server().await?;
         self.replies.push(Expect::Query {
             visible: true,
@@ -147,15 +147,22 @@ where
     }
 
     async fn on_parse(&mut self, msg: Message) -> Result<(), ProxyError> {
+        // The unnamed statement (every extended-protocol query) is forwarded
+        // as is: validate it, copy nothing.
+        let unnamed = fe::parse_names(&msg)?.0.is_empty();
+        if unnamed {
+            self.unnamed_text = Some(Text::Parse(msg.clone()));
+            self.ensure_server().await?;
+            self.replies.push(Expect::Parse {
+                visible: true,
+                key: None,
+            });
+            return self.send(msg).await;
+        }
         let parse = Parse::parse(&msg)?;
-        if parse.name.is_empty() || self.mode == PoolMode::Session {
-            let text: Arc<str> = Arc::from(parse.query);
-            if parse.name.is_empty() {
-                self.unnamed_text = Some(text);
-            } else {
-                let p = Prepared::new(parse.query, &parse.param_types);
-                self.prepared.insert(parse.name.to_owned(), Arc::new(p));
-            }
+        if self.mode == PoolMode::Session {
+            let p = Prepared::new(parse.query, &parse.param_types);
+            self.prepared.insert(parse.name.to_owned(), Arc::new(p));
             self.ensure_server().await?;
             self.replies.push(Expect::Parse {
                 visible: true,
@@ -217,20 +224,25 @@ where
     }
 
     async fn on_bind(&mut self, msg: Message) -> Result<(), ProxyError> {
-        let bind = Bind::parse(&msg)?;
-        let text = if bind.statement.is_empty() {
-            self.unnamed_text.clone()
+        let (portal, statement) = fe::bind_names(&msg)?;
+        let text = if statement.is_empty() {
+            self.unnamed_text.clone().unwrap_or(Text::Unknown)
         } else {
-            self.prepared.get(bind.statement).map(|p| p.text.clone())
+            self.prepared
+                .get(statement)
+                .map_or(Text::Unknown, |p| Text::Named(p.text.clone()))
         };
-        if let Some(text) = text {
-            self.portals
-                .insert(bind.portal.to_owned(), (text, msg.clone()));
+        if portal.is_empty() {
+            self.unnamed_portal = Some((text, msg.clone()));
+        } else {
+            self.portals.insert(portal.to_owned(), (text, msg.clone()));
         }
-        let prepared = self.server_statement(bind.statement).await?;
-        let rewritten = prepared
-            .as_ref()
-            .map(|p| bind.with_statement(&p.server_name));
+        let statement = statement.to_owned();
+        let prepared = self.server_statement(&statement).await?;
+        let rewritten = match &prepared {
+            Some(p) => Some(fe::bind_with_statement(&msg, &p.server_name)?),
+            None => None,
+        };
         self.replies.push(Expect::Bind {
             key: prepared.map(|p| p.key),
         });
@@ -253,13 +265,13 @@ where
 
     async fn on_execute(&mut self, msg: Message) -> Result<(), ProxyError> {
         let execute = fe::Execute::parse(&msg)?;
-        let mut timed = match self.portals.get(execute.portal) {
-            Some((text, _)) => Timed::new(text.clone()),
-            None => Timed::new(Arc::from("")),
+        let portal = if execute.portal.is_empty() {
+            self.unnamed_portal.as_ref()
+        } else {
+            self.portals.get(execute.portal)
         };
-        if let Some((_, bind)) = self.portals.get(execute.portal) {
-            timed.bind = Some(bind.clone());
-        }
+        let mut timed = Timed::new(portal.map_or(Text::Unknown, |(t, _)| t.clone()));
+        timed.bind = portal.map(|(_, bind)| bind.clone());
         self.ensure_server().await?;
         self.replies.push(Expect::Execute(timed));
         self.send(msg).await
@@ -277,7 +289,11 @@ where
             self.prepared.remove(close.name);
         }
         if close.kind == b'P' {
-            self.portals.remove(close.name);
+            if close.name.is_empty() {
+                self.unnamed_portal = None;
+            } else {
+                self.portals.remove(close.name);
+            }
         }
         self.ensure_server().await?;
         self.replies.push(Expect::Close { visible: true });

@@ -92,9 +92,12 @@ pub(crate) struct Session<S> {
     /// Named statements (transaction mode: renamed per server).
     prepared: HashMap<String, Arc<Prepared>>,
     /// Text of the unnamed statement, for the observer.
-    unnamed_text: Option<Arc<str>>,
-    /// Portal name → (statement text, Bind message), for the observer.
-    portals: HashMap<String, (Arc<str>, Message)>,
+    unnamed_text: Option<replies::Text>,
+    /// The unnamed portal's (statement text, Bind message), for the
+    /// observer: the common case, kept out of the map.
+    unnamed_portal: Option<(replies::Text, Message)>,
+    /// Named portals → (statement text, Bind message).
+    portals: HashMap<String, (replies::Text, Message)>,
     /// `LISTEN` in transaction mode keeps the server until the client leaves.
     pinned: bool,
     xact_start: Option<Instant>,
@@ -130,6 +133,7 @@ where
             skip_local: false,
             prepared: HashMap::new(),
             unnamed_text: None,
+            unnamed_portal: None,
             portals: HashMap::new(),
             pinned: false,
             xact_start: None,

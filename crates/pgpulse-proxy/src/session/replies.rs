@@ -17,10 +17,35 @@ use std::time::{Instant, SystemTime};
 
 use pgpulse_wire::Message;
 
+/// A statement's text, kept as the message that carried it: cloning is a
+/// reference-count bump, and the text is read only when an event is made.
+#[derive(Debug, Clone)]
+pub(crate) enum Text {
+    /// A simple `Query` message.
+    Query(Message),
+    /// The `Parse` of the unnamed statement.
+    Parse(Message),
+    /// A named statement's text (copied once, when it was prepared).
+    Named(Arc<str>),
+    /// Not known (a Bind of a statement the client never prepared).
+    Unknown,
+}
+
+impl Text {
+    pub fn as_str(&self) -> &str {
+        match self {
+            Text::Query(m) => pgpulse_wire::frontend::query_text(m).unwrap_or(""),
+            Text::Parse(m) => pgpulse_wire::frontend::parse_names(m).map_or("", |(_, q)| q),
+            Text::Named(t) => t,
+            Text::Unknown => "",
+        }
+    }
+}
+
 /// A statement being timed for the query observer.
 #[derive(Debug)]
 pub(crate) struct Timed {
-    pub text: Arc<str>,
+    pub text: Text,
     pub bind: Option<Message>,
     pub started: Instant,
     pub started_at: SystemTime,
@@ -32,7 +57,7 @@ pub(crate) struct Timed {
 }
 
 impl Timed {
-    pub fn new(text: Arc<str>) -> Box<Timed> {
+    pub fn new(text: Text) -> Box<Timed> {
         Box::new(Timed {
             text,
             bind: None,
@@ -205,7 +230,9 @@ mod tests {
         let mut r = Replies::default();
         r.push(Expect::Bind { key: None });
         r.pop();
-        r.push(Expect::Execute(Timed::new("COPY t FROM STDIN".into())));
+        r.push(Expect::Execute(Timed::new(Text::Named(
+            "COPY t FROM STDIN".into(),
+        ))));
         r.push(Expect::Sync);
         r.push(Expect::CopyEnd);
         r.push(Expect::Sync);
