@@ -145,6 +145,7 @@ async fn setup(plan: &Plan) -> anyhow::Result<Lab> {
     let dir = tempfile::Builder::new()
         .prefix("pgpulse-bench-")
         .tempdir()?;
+    eprintln!("pgpulse bench: working directory {}", dir.path().display());
     eprintln!("pgpulse bench: starting a throw-away PostgreSQL...");
     let cluster = tokio::task::spawn_blocking(PgCluster::start).await??;
     eprintln!("pgpulse bench: pgbench -i -s {}...", plan.scale);

@@ -77,3 +77,95 @@ fn quick_bench_writes_all_three_targets_with_throughput() {
     assert!(section.contains("| pgpulse | 200 / 200 |"), "{section}");
     assert!(section.contains("nproc"), "{section}");
 }
+
+/// Pids and command lines of the direct children of `pid`.
+fn children(pid: u32) -> Vec<(u32, String)> {
+    let mut out = Vec::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return out;
+    };
+    for task in tasks.flatten() {
+        let list = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+        for child in list
+            .split_whitespace()
+            .filter_map(|c| c.parse::<u32>().ok())
+        {
+            let cmdline = std::fs::read(format!("/proc/{child}/cmdline")).unwrap_or_default();
+            out.push((child, String::from_utf8_lossy(&cmdline).replace('\0', " ")));
+        }
+    }
+    out
+}
+
+#[test]
+fn sigint_stops_every_process_and_removes_the_working_directory() {
+    use std::io::BufRead;
+    use std::time::{Duration, Instant};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pgpulse"))
+        .args(["bench", "--quick", "--output"])
+        .arg(dir.path().join("BENCHMARKS.md"))
+        .env_remove("PGPULSE_TEST_DATABASE_URL")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn pgpulse bench");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    let workdir = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("first stderr line")
+        .strip_prefix("pgpulse bench: working directory ")
+        .map(std::path::PathBuf::from)
+        .expect("the working directory is announced first");
+
+    // Wait until both poolers run (and pgbench with them).
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let servers = loop {
+        let kids = children(child.id());
+        let servers: Vec<(u32, String)> = kids
+            .into_iter()
+            .filter(|(_, cmd)| cmd.contains("pgbouncer") || cmd.contains(" serve"))
+            .collect();
+        if servers.len() == 2 {
+            break servers;
+        }
+        assert!(Instant::now() < deadline, "poolers never started");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    std::thread::sleep(Duration::from_secs(2));
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(killed.success());
+    let status = child.wait().expect("wait for pgpulse bench");
+    reader.join().expect("stderr reader");
+    let rest: Vec<String> = rx.try_iter().collect();
+
+    assert!(
+        !status.success(),
+        "an interrupted bench must not report success"
+    );
+    assert!(
+        rest.iter().any(|l| l.contains("interrupted")),
+        "no interruption message in {rest:?}"
+    );
+    for (pid, cmd) in servers {
+        assert!(
+            !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+            "{cmd} (pid {pid}) survived the interruption"
+        );
+    }
+    assert!(!workdir.exists(), "{} was not removed", workdir.display());
+    assert!(!dir.path().join("BENCHMARKS.md").exists());
+}
