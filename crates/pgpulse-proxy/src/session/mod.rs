@@ -147,7 +147,8 @@ where
             let fields = e.to_error_fields();
             let _ = self.client.send(fields.to_message()).await;
         }
-        self.cleanup().await;
+        // Boxed: runs once, at the end; keeps its state out of the task.
+        Box::pin(self.cleanup()).await;
         result
     }
 
@@ -242,7 +243,13 @@ where
             tracing::trace!(client = self.info.id, "release");
             self.info.set_state(ClientState::Idle);
             self.info.link(None);
-            if self.info.settle_cancel().await && !absorb_stray_cancel(guard.server()).await {
+            // Boxed, rare: only after a cancel.
+            if self
+                .info
+                .cancel_sent
+                .load(std::sync::atomic::Ordering::SeqCst)
+                && !Box::pin(settle_and_absorb(&self.info, guard.server())).await
+            {
                 // Dropping the guard closes a server in an unknown state.
                 return;
             }
@@ -257,10 +264,12 @@ where
             let info = self.info.clone();
             let cancelled = info.cancel_wait.notified();
             self.info.set_state(ClientState::Waiting);
-            let checkout = async {
+            // Boxed: the checkout's state (timeouts, semaphore, reserve
+            // select) would otherwise sit in every idle client's task.
+            let checkout = Box::pin(async {
                 self.shared.wait_unpaused().await?;
                 self.pool.checkout().await
-            };
+            });
             let mut guard = tokio::select! {
                 guard = checkout => guard?,
                 _ = cancelled => {
@@ -354,6 +363,12 @@ where
         }
         guard.release();
     }
+}
+
+/// After a cancel aimed at this client's server: waits for its delivery and
+/// absorbs a stray signal. False if the server is unusable.
+async fn settle_and_absorb(info: &ClientInfo, server: &mut Server) -> bool {
+    !info.settle_cancel().await || absorb_stray_cancel(server).await
 }
 
 /// Runs a statement that a pending cancel signal would cancel, so the signal
