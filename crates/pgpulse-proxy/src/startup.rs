@@ -142,6 +142,12 @@ where
     };
     let max = shared.opts.max_message_bytes;
     let mut io = framed.map_codec(|_| MessageCodec::new(max));
+    // map_codec rebuilds the buffers at tokio-util's 8 KiB minimum each:
+    // shrink them back (the read buffer only if no pipelined bytes wait).
+    *io.write_buffer_mut() = bytes::BytesMut::with_capacity(CLIENT_BUFFER);
+    if io.read_buffer().is_empty() {
+        *io.read_buffer_mut() = bytes::BytesMut::with_capacity(CLIENT_BUFFER);
+    }
     io.set_backpressure_boundary(CLIENT_WRITE_BATCH);
     // Boxed: the login's state (SCRAM exchange, auth_query) is dead once the
     // session runs, but would otherwise be reserved in every client's task.
