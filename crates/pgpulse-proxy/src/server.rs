@@ -74,6 +74,32 @@ impl std::fmt::Debug for ServerCredentials {
     }
 }
 
+/// A set of statement keys. The keys are already 64-bit hashes of the
+/// statement text, so hashing them again (SipHash) is wasted work on every
+/// Bind: the key is its own hash.
+pub(crate) type KeySet = HashSet<u64, std::hash::BuildHasherDefault<KeyHasher>>;
+
+/// The identity hasher behind [`KeySet`].
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct KeyHasher(u64);
+
+impl std::hash::Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only u64 keys are hashed here; fold anything else anyway.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
 /// Session variables set on a connection (`SET name TO value` fragments),
 /// compared between a client and the server it is given.
 pub(crate) type SessionVars = BTreeMap<String, String>;
@@ -89,10 +115,10 @@ pub(crate) struct Server {
     /// ParameterStatus values reported at login.
     pub params: Vec<(String, String)>,
     /// Keys of the statements prepared on this connection by the proxy.
-    pub prepared: HashSet<u64>,
+    pub prepared: KeySet,
     /// Keys whose statement still exists here but is stale (its result type
     /// changed after DDL): closed before it is prepared again.
-    pub stale: HashSet<u64>,
+    pub stale: KeySet,
     /// Session variables the proxy has set here (transaction mode).
     pub vars: SessionVars,
     pub created: Instant,
@@ -169,8 +195,8 @@ impl Server {
             backend_key: 0,
             addr,
             params: Vec::new(),
-            prepared: HashSet::new(),
-            stale: HashSet::new(),
+            prepared: KeySet::default(),
+            stale: KeySet::default(),
             vars: SessionVars::new(),
             created: Instant::now(),
             last_used: Instant::now(),

@@ -198,20 +198,28 @@ where
         Ok(())
     }
 
-    /// In transaction mode, makes sure the linked server has the client's
-    /// named statement (injecting a hidden Parse) and returns its server
-    /// name; `None` for the unnamed statement, session mode, or a name the
-    /// client never prepared (the server then reports the error).
-    async fn server_statement(&mut self, name: &str) -> Result<Option<Arc<Prepared>>, ProxyError> {
-        if name.is_empty() || self.mode == PoolMode::Session {
-            self.ensure_server().await?;
-            return Ok(None);
+    /// The client's named statement `name` (`None` for the unnamed one or
+    /// a name it never prepared).
+    fn named(&self, name: &str) -> Option<Arc<Prepared>> {
+        if name.is_empty() {
+            None
+        } else {
+            self.prepared.get(name).cloned()
         }
-        let Some(prepared) = self.prepared.get(name).cloned() else {
-            self.ensure_server().await?;
+    }
+
+    /// Links a server and, in transaction mode, makes sure it has the
+    /// client's named statement (injecting a hidden Parse); returns the
+    /// statement when the message must be renamed for the server.
+    async fn server_statement(
+        &mut self,
+        prepared: Option<Arc<Prepared>>,
+    ) -> Result<Option<Arc<Prepared>>, ProxyError> {
+        let transaction_mode = self.mode == PoolMode::Transaction;
+        let server = self.ensure_server().await?;
+        let Some(prepared) = prepared.filter(|_| transaction_mode) else {
             return Ok(None);
         };
-        let server = self.ensure_server().await?;
         if server.prepared.insert(prepared.key) {
             self.close_if_stale(&prepared).await?;
             self.replies.push(Expect::Parse {
@@ -225,20 +233,18 @@ where
 
     async fn on_bind(&mut self, msg: Message) -> Result<(), ProxyError> {
         let (portal, statement) = fe::bind_names(&msg)?;
-        let text = if statement.is_empty() {
-            self.unnamed_text.clone().unwrap_or(Text::Unknown)
-        } else {
-            self.prepared
-                .get(statement)
-                .map_or(Text::Unknown, |p| Text::Named(p.text.clone()))
+        let named = self.named(statement);
+        let text = match (&named, statement.is_empty()) {
+            (Some(p), _) => Text::Named(p.text.clone()),
+            (None, true) => self.unnamed_text.clone().unwrap_or(Text::Unknown),
+            (None, false) => Text::Unknown,
         };
         if portal.is_empty() {
             self.unnamed_portal = Some((text, msg.clone()));
         } else {
             self.portals.insert(portal.to_owned(), (text, msg.clone()));
         }
-        let statement = statement.to_owned();
-        let prepared = self.server_statement(&statement).await?;
+        let prepared = self.server_statement(named).await?;
         let rewritten = match &prepared {
             Some(p) => Some(fe::bind_with_statement(&msg, &p.server_name)?),
             None => None,
@@ -252,7 +258,8 @@ where
     async fn on_describe(&mut self, msg: Message) -> Result<(), ProxyError> {
         let describe = Describe::parse(&msg)?;
         let rewritten = if describe.kind == b'S' {
-            self.server_statement(describe.name)
+            let named = self.named(describe.name);
+            self.server_statement(named)
                 .await?
                 .map(|p| fe::describe(b'S', &p.server_name))
         } else {
