@@ -22,10 +22,10 @@ use crate::stats::Sample;
 /// Events aggregated per registry lock.
 const BATCH: usize = 256;
 /// Sleep between polls of an empty queue (bounds aggregation latency).
-/// 20 ms, not less: on a small machine each wake-up can preempt the proxy,
-/// and at 2 ms that added ~20 µs to the mean 1-client latency (BENCHMARKS.md).
-/// At 50,000 events/s a poll finds ~1,000 events, far below the queue's
-/// 65,536.
+/// 20 ms rather than 2: ten times fewer wake-ups competing with the proxy
+/// for a small machine's cores (no latency difference was measurable above
+/// the run-to-run noise; see BENCHMARKS.md, "pgpulse, stats off"). At 50,000
+/// events/s a poll finds ~1,000 events, far below the queue's 65,536.
 const POLL: Duration = Duration::from_millis(20);
 /// How often retention is applied when idle or busy.
 const MAINTAIN_EVERY: Duration = Duration::from_secs(30);

@@ -24,7 +24,7 @@ use pgpulse_testkit::PgCluster;
 use idle::IdleResult;
 use pgbench::{Protocol, Scenario};
 use procs::{PoolSettings, Server};
-use report::{DIRECT, PGBOUNCER, PGPULSE, Report, RunRow};
+use report::{DIRECT, PGBOUNCER, PGPULSE, PGPULSE_NO_STATS, Report, RunRow};
 
 /// Options of `pgpulse bench`.
 #[derive(Debug, Clone, clap::Args)]
@@ -124,6 +124,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
 struct Lab {
     pgbouncer: Option<Server>,
     pgpulse: Server,
+    pgpulse_no_stats: Server,
     cluster: PgCluster,
     dir: tempfile::TempDir,
     notes: Vec<String>,
@@ -137,6 +138,7 @@ impl Lab {
             t.push((PGBOUNCER, b.port()));
         }
         t.push((PGPULSE, self.pgpulse.port()));
+        t.push((PGPULSE_NO_STATS, self.pgpulse_no_stats.port()));
         t
     }
 }
@@ -180,7 +182,11 @@ async fn setup(plan: &Plan) -> anyhow::Result<Lab> {
             None
         }
     };
-    let pgpulse = procs::start_pgpulse(&cluster, dir.path(), pool).await?;
+    let pgpulse = procs::start_pgpulse(&cluster, dir.path(), pool, &[]).await?;
+    let no_stats_dir = dir.path().join("no-stats");
+    std::fs::create_dir_all(&no_stats_dir)?;
+    let pgpulse_no_stats =
+        procs::start_pgpulse(&cluster, &no_stats_dir, pool, &[("PGPULSE_STATS", "off")]).await?;
     versions.push(format!(
         "pgpulse {} ({} build)",
         env!("CARGO_PKG_VERSION"),
@@ -193,6 +199,7 @@ async fn setup(plan: &Plan) -> anyhow::Result<Lab> {
     Ok(Lab {
         pgbouncer,
         pgpulse,
+        pgpulse_no_stats,
         cluster,
         dir,
         notes,

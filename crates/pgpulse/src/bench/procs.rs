@@ -192,6 +192,7 @@ pub async fn start_pgpulse(
     cluster: &PgCluster,
     dir: &Path,
     pool: PoolSettings,
+    extra_env: &[(&str, &str)],
 ) -> anyhow::Result<Server> {
     let exe = std::env::current_exe().context("cannot find the pgpulse executable")?;
     let port = free_port();
@@ -219,6 +220,7 @@ pub async fn start_pgpulse(
             format!("sqlite://{}", dir.join("pgpulse.db").display()),
         )
         .env("PGPULSE_LOG", "warn")
+        .envs(extra_env.iter().copied())
         .stdin(Stdio::null())
         .stdout(log_file.try_clone()?)
         .stderr(log_file)

@@ -20,6 +20,9 @@ pub const DIRECT: &str = "PostgreSQL";
 pub const PGBOUNCER: &str = "PgBouncer";
 /// Target name of pgpulse.
 pub const PGPULSE: &str = "pgpulse";
+/// pgpulse with per-statement statistics off (`PGPULSE_STATS=off`), for
+/// the cost of statistics within one run.
+pub const PGPULSE_NO_STATS: &str = "pgpulse, stats off";
 
 /// One scenario against one target.
 #[derive(Debug, Clone)]
