@@ -238,19 +238,21 @@ pub struct PoolConfig {
 }
 
 impl Default for PoolConfig {
+    /// The proxy's own defaults, so the two can never disagree.
     fn default() -> Self {
+        let p = pgpulse_proxy::PoolOptions::default();
         PoolConfig {
             mode: PoolMode::Transaction,
-            default_pool_size: 20,
-            min_pool_size: 0,
-            reserve_pool_size: 0,
-            reserve_pool_timeout: Duration::from_secs(5),
-            query_wait_timeout: Duration::from_secs(120),
-            server_connect_timeout: Duration::from_secs(15),
-            server_idle_timeout: Duration::from_secs(600),
-            server_lifetime: Duration::from_secs(3600),
-            server_check_delay: Duration::from_secs(30),
-            server_reset_query: "DISCARD ALL".to_owned(),
+            default_pool_size: p.default_pool_size,
+            min_pool_size: p.min_pool_size,
+            reserve_pool_size: p.reserve_pool_size,
+            reserve_pool_timeout: p.reserve_pool_timeout,
+            query_wait_timeout: p.query_wait_timeout,
+            server_connect_timeout: p.server_connect_timeout,
+            server_idle_timeout: p.server_idle_timeout,
+            server_lifetime: p.server_lifetime,
+            server_check_delay: p.server_check_delay,
+            server_reset_query: p.server_reset_query,
         }
     }
 }
@@ -609,6 +611,14 @@ mod tests {
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
         move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn pool_defaults_are_the_proxys() {
+        let c = PoolConfig::default();
+        assert_eq!(c.default_pool_size, 20);
+        assert_eq!(c.query_wait_timeout, Duration::from_secs(120));
+        assert_eq!(c.server_reset_query, "DISCARD ALL");
     }
 
     #[test]
