@@ -7,23 +7,11 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Setup, TestProxy, connect, raw_login};
-
-async fn start(setup: Setup) -> TestProxy {
-    tokio::task::spawn_blocking(move || TestProxy::start(setup))
-        .await
-        .unwrap()
-}
-
-async fn stop(proxy: TestProxy) {
-    tokio::task::spawn_blocking(move || drop(proxy))
-        .await
-        .unwrap();
-}
+use common::{Setup, connect, raw_login, start_async, stop_async};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_client_conn_refuses_the_extra_client() {
-    let proxy = start(Setup {
+    let proxy = start_async(Setup {
         max_client_conn: 2,
         ..Setup::default()
     })
@@ -59,12 +47,12 @@ async fn max_client_conn_refuses_the_extra_client() {
     let v: i32 = client.query_one("SELECT 3", &[]).await.unwrap().get(0);
     assert_eq!(v, 3);
     drop((b, client));
-    stop(proxy).await;
+    stop_async(proxy).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn waiting_past_query_wait_timeout_is_a_clear_error() {
-    let proxy = start(Setup {
+    let proxy = start_async(Setup {
         pool_size: 1,
         query_wait_timeout: Duration::from_millis(700),
         ..Setup::default()
@@ -89,5 +77,5 @@ async fn waiting_past_query_wait_timeout_is_a_clear_error() {
     holder.batch_execute("COMMIT").await.unwrap();
     let v: i32 = holder.query_one("SELECT 4", &[]).await.unwrap().get(0);
     assert_eq!(v, 4);
-    stop(proxy).await;
+    stop_async(proxy).await;
 }

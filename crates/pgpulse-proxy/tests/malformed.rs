@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use bytes::{BufMut, BytesMut};
-use common::{Setup, TestProxy, connect, raw_login};
+use common::{Setup, TestProxy, connect, raw_login, start_async, stop_async};
 use futures::SinkExt;
 use pgpulse_wire::backend::{self as be, ErrorFields};
 use pgpulse_wire::{Message, MessageCodec};
@@ -39,21 +39,9 @@ async fn still_serving(proxy: &TestProxy) {
     assert_eq!(v, 42);
 }
 
-async fn start(setup: Setup) -> TestProxy {
-    tokio::task::spawn_blocking(move || TestProxy::start(setup))
-        .await
-        .unwrap()
-}
-
-async fn stop(proxy: TestProxy) {
-    tokio::task::spawn_blocking(move || drop(proxy))
-        .await
-        .unwrap();
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_before_login_closes_only_that_client() {
-    let proxy = start(Setup::default()).await;
+    let proxy = start_async(Setup::default()).await;
     let cases: Vec<Vec<u8>> = vec![
         // random bytes
         (0..64).map(|_| rand::random::<u8>()).collect(),
@@ -89,12 +77,12 @@ async fn garbage_before_login_closes_only_that_client() {
     s.write_all(&[0, 0, 0, 40, 0, 3, 0, 0, b'u']).await.unwrap();
     drop(s);
     still_serving(&proxy).await;
-    stop(proxy).await;
+    stop_async(proxy).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_messages_after_login_close_only_that_client() {
-    let proxy = start(Setup {
+    let proxy = start_async(Setup {
         max_message_bytes: 1 << 20,
         ..Setup::default()
     })
@@ -134,12 +122,12 @@ async fn bad_messages_after_login_close_only_that_client() {
     let v: i32 = bystander.query_one("SELECT 7", &[]).await.unwrap().get(0);
     assert_eq!(v, 7);
     still_serving(&proxy).await;
-    stop(proxy).await;
+    stop_async(proxy).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_stops_reading_does_not_stall_others() {
-    let proxy = start(Setup {
+    let proxy = start_async(Setup {
         pool_size: 3,
         ..Setup::default()
     })
@@ -157,5 +145,5 @@ async fn a_client_that_stops_reading_does_not_stall_others() {
     }
     drop(io);
     still_serving(&proxy).await;
-    stop(proxy).await;
+    stop_async(proxy).await;
 }

@@ -252,3 +252,17 @@ pub async fn raw_login(
         }
     }
 }
+
+/// [`TestProxy::start`] from an async test (it blocks while it binds).
+pub async fn start_async(setup: Setup) -> TestProxy {
+    tokio::task::spawn_blocking(move || TestProxy::start(setup))
+        .await
+        .unwrap()
+}
+
+/// Drops a proxy from an async test (its runtime shuts down blocking).
+pub async fn stop_async(proxy: TestProxy) {
+    tokio::task::spawn_blocking(move || drop(proxy))
+        .await
+        .unwrap();
+}

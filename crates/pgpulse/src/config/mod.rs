@@ -4,7 +4,7 @@
 //! 1. the file (if any) is parsed with `deny_unknown_fields`, so a misspelt
 //!    key is an error that names the key and the file;
 //! 2. environment overrides (`PGPULSE_*` and the conventional names listed in
-//!    [`ENV_VARS`]) are applied, each parse error naming the variable and the
+//!    `config/env.rs`) are applied, each parse error naming the variable and the
 //!    expected form;
 //! 3. the result is validated ([`Config::validate`]).
 //!
@@ -17,35 +17,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-/// Environment variables pgpulse reads, with the form each expects. The
-/// configuration reference in `docs/configuration.md` is checked against this
-/// list by a test.
-pub const ENV_VARS: &[(&str, &str)] = &[
-    ("DATABASE_URL", "a postgres:// URL of the upstream server"),
-    ("PGPULSE_LISTEN", "a socket address such as 127.0.0.1:6432"),
-    (
-        "PGPULSE_HTTP_LISTEN",
-        "a socket address such as 127.0.0.1:6480",
-    ),
-    ("PGPULSE_STORE_URL", "sqlite://PATH or postgres://..."),
-    ("PGPULSE_CACHE_MODE", "one of off, auto, all"),
-    ("PGPULSE_POOL_MODE", "one of session, transaction"),
-    ("PGPULSE_POOL_SIZE", "a whole number of server connections"),
-    ("PGPULSE_STATS", "one of on, off"),
-    ("REDIS_URL", "a redis:// or rediss:// URL"),
-    ("REDIS_HOST", "a host name"),
-    ("REDIS_PORT", "a port number"),
-    ("REDIS_PASSWORD", "a password"),
-    ("REDIS_DB", "a database number"),
-    (
-        "PERFORMANCE_SLOW_QUERY_THRESHOLD",
-        "a whole number of milliseconds, such as 1000",
-    ),
-    (
-        "PERFORMANCE_CACHE_TTL",
-        "a whole number of seconds, such as 300",
-    ),
-];
+mod env;
 
 /// A configuration error, phrased for the operator who has to fix it.
 #[derive(Debug, thiserror::Error)]
@@ -424,85 +396,6 @@ impl Config {
         toml::from_str(text).map_err(|e| e.to_string().trim_end().to_owned())
     }
 
-    /// Applies environment overrides.
-    pub fn apply_env(&mut self, env: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
-        let get = |var: &'static str| env(var).filter(|v| !v.is_empty()).map(|v| (var, v));
-        if let Some((_, v)) = get("DATABASE_URL") {
-            self.upstream.url = Some(v);
-        }
-        if let Some((var, v)) = get("PGPULSE_LISTEN") {
-            self.proxy.listen = parse_env(var, &v)?;
-        }
-        if let Some((var, v)) = get("PGPULSE_HTTP_LISTEN") {
-            self.http.listen = parse_env(var, &v)?;
-        }
-        if let Some((_, v)) = get("PGPULSE_STORE_URL") {
-            self.store.url = v;
-        }
-        if let Some((var, v)) = get("PGPULSE_CACHE_MODE") {
-            self.cache.mode = match v.as_str() {
-                "off" => CacheMode::Off,
-                "auto" => CacheMode::Auto,
-                "all" => CacheMode::All,
-                _ => return Err(env_error(var, v)),
-            };
-        }
-        if let Some((var, v)) = get("PGPULSE_POOL_MODE") {
-            self.pool.mode = match v.as_str() {
-                "session" => PoolMode::Session,
-                "transaction" => PoolMode::Transaction,
-                _ => return Err(env_error(var, v)),
-            };
-        }
-        if let Some((var, v)) = get("PGPULSE_STATS") {
-            self.insight.enabled = match v.as_str() {
-                "on" => true,
-                "off" => false,
-                _ => return Err(env_error(var, v)),
-            };
-        }
-        if let Some((var, v)) = get("PGPULSE_POOL_SIZE") {
-            self.pool.default_pool_size = parse_env(var, &v)?;
-        }
-        if let Some((var, v)) = get("PERFORMANCE_SLOW_QUERY_THRESHOLD") {
-            self.insight.slow_query_threshold = Duration::from_millis(parse_env(var, &v)?);
-        }
-        if let Some((var, v)) = get("PERFORMANCE_CACHE_TTL") {
-            self.cache.ttl = Duration::from_secs(parse_env(var, &v)?);
-        }
-        self.apply_redis_env(&get)
-    }
-
-    fn apply_redis_env(
-        &mut self,
-        get: &impl Fn(&'static str) -> Option<(&'static str, String)>,
-    ) -> Result<(), ConfigError> {
-        if let Some((var, v)) = get("REDIS_URL") {
-            if !v.starts_with("redis://") && !v.starts_with("rediss://") {
-                return Err(env_error(var, v));
-            }
-            self.redis.url = Some(v);
-            return Ok(());
-        }
-        let Some((_, host)) = get("REDIS_HOST") else {
-            return Ok(());
-        };
-        let port: u16 = match get("REDIS_PORT") {
-            Some((var, v)) => parse_env(var, &v)?,
-            None => 6379,
-        };
-        let db: u32 = match get("REDIS_DB") {
-            Some((var, v)) => parse_env(var, &v)?,
-            None => 0,
-        };
-        let auth = match get("REDIS_PASSWORD") {
-            Some((_, p)) => format!(":{}@", url_encode(&p)),
-            None => String::new(),
-        };
-        self.redis.url = Some(format!("redis://{auth}{host}:{port}/{db}"));
-        Ok(())
-    }
-
     /// Checks the cross-field rules.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if let Some(url) = &self.upstream.url {
@@ -564,25 +457,6 @@ impl Config {
 
 const REDACTED: &str = "********";
 
-fn parse_env<T: std::str::FromStr>(var: &'static str, value: &str) -> Result<T, ConfigError> {
-    value
-        .trim()
-        .parse()
-        .map_err(|_| env_error(var, value.to_owned()))
-}
-
-fn env_error(var: &'static str, value: String) -> ConfigError {
-    let expected = ENV_VARS
-        .iter()
-        .find(|(name, _)| *name == var)
-        .map_or("a valid value", |(_, form)| form);
-    ConfigError::Env {
-        var,
-        value,
-        expected,
-    }
-}
-
 /// Replaces the password of a URL, if any, by `********`.
 pub fn redact_url(url: &str) -> String {
     match url::Url::parse(url) {
@@ -594,10 +468,6 @@ pub fn redact_url(url: &str) -> String {
         }
         _ => url.to_owned(),
     }
-}
-
-fn url_encode(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
 #[cfg(test)]
