@@ -1,0 +1,675 @@
+//! The cache: planning (is this statement cacheable, and which table
+//! families does it read), lookups through L1 then L2 with single flight,
+//! fills guarded by generations, and invalidation.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use pgpulse_sql::{Analysis, StatementKind};
+use tokio::sync::Notify;
+
+use crate::catalog::{Catalog, Volatility};
+use crate::config::{CacheConfig, CacheMode, RuleAction};
+use crate::generations::Generations;
+use crate::key::Key;
+use crate::policy::AutoState;
+use crate::reason::NocacheReason;
+use crate::stats::Stats;
+
+/// How a cacheable statement is cached.
+#[derive(Debug)]
+pub struct Plan {
+    /// Database.
+    pub database: Arc<str>,
+    /// Generation keys the result depends on.
+    pub families: Arc<[Arc<str>]>,
+    /// Entry lifetime.
+    pub ttl: Duration,
+    /// The statement's fingerprint.
+    pub fingerprint: u64,
+    /// A rule allows it (auto mode admits it at once).
+    allowed: bool,
+}
+
+/// A cached reply.
+#[derive(Debug)]
+struct Entry {
+    bytes: Bytes,
+    stamp: u64,
+    expires: Instant,
+}
+
+/// What a lookup found.
+#[derive(Debug)]
+pub enum Lookup {
+    /// The reply bytes, to send as they are.
+    Hit(Bytes),
+    /// Run the statement and hand its reply to [`Fill::complete`].
+    Miss(Fill),
+}
+
+/// A miss being filled. Dropping it abandons the fill (and wakes any
+/// session waiting on the same key).
+#[derive(Debug)]
+pub struct Fill {
+    cache: Cache,
+    key: Key,
+    plan: Arc<Plan>,
+    stamp: u64,
+    l2_gens: Option<Vec<u64>>,
+    _leader: Option<FlightGuard>,
+}
+
+/// Removes a single-flight registration and wakes the followers.
+#[derive(Debug)]
+struct FlightGuard {
+    cache: Cache,
+    key: Key,
+    notify: Arc<Notify>,
+}
+
+impl Drop for FlightGuard {
+    fn drop(&mut self) {
+        self.cache
+            .inner
+            .flights
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.key);
+        self.notify.notify_waiters();
+    }
+}
+
+pub(crate) struct DbState {
+    pub catalog: RwLock<Option<Arc<Catalog>>>,
+    /// Normalized text → plan (or refusal), for the current catalog.
+    plans: Mutex<HashMap<Arc<str>, Result<Arc<Plan>, NocacheReason>>>,
+    /// Wakes the catalog task early (after DDL).
+    pub reload: Notify,
+}
+
+pub(crate) struct Inner {
+    pub config: CacheConfig,
+    mode: AtomicU8,
+    l1: moka::sync::Cache<Key, Arc<Entry>>,
+    pub gens: Generations,
+    flights: Mutex<HashMap<Key, Arc<Notify>>>,
+    pub dbs: RwLock<HashMap<Arc<str>, Arc<DbState>>>,
+    pub stats: Stats,
+    auto: AutoState,
+    pub l2: std::sync::OnceLock<crate::redis::RedisL2>,
+    /// Background tasks (catalog loaders, feeds); aborted on drop.
+    pub tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        for t in self
+            .tasks
+            .get_mut()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain(..)
+        {
+            t.abort();
+        }
+    }
+}
+
+/// The query-result cache. Cheap to clone (one `Arc`).
+#[derive(Clone)]
+pub struct Cache {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Cache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cache")
+            .field("mode", &self.mode())
+            .finish_non_exhaustive()
+    }
+}
+
+fn mode_to_u8(m: CacheMode) -> u8 {
+    match m {
+        CacheMode::Off => 0,
+        CacheMode::Auto => 1,
+        CacheMode::All => 2,
+    }
+}
+
+impl Cache {
+    /// A cache with the given settings. Redis (if configured) is connected
+    /// in the background: call from inside a tokio runtime.
+    pub fn new(config: CacheConfig) -> Cache {
+        let stats = Stats::default();
+        let evictions = stats.evictions.clone();
+        let l1 = moka::sync::Cache::builder()
+            .max_capacity(config.max_bytes)
+            .weigher(|_k: &Key, e: &Arc<Entry>| {
+                // Bytes of the reply plus a fixed overhead for the entry.
+                u32::try_from(e.bytes.len() + 128).unwrap_or(u32::MAX)
+            })
+            .time_to_live(config.ttl.max(Duration::from_millis(1)))
+            .eviction_listener(move |_k, _v, cause| {
+                if cause == moka::notification::RemovalCause::Size {
+                    evictions.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+            .build();
+        let cache = Cache {
+            inner: Arc::new(Inner {
+                mode: AtomicU8::new(mode_to_u8(config.mode)),
+                auto: AutoState::new(config.auto.clone()),
+                config,
+                l1,
+                gens: Generations::default(),
+                flights: Mutex::new(HashMap::new()),
+                dbs: RwLock::new(HashMap::new()),
+                stats,
+                l2: std::sync::OnceLock::new(),
+                tasks: Mutex::new(Vec::new()),
+            }),
+        };
+        if let Some(url) = cache.inner.config.redis_url.clone() {
+            match crate::redis::RedisL2::start(&url, cache.invalidator()) {
+                Ok(l2) => {
+                    let _ = cache.inner.l2.set(l2);
+                }
+                Err(e) => tracing::warn!(error = %e, "redis: not used (L1 only)"),
+            }
+        }
+        cache
+    }
+
+    /// The current mode.
+    pub fn mode(&self) -> CacheMode {
+        match self.inner.mode.load(Ordering::Relaxed) {
+            0 => CacheMode::Off,
+            1 => CacheMode::Auto,
+            _ => CacheMode::All,
+        }
+    }
+
+    /// Switches the mode (RELOAD). Switching off keeps the entries but
+    /// serves none; they still expire and are invalidated.
+    pub fn set_mode(&self, mode: CacheMode) {
+        self.inner.mode.store(mode_to_u8(mode), Ordering::Relaxed);
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &CacheConfig {
+        &self.inner.config
+    }
+
+    /// Statistics.
+    pub fn stats(&self) -> crate::stats::CacheStats {
+        let l1 = &self.inner.l1;
+        l1.run_pending_tasks();
+        self.inner.stats.snapshot(
+            l1.entry_count(),
+            l1.weighted_size(),
+            self.inner.l2.get().map(|l2| l2.stats()),
+        )
+    }
+
+    /// Counts a statement the proxy did not look up, and why.
+    pub fn refused(&self, fingerprint: u64, reason: NocacheReason) {
+        self.inner.stats.refusal(fingerprint, reason);
+    }
+
+    /// Whether and how `analysis` (one statement, in `database`) may be
+    /// cached. Never blocks; the first call for a database starts reading
+    /// its catalog in the background (`CatalogUnavailable` until then).
+    /// Every refusal is counted (`SHOW CACHE_REFUSALS`).
+    pub fn plan(&self, database: &str, analysis: &Analysis) -> Result<Arc<Plan>, NocacheReason> {
+        let result = self.plan_uncounted(database, analysis);
+        if let Err(reason) = result {
+            self.inner.stats.refusal(analysis.fingerprint.0, reason);
+        }
+        result
+    }
+
+    fn plan_uncounted(
+        &self,
+        database: &str,
+        analysis: &Analysis,
+    ) -> Result<Arc<Plan>, NocacheReason> {
+        let mode = self.mode();
+        if mode == CacheMode::Off {
+            return Err(NocacheReason::CacheOff);
+        }
+        let db = self.db_state(database);
+        let plan = {
+            let mut plans = db.plans.lock().unwrap_or_else(|p| p.into_inner());
+            match plans.get(&analysis.normalized) {
+                Some(p) => p.clone(),
+                None => {
+                    let catalog = db.catalog.read().unwrap_or_else(|p| p.into_inner()).clone();
+                    let Some(catalog) = catalog else {
+                        return Err(NocacheReason::CatalogUnavailable);
+                    };
+                    let p = self.make_plan(database, analysis, &catalog).map(Arc::new);
+                    if plans.len() >= 10_000 {
+                        plans.clear();
+                    }
+                    plans.insert(analysis.normalized.clone(), p.clone());
+                    p
+                }
+            }
+        }?;
+        if mode == CacheMode::Auto {
+            self.inner.auto.observe(&plan);
+        }
+        if mode == CacheMode::Auto && !plan.allowed {
+            self.inner.auto.admit(&plan)?;
+        }
+        Ok(plan)
+    }
+
+    fn make_plan(
+        &self,
+        database: &str,
+        a: &Analysis,
+        catalog: &Catalog,
+    ) -> Result<Plan, NocacheReason> {
+        if matches!(a.kind, StatementKind::Multi) {
+            return Err(NocacheReason::MultiStatement);
+        }
+        if a.locking {
+            return Err(NocacheReason::Locking);
+        }
+        if !a.certain {
+            return Err(NocacheReason::Uncertain);
+        }
+        if a.may_write || !matches!(a.kind, StatementKind::Select) {
+            return Err(NocacheReason::NotARead);
+        }
+        if a.touches_catalog {
+            return Err(NocacheReason::SystemCatalog);
+        }
+        for f in &a.functions {
+            match catalog.function(f) {
+                None => return Err(NocacheReason::UnknownFunction),
+                Some(Volatility::Immutable) => {}
+                Some(_) => return Err(NocacheReason::VolatileFunction),
+            }
+        }
+        let mut families: Vec<Arc<str>> = Vec::new();
+        let mut names: Vec<&str> = Vec::new();
+        for t in &a.tables_read {
+            if t.schema.as_deref().is_some_and(|s| {
+                s.eq_ignore_ascii_case("pg_catalog") || s.eq_ignore_ascii_case("information_schema")
+            }) || t
+                .schema
+                .as_deref()
+                .is_some_and(|s| s.starts_with("pg_temp"))
+            {
+                return Err(NocacheReason::SystemCatalog);
+            }
+            let info = catalog.table(&t.name).ok_or(NocacheReason::UnknownTable)?;
+            info.cacheable?;
+            for f in &info.reads {
+                if !families.contains(f) {
+                    families.push(f.clone());
+                }
+            }
+            names.push(crate::catalog::bare_name(&t.name));
+        }
+        let fingerprint = a.fingerprint.0;
+        let mut ttl = self.inner.config.ttl;
+        let mut allowed = false;
+        for rule in &self.inner.config.rules {
+            let applies = rule.fingerprint == Some(fingerprint)
+                || rule
+                    .table
+                    .as_deref()
+                    .is_some_and(|t| names.iter().any(|n| *n == t));
+            if !applies {
+                continue;
+            }
+            match rule.action {
+                RuleAction::Deny => return Err(NocacheReason::RuleDenied),
+                RuleAction::Allow => allowed = true,
+            }
+            if let Some(t) = rule.ttl {
+                ttl = ttl.min(t);
+            }
+        }
+        Ok(Plan {
+            database: Arc::from(database),
+            families: families.into(),
+            ttl,
+            fingerprint,
+            allowed,
+        })
+    }
+
+    /// Looks `key` up in L1, then (after single flight) in L2.
+    pub async fn lookup(&self, key: Key, plan: &Arc<Plan>) -> Lookup {
+        let inner = &self.inner;
+        // The stamp is taken before anything else: a write committing from
+        // here on changes it, and the fill is refused.
+        let mut stamp = inner.gens.stamp(&plan.database, &plan.families);
+        if let Some(bytes) = self.l1_get(key, stamp) {
+            inner.stats.hit(plan);
+            return Lookup::Hit(bytes);
+        }
+        // Ok: this session leads (runs the statement); Err: another one
+        // does, wait for it.
+        let flight = {
+            let mut flights = inner.flights.lock().unwrap_or_else(|p| p.into_inner());
+            match flights.get(&key) {
+                Some(n) => Err(n.clone()),
+                None => {
+                    let n = Arc::new(Notify::new());
+                    flights.insert(key, n.clone());
+                    Ok(n)
+                }
+            }
+        };
+        let leader = match flight {
+            Ok(notify) => Some(FlightGuard {
+                cache: self.clone(),
+                key,
+                notify,
+            }),
+            Err(notify) => {
+                // The waiter is registered before checking that the flight
+                // is still on, so its end cannot be missed.
+                let notified = notify.notified();
+                tokio::pin!(notified);
+                notified.as_mut().enable();
+                let on = inner
+                    .flights
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get(&key)
+                    .is_some_and(|n| Arc::ptr_eq(n, &notify));
+                if on {
+                    let _ = tokio::time::timeout(inner.config.flight_wait, notified).await;
+                }
+                stamp = inner.gens.stamp(&plan.database, &plan.families);
+                if let Some(bytes) = self.l1_get(key, stamp) {
+                    inner.stats.hit(plan);
+                    inner.stats.coalesced();
+                    return Lookup::Hit(bytes);
+                }
+                None
+            }
+        };
+        let mut l2_gens = None;
+        if let Some(l2) = inner.l2.get() {
+            match l2.lookup(&plan.database, key, &plan.families).await {
+                crate::redis::L2Lookup::Hit(bytes) => {
+                    self.l1_put(key, plan, stamp, bytes.clone());
+                    inner.stats.hit(plan);
+                    return Lookup::Hit(bytes);
+                }
+                crate::redis::L2Lookup::Miss { gens } => l2_gens = Some(gens),
+                crate::redis::L2Lookup::Unavailable => {}
+            }
+        }
+        inner.stats.miss(plan);
+        Lookup::Miss(Fill {
+            cache: self.clone(),
+            key,
+            plan: plan.clone(),
+            stamp,
+            l2_gens,
+            _leader: leader,
+        })
+    }
+
+    fn l1_get(&self, key: Key, stamp: u64) -> Option<Bytes> {
+        let e = self.inner.l1.get(&key)?;
+        if e.stamp == stamp && e.expires > Instant::now() {
+            Some(e.bytes.clone())
+        } else {
+            self.inner.l1.invalidate(&key);
+            None
+        }
+    }
+
+    fn l1_put(&self, key: Key, plan: &Plan, stamp: u64, bytes: Bytes) {
+        self.inner.l1.insert(
+            key,
+            Arc::new(Entry {
+                bytes,
+                stamp,
+                expires: Instant::now() + plan.ttl,
+            }),
+        );
+    }
+
+    /// Tables written by a statement that went through pgpulse committed:
+    /// their families (and the families their cascading foreign keys write)
+    /// are invalidated here and, through Redis, on every other instance.
+    /// Call before the client sees the commit's ReadyForQuery.
+    pub fn invalidate_tables<'a>(&self, database: &str, tables: impl IntoIterator<Item = &'a str>) {
+        let families = self.invalidator().tables(database, tables);
+        if let Some(l2) = self.inner.l2.get() {
+            l2.invalidate(database, &families);
+        }
+    }
+
+    /// A statement with effects pgpulse cannot enumerate committed (DDL on
+    /// unknown objects, ...): everything cached for `database` is dropped,
+    /// here and on other instances, and its catalog is re-read.
+    pub fn invalidate_database(&self, database: &str) {
+        self.inner.gens.bump_database(database);
+        self.inner.stats.invalidation(None);
+        if let Some(l2) = self.inner.l2.get() {
+            l2.invalidate_database(database);
+        }
+    }
+
+    /// DDL went through pgpulse: re-read `database`'s catalog now.
+    pub fn schema_changed(&self, database: &str) {
+        let db = self.db_state(database);
+        db.plans.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        db.reload.notify_one();
+    }
+
+    /// A handle for the change feed and the Redis subscriber.
+    pub fn invalidator(&self) -> Invalidator {
+        Invalidator {
+            inner: Arc::downgrade(&self.inner),
+        }
+    }
+
+    pub(crate) fn db_state(&self, database: &str) -> Arc<DbState> {
+        if let Some(db) = self
+            .inner
+            .dbs
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(database)
+        {
+            return db.clone();
+        }
+        let mut dbs = self.inner.dbs.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(db) = dbs.get(database) {
+            return db.clone();
+        }
+        let db = Arc::new(DbState {
+            catalog: RwLock::new(None),
+            plans: Mutex::new(HashMap::new()),
+            reload: Notify::new(),
+        });
+        dbs.insert(Arc::from(database), db.clone());
+        drop(dbs);
+        crate::loader::start(self, database, db.clone());
+        db
+    }
+
+    /// Installs a catalog for `database` (the loader calls this; tests may
+    /// too). Plans made with the previous catalog are forgotten.
+    pub fn set_catalog(&self, database: &str, catalog: Catalog) {
+        let db = self.db_state_no_load(database);
+        *db.catalog.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(catalog));
+        db.plans.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
+    fn db_state_no_load(&self, database: &str) -> Arc<DbState> {
+        let mut dbs = self.inner.dbs.write().unwrap_or_else(|p| p.into_inner());
+        dbs.entry(Arc::from(database))
+            .or_insert_with(|| {
+                Arc::new(DbState {
+                    catalog: RwLock::new(None),
+                    plans: Mutex::new(HashMap::new()),
+                    reload: Notify::new(),
+                })
+            })
+            .clone()
+    }
+
+    /// Whether the catalog of `database` is loaded.
+    pub fn catalog_ready(&self, database: &str) -> bool {
+        self.inner
+            .dbs
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(database)
+            .is_some_and(|db| {
+                db.catalog
+                    .read()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .is_some()
+            })
+    }
+}
+
+impl Fill {
+    /// The statement succeeded and `bytes` is its whole reply: store it,
+    /// unless it is too large or a table it read changed meanwhile.
+    pub fn complete(self, bytes: Bytes) -> Result<(), NocacheReason> {
+        let inner = &self.cache.inner;
+        if bytes.len() > inner.config.max_entry_bytes {
+            inner
+                .stats
+                .refusal(self.plan.fingerprint, NocacheReason::TooLarge);
+            return Err(NocacheReason::TooLarge);
+        }
+        let now = inner.gens.stamp(&self.plan.database, &self.plan.families);
+        if now != self.stamp {
+            inner
+                .stats
+                .refusal(self.plan.fingerprint, NocacheReason::StaleFill);
+            return Err(NocacheReason::StaleFill);
+        }
+        self.cache
+            .l1_put(self.key, &self.plan, self.stamp, bytes.clone());
+        if let (Some(l2), Some(gens)) = (inner.l2.get(), self.l2_gens.as_ref()) {
+            l2.store(
+                &self.plan.database,
+                self.key,
+                bytes,
+                &self.plan.families,
+                gens.clone(),
+                self.plan.ttl,
+            );
+        }
+        inner.stats.fill(&self.plan);
+        Ok(())
+    }
+
+    /// The statement will not be stored, for `reason`.
+    pub fn abandon(self, reason: NocacheReason) {
+        self.cache
+            .inner
+            .stats
+            .refusal(self.plan.fingerprint, reason);
+    }
+
+    /// The plan.
+    pub fn plan(&self) -> &Arc<Plan> {
+        &self.plan
+    }
+
+    /// Largest reply that will be stored.
+    pub fn max_bytes(&self) -> usize {
+        self.cache.inner.config.max_entry_bytes
+    }
+}
+
+/// Applies invalidations that come from outside the data path (the change
+/// feed, other instances through Redis) to this instance only. Holds the
+/// cache weakly: it does not keep a dropped cache alive.
+#[derive(Clone, Debug)]
+pub struct Invalidator {
+    inner: std::sync::Weak<Inner>,
+}
+
+impl Invalidator {
+    /// Relations (by name, any schema) of `database` changed: their
+    /// families, resolved through the catalog, are bumped locally. Returns
+    /// the families.
+    pub fn tables<'a>(
+        &self,
+        database: &str,
+        tables: impl IntoIterator<Item = &'a str>,
+    ) -> Vec<Arc<str>> {
+        let Some(inner) = self.inner.upgrade() else {
+            return Vec::new();
+        };
+        let catalog = inner
+            .dbs
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(database)
+            .and_then(|db| db.catalog.read().unwrap_or_else(|p| p.into_inner()).clone());
+        let mut families = Vec::new();
+        for t in tables {
+            match &catalog {
+                Some(c) => c.written_families(t, &mut families),
+                None => {
+                    let f: Arc<str> = Arc::from(crate::catalog::bare_name(t));
+                    if !families.contains(&f) {
+                        families.push(f);
+                    }
+                }
+            }
+        }
+        inner.gens.bump(database, &families);
+        inner.auto.written(&families);
+        for f in &families {
+            inner.stats.invalidation(Some(f));
+        }
+        families
+    }
+
+    /// Families (already resolved by another instance) changed.
+    pub fn families(&self, database: &str, families: &[Arc<str>]) {
+        if let Some(inner) = self.inner.upgrade() {
+            inner.gens.bump(database, families);
+            for f in families {
+                inner.stats.invalidation(Some(f));
+            }
+        }
+    }
+
+    /// Anything in `database` may have changed.
+    pub fn database(&self, database: &str) {
+        if let Some(inner) = self.inner.upgrade() {
+            inner.gens.bump_database(database);
+            inner.stats.invalidation(None);
+        }
+    }
+
+    /// Anything anywhere may have changed (a subscription or feed lost
+    /// messages).
+    pub fn everything(&self) {
+        if let Some(inner) = self.inner.upgrade() {
+            inner.gens.bump_all();
+            inner.stats.invalidation(None);
+        }
+    }
+
+    /// Whether the cache still exists.
+    pub fn alive(&self) -> bool {
+        self.inner.strong_count() > 0
+    }
+}

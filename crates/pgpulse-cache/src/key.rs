@@ -1,0 +1,136 @@
+//! Cache keys: a 128-bit XXH3 digest of everything that can change a
+//! statement's result (ARCHITECTURE.md, "Cache correctness rules", rule 1).
+//!
+//! Every field is length-prefixed before it is hashed, so `("ab", "c")` and
+//! `("a", "bc")` never collide by construction; 128 bits make an accidental
+//! collision (which would serve another query's rows) negligible: about
+//! 2^-64 after 2^32 distinct keys.
+
+use std::fmt;
+
+use xxhash_rust::xxh3::Xxh3;
+
+/// A cache key.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Key(pub u128);
+
+impl fmt::Debug for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Key({:032x})", self.0)
+    }
+}
+
+impl fmt::Display for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:032x}", self.0)
+    }
+}
+
+/// Builds a [`Key`] field by field. The caller decides which fields make up
+/// the key; the proxy feeds: protocol shape, database, user, the client's
+/// session variables (search_path, role, TimeZone, ...), the statement
+/// text, parameter values and formats, and result formats.
+#[derive(Clone)]
+pub struct KeyBuilder {
+    hasher: Xxh3,
+}
+
+impl fmt::Debug for KeyBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyBuilder").finish_non_exhaustive()
+    }
+}
+
+impl KeyBuilder {
+    /// A key for `database` and `user`; `shape` names the request form
+    /// (e.g. `b"Q"` for a simple query, the tags of an extended batch).
+    pub fn new(shape: &[u8], database: &str, user: &str) -> KeyBuilder {
+        let mut b = KeyBuilder {
+            hasher: Xxh3::new(),
+        };
+        // A version tag: change it when the key layout changes, so entries
+        // written to a shared L2 by an older pgpulse are never read.
+        b.bytes(b"pgpulse-key-v1");
+        b.bytes(shape);
+        b.str(database);
+        b.str(user);
+        b
+    }
+
+    /// Adds a length-prefixed byte string.
+    pub fn bytes(&mut self, v: &[u8]) -> &mut Self {
+        self.hasher.update(&(v.len() as u64).to_le_bytes());
+        self.hasher.update(v);
+        self
+    }
+
+    /// Adds a length-prefixed string.
+    pub fn str(&mut self, v: &str) -> &mut Self {
+        self.bytes(v.as_bytes())
+    }
+
+    /// Adds an optional byte string (`None` is distinct from empty, as a
+    /// NULL parameter is distinct from an empty one).
+    pub fn opt_bytes(&mut self, v: Option<&[u8]>) -> &mut Self {
+        match v {
+            None => {
+                self.hasher.update(&u64::MAX.to_le_bytes());
+            }
+            Some(v) => {
+                self.bytes(v);
+            }
+        }
+        self
+    }
+
+    /// Adds a number.
+    pub fn u64(&mut self, v: u64) -> &mut Self {
+        self.hasher.update(&v.to_le_bytes());
+        self
+    }
+
+    /// The key.
+    pub fn finish(&self) -> Key {
+        Key(self.hasher.digest128())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(f: impl Fn(&mut KeyBuilder)) -> Key {
+        let mut b = KeyBuilder::new(b"Q", "db", "alice");
+        f(&mut b);
+        b.finish()
+    }
+
+    #[test]
+    fn fields_are_delimited() {
+        assert_ne!(
+            key(|b| {
+                b.str("ab").str("c");
+            }),
+            key(|b| {
+                b.str("a").str("bc");
+            })
+        );
+        assert_ne!(
+            key(|b| {
+                b.opt_bytes(None);
+            }),
+            key(|b| {
+                b.opt_bytes(Some(b""));
+            })
+        );
+    }
+
+    #[test]
+    fn database_user_and_shape_are_in_the_key() {
+        let base = KeyBuilder::new(b"Q", "db", "alice").finish();
+        assert_eq!(base, KeyBuilder::new(b"Q", "db", "alice").finish());
+        assert_ne!(base, KeyBuilder::new(b"Q", "db", "bob").finish());
+        assert_ne!(base, KeyBuilder::new(b"Q", "db2", "alice").finish());
+        assert_ne!(base, KeyBuilder::new(b"PBDE", "db", "alice").finish());
+    }
+}

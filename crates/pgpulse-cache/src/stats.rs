@@ -1,0 +1,221 @@
+//! Cache statistics: global counters (atomics) and per-fingerprint and
+//! per-table counters (bounded maps).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crate::cache::Plan;
+use crate::reason::NocacheReason;
+
+/// Past this many fingerprints or tables, new ones are not tracked
+/// individually (the global counters still count them).
+const MAX_TRACKED: usize = 10_000;
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Counters {
+    hits: u64,
+    misses: u64,
+    fills: u64,
+    refusals: u64,
+    invalidations: u64,
+    last_refusal: Option<NocacheReason>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Stats {
+    hits: AtomicU64,
+    misses: AtomicU64,
+    fills: AtomicU64,
+    coalesced: AtomicU64,
+    invalidations: AtomicU64,
+    pub evictions: Arc<AtomicU64>,
+    refusals: [AtomicU64; NocacheReason::ALL.len()],
+    per: Mutex<Per>,
+}
+
+#[derive(Debug, Default)]
+struct Per {
+    fingerprints: HashMap<u64, Counters>,
+    tables: HashMap<Arc<str>, Counters>,
+}
+
+impl Per {
+    fn fp(&mut self, fp: u64) -> Option<&mut Counters> {
+        if self.fingerprints.len() >= MAX_TRACKED && !self.fingerprints.contains_key(&fp) {
+            return None;
+        }
+        Some(self.fingerprints.entry(fp).or_default())
+    }
+
+    fn table(&mut self, t: &Arc<str>) -> Option<&mut Counters> {
+        if self.tables.len() >= MAX_TRACKED && !self.tables.contains_key(t) {
+            return None;
+        }
+        Some(self.tables.entry(t.clone()).or_default())
+    }
+}
+
+impl Stats {
+    fn per(&self) -> std::sync::MutexGuard<'_, Per> {
+        self.per.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn each(&self, plan: &Plan, f: impl Fn(&mut Counters)) {
+        let mut per = self.per();
+        if let Some(c) = per.fp(plan.fingerprint) {
+            f(c);
+        }
+        for t in plan.families.iter() {
+            if let Some(c) = per.table(t) {
+                f(c);
+            }
+        }
+    }
+
+    pub fn hit(&self, plan: &Plan) {
+        self.hits.fetch_add(1, Ordering::Relaxed);
+        self.each(plan, |c| c.hits += 1);
+    }
+
+    pub fn miss(&self, plan: &Plan) {
+        self.misses.fetch_add(1, Ordering::Relaxed);
+        self.each(plan, |c| c.misses += 1);
+    }
+
+    pub fn fill(&self, plan: &Plan) {
+        self.fills.fetch_add(1, Ordering::Relaxed);
+        self.each(plan, |c| c.fills += 1);
+    }
+
+    pub fn coalesced(&self) {
+        self.coalesced.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn refusal(&self, fingerprint: u64, reason: NocacheReason) {
+        self.refusals[reason.index()].fetch_add(1, Ordering::Relaxed);
+        if let Some(c) = self.per().fp(fingerprint) {
+            c.refusals += 1;
+            c.last_refusal = Some(reason);
+        }
+    }
+
+    pub fn invalidation(&self, family: Option<&Arc<str>>) {
+        self.invalidations.fetch_add(1, Ordering::Relaxed);
+        if let Some(f) = family
+            && let Some(c) = self.per().table(f)
+        {
+            c.invalidations += 1;
+        }
+    }
+
+    pub fn snapshot(
+        &self,
+        entries: u64,
+        bytes: u64,
+        l2: Option<crate::redis::L2Stats>,
+    ) -> CacheStats {
+        let hits = self.hits.load(Ordering::Relaxed);
+        let misses = self.misses.load(Ordering::Relaxed);
+        let per = self.per();
+        let item = |c: &Counters| ItemStats {
+            hits: c.hits,
+            misses: c.misses,
+            fills: c.fills,
+            refusals: c.refusals,
+            invalidations: c.invalidations,
+            hit_rate: rate(c.hits, c.misses),
+            last_refusal: c.last_refusal,
+        };
+        let mut fingerprints: Vec<(u64, ItemStats)> = per
+            .fingerprints
+            .iter()
+            .map(|(k, c)| (*k, item(c)))
+            .collect();
+        fingerprints.sort_by(|a, b| (b.1.hits + b.1.misses).cmp(&(a.1.hits + a.1.misses)));
+        let mut tables: Vec<(String, ItemStats)> = per
+            .tables
+            .iter()
+            .map(|(k, c)| (k.to_string(), item(c)))
+            .collect();
+        tables.sort_by(|a, b| a.0.cmp(&b.0));
+        CacheStats {
+            hits,
+            misses,
+            hit_rate: rate(hits, misses),
+            fills: self.fills.load(Ordering::Relaxed),
+            coalesced: self.coalesced.load(Ordering::Relaxed),
+            invalidations: self.invalidations.load(Ordering::Relaxed),
+            evictions: self.evictions.load(Ordering::Relaxed),
+            entries,
+            bytes,
+            refusals: NocacheReason::ALL
+                .iter()
+                .map(|r| (*r, self.refusals[r.index()].load(Ordering::Relaxed)))
+                .filter(|(_, n)| *n > 0)
+                .collect(),
+            fingerprints,
+            tables,
+            l2,
+        }
+    }
+}
+
+fn rate(hits: u64, misses: u64) -> f64 {
+    if hits + misses == 0 {
+        0.0
+    } else {
+        hits as f64 / (hits + misses) as f64
+    }
+}
+
+/// Counters of one fingerprint or table.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ItemStats {
+    /// Served from the cache.
+    pub hits: u64,
+    /// Looked up and not found.
+    pub misses: u64,
+    /// Stored.
+    pub fills: u64,
+    /// Not cached, for any reason (for a table: always 0).
+    pub refusals: u64,
+    /// Times its entries were invalidated (tables only).
+    pub invalidations: u64,
+    /// hits / (hits + misses).
+    pub hit_rate: f64,
+    /// The most recent reason it was not cached.
+    pub last_refusal: Option<NocacheReason>,
+}
+
+/// A snapshot of the cache's statistics.
+#[derive(Debug, Clone)]
+pub struct CacheStats {
+    /// Lookups served from L1 or L2.
+    pub hits: u64,
+    /// Lookups that went to the server.
+    pub misses: u64,
+    /// hits / (hits + misses).
+    pub hit_rate: f64,
+    /// Replies stored.
+    pub fills: u64,
+    /// Misses that waited for another session's identical query and were
+    /// served its result (single flight).
+    pub coalesced: u64,
+    /// Invalidations applied (per table family, plus whole-database ones).
+    pub invalidations: u64,
+    /// Entries evicted for space.
+    pub evictions: u64,
+    /// Entries in L1.
+    pub entries: u64,
+    /// Weighted size of L1 in bytes.
+    pub bytes: u64,
+    /// Refusals by reason (only reasons seen).
+    pub refusals: Vec<(NocacheReason, u64)>,
+    /// Per fingerprint, busiest first.
+    pub fingerprints: Vec<(u64, ItemStats)>,
+    /// Per table family, by name.
+    pub tables: Vec<(String, ItemStats)>,
+    /// Redis, when configured.
+    pub l2: Option<crate::redis::L2Stats>,
+}
