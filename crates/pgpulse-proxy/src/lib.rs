@@ -73,6 +73,8 @@ pub struct ProxyHooks {
     pub reload: Option<ReloadFn>,
     /// Extra admin-console items.
     pub admin: Option<Arc<dyn AdminExtension>>,
+    /// The query-result cache; `None`: no caching.
+    pub cache: Option<pgpulse_cache::Cache>,
 }
 
 impl Default for ProxyHooks {
@@ -81,6 +83,7 @@ impl Default for ProxyHooks {
             observer: Arc::new(NoopObserver),
             reload: None,
             admin: None,
+            cache: None,
         }
     }
 }

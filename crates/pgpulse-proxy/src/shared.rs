@@ -30,6 +30,7 @@ pub(crate) struct Shared {
     pub paused: watch::Sender<bool>,
     pub reload: Option<ReloadFn>,
     pub admin: Option<Arc<dyn crate::AdminExtension>>,
+    pub cache: Option<pgpulse_cache::Cache>,
     /// TLS for clients, when a certificate is configured.
     pub tls_acceptor: Option<tokio_rustls::TlsAcceptor>,
     /// TLS towards the server, unless `disable`.
@@ -50,6 +51,7 @@ impl Shared {
             observer,
             reload,
             admin,
+            cache,
         } = hooks;
         let tls_acceptor = match &opts.tls {
             Some((cert, key)) => Some(crate::tls::acceptor(cert, key)?),
@@ -71,6 +73,7 @@ impl Shared {
             paused: watch::channel(false).0,
             reload,
             admin,
+            cache,
         })
     }
 

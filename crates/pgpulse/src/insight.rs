@@ -12,26 +12,34 @@ use crate::config::Config;
 /// Rows shown by `SHOW QUERIES` and `SHOW SLOW_QUERIES`.
 const CONSOLE_ROWS: usize = 50;
 
-/// The proxy hooks for `config`: statistics and their console items when
-/// enabled, nothing otherwise. Returns the insight handle to shut down.
+/// The proxy hooks for `config`: statistics and the result cache with
+/// their console items, each when enabled. Returns the insight handle to
+/// shut down.
 pub fn hooks(
     config: &Config,
     reload: Option<pgpulse_proxy::ReloadFn>,
 ) -> anyhow::Result<(ProxyHooks, Option<Arc<Insight>>)> {
-    if !config.insight.enabled {
-        let hooks = ProxyHooks {
-            reload,
-            ..ProxyHooks::default()
-        };
-        return Ok((hooks, None));
-    }
-    let insight = start(config)?;
-    let hooks = ProxyHooks {
-        observer: Arc::new(InsightObserver::new(&insight)),
+    let mut consoles: Vec<Arc<dyn AdminExtension>> = Vec::new();
+    let mut hooks = ProxyHooks {
         reload,
-        admin: Some(Arc::new(InsightConsole(insight.clone()))),
+        ..ProxyHooks::default()
     };
-    Ok((hooks, Some(insight)))
+    let insight = if config.insight.enabled {
+        let insight = start(config)?;
+        hooks.observer = Arc::new(InsightObserver::new(&insight));
+        consoles.push(Arc::new(InsightConsole(insight.clone())));
+        Some(insight)
+    } else {
+        None
+    };
+    if let Some(cache) = crate::cache::start(config)? {
+        consoles.push(Arc::new(crate::cache::CacheConsole(cache.clone())));
+        hooks.cache = Some(cache);
+    }
+    if !consoles.is_empty() {
+        hooks.admin = Some(Arc::new(crate::cache::Consoles(consoles)));
+    }
+    Ok((hooks, insight))
 }
 
 /// Starts the statistics aggregator (and EXPLAIN capture against the

@@ -66,6 +66,7 @@ where
             _ => !hidden,
         };
         if forward {
+            self.capture(&msg);
             self.pool
                 .stats()
                 .bytes_sent
@@ -148,6 +149,9 @@ where
             self.batch_open = false;
         }
         if status == TransactionStatus::Idle {
+            // Before the client sees this ReadyForQuery: a later read must
+            // not find what this transaction wrote in the cache.
+            self.end_transaction();
             // A transaction (explicit, or the implicit one of a simple query
             // or Sync batch) that failed or rolled back takes its SETs along.
             if self.rolled_back || self.txn_failed {
@@ -267,6 +271,9 @@ where
     /// A statement finished: statistics and the observer.
     pub(super) fn complete(&mut self, t: Timed) {
         let duration = t.started.elapsed();
+        if t.cache != CacheOutcome::Hit {
+            self.note_statement(t.text.as_str());
+        }
         let stats = self.pool.stats();
         stats.query_count.fetch_add(1, Ordering::Relaxed);
         stats
@@ -283,7 +290,7 @@ where
             duration,
             rows: t.rows,
             error: t.error.as_deref(),
-            cache: CacheOutcome::Bypass,
+            cache: t.cache,
         });
     }
 }

@@ -20,7 +20,7 @@ where
 {
     pub(super) async fn on_client(&mut self, msg: Message) -> Result<Flow, ProxyError> {
         let tag = msg.tag();
-        match self.dispatch(msg).await {
+        match self.dispatch_cached(msg).await {
             Err(ProxyError::Canceled) => {
                 // Cancelled while waiting for a server: nothing reached one.
                 // Answer as PostgreSQL answers a cancelled statement.
@@ -40,7 +40,7 @@ where
         }
     }
 
-    async fn dispatch(&mut self, msg: Message) -> Result<Flow, ProxyError> {
+    pub(super) async fn dispatch(&mut self, msg: Message) -> Result<Flow, ProxyError> {
         tracing::trace!(client = self.info.id, tag = %(msg.tag() as char), "from client");
         if self.skipping {
             match msg.tag() {
@@ -137,7 +137,13 @@ where
                 .push(Expect::Synthetic(be::ready_for_query(status)));
             return Ok(());
         }
-        let timed = Timed::new(Text::Query(msg.clone()));
+        if self.shared.cache.is_some() && self.cached_query(&msg, text).await? {
+            return Ok(());
+        }
+        let mut timed = Timed::new(Text::Query(msg.clone()));
+        if let Some(outcome) = self.cstate.next_outcome.take() {
+            timed.cache = outcome;
+        }
         self.ensure_server().await?;
         self.replies.push(Expect::Query {
             visible: true,
@@ -151,6 +157,7 @@ where
         // as is: validate it, copy nothing.
         let unnamed = fe::parse_names(&msg)?.0.is_empty();
         if unnamed {
+            self.cstate.unnamed_unsent = false;
             self.unnamed_text = Some(Text::Parse(msg.clone()));
             self.ensure_server().await?;
             self.replies.push(Expect::Parse {
@@ -200,7 +207,7 @@ where
 
     /// The client's named statement `name` (`None` for the unnamed one or
     /// a name it never prepared).
-    fn named(&self, name: &str) -> Option<Arc<Prepared>> {
+    pub(super) fn named(&self, name: &str) -> Option<Arc<Prepared>> {
         if name.is_empty() {
             None
         } else {
@@ -233,6 +240,9 @@ where
 
     async fn on_bind(&mut self, msg: Message) -> Result<(), ProxyError> {
         let (portal, statement) = fe::bind_names(&msg)?;
+        if statement.is_empty() {
+            self.resend_unnamed().await?;
+        }
         let named = self.named(statement);
         let text = match (&named, statement.is_empty()) {
             (Some(p), _) => Text::Named(p.text.clone()),
@@ -257,6 +267,9 @@ where
 
     async fn on_describe(&mut self, msg: Message) -> Result<(), ProxyError> {
         let describe = Describe::parse(&msg)?;
+        if describe.kind == b'S' && describe.name.is_empty() {
+            self.resend_unnamed().await?;
+        }
         let rewritten = if describe.kind == b'S' {
             let named = self.named(describe.name);
             self.server_statement(named)
@@ -279,6 +292,9 @@ where
         };
         let mut timed = Timed::new(portal.map_or(Text::Unknown, |(t, _)| t.clone()));
         timed.bind = portal.map(|(_, bind)| bind.clone());
+        if let Some(outcome) = self.cstate.next_outcome.take() {
+            timed.cache = outcome;
+        }
         self.ensure_server().await?;
         self.replies.push(Expect::Execute(timed));
         self.send(msg).await

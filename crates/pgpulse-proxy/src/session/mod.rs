@@ -19,6 +19,7 @@
 //! client goes, then runs `server_reset_query`.
 
 mod backend;
+mod cache;
 mod frontend;
 pub(crate) mod prepared;
 pub(crate) mod replies;
@@ -101,6 +102,8 @@ pub(crate) struct Session<S> {
     /// `LISTEN` in transaction mode keeps the server until the client leaves.
     pinned: bool,
     xact_start: Option<Instant>,
+    /// Result-cache state (held batch, capture, writes to invalidate).
+    cstate: cache::CacheState,
 }
 
 impl<S> Session<S>
@@ -137,6 +140,7 @@ where
             portals: HashMap::new(),
             pinned: false,
             xact_start: None,
+            cstate: cache::CacheState::default(),
         }
     }
 
@@ -225,6 +229,7 @@ where
     /// Sends the proxy's own replies that have reached the head of the queue.
     async fn flush_synthetic(&mut self) -> Result<(), ProxyError> {
         while let Some(msg) = self.replies.pop_synthetic() {
+            self.capture(&msg);
             self.client.feed(msg).await?;
         }
         Ok(())

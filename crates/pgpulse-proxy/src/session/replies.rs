@@ -54,6 +54,8 @@ pub(crate) struct Timed {
     /// Statements of a simple query completed so far (which part of a
     /// multi-statement string the next CommandComplete belongs to).
     pub completed: usize,
+    /// What the result cache did.
+    pub cache: crate::observer::CacheOutcome,
 }
 
 impl Timed {
@@ -66,6 +68,7 @@ impl Timed {
             rows: 0,
             error: None,
             completed: 0,
+            cache: crate::observer::CacheOutcome::Bypass,
         })
     }
 }

@@ -19,6 +19,7 @@ pub struct TestProxy {
     pub handle: ProxyHandle,
     pub user: String,
     pub password: String,
+    pub cache: Option<pgpulse_cache::Cache>,
     runtime: Option<tokio::runtime::Runtime>,
 }
 
@@ -42,6 +43,8 @@ pub struct Setup {
     pub ca_file: Option<std::path::PathBuf>,
     /// Default pool size returned by RELOAD (None: no reload function).
     pub reload_pool_size: Option<Arc<std::sync::atomic::AtomicUsize>>,
+    /// The result cache (its `upstream` is filled in from the cluster).
+    pub cache: Option<pgpulse_cache::CacheConfig>,
 }
 
 impl Default for Setup {
@@ -60,6 +63,7 @@ impl Default for Setup {
             server_tls: ServerTlsMode::Disable,
             ca_file: None,
             reload_pool_size: None,
+            cache: None,
         }
     }
 }
@@ -120,12 +124,20 @@ impl TestProxy {
             });
             f
         });
+        let cache = setup.cache.map(|mut config| {
+            if config.upstream.is_none() {
+                config.upstream = Some(pg.url_for("postgres").parse().unwrap());
+            }
+            let _guard = runtime.enter();
+            pgpulse_cache::Cache::new(config)
+        });
         let proxy = runtime
             .block_on(Proxy::bind(
                 opts,
                 ProxyHooks {
                     observer: setup.observer,
                     reload,
+                    cache: cache.clone(),
                     ..ProxyHooks::default()
                 },
             ))
@@ -138,6 +150,7 @@ impl TestProxy {
             handle,
             user: pg.user().to_owned(),
             password: pg.password().to_owned(),
+            cache,
             runtime: Some(runtime),
         }
     }

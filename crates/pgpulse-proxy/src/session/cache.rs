@@ -1,0 +1,492 @@
+//! The result cache on the data path (ARCHITECTURE.md, "Cache correctness
+//! rules"; `docs/architecture.md`, "The cache as built").
+//!
+//! - **Simple queries**: a `Query` arriving with nothing in flight, outside
+//!   a transaction block, whose statement the cache may hold, is looked up;
+//!   a hit is answered from the stored reply bytes (ending with
+//!   `ReadyForQuery 'I'`), a miss is forwarded and its reply captured.
+//! - **Extended protocol**: from a quiescent point, the messages of one
+//!   statement — `[Parse(unnamed)] Bind [Describe] Execute(0 rows) Sync` —
+//!   are held until the `Sync`; then the whole batch is answered from the
+//!   cache, or forwarded (and captured). Anything else releases the held
+//!   messages unchanged, in order.
+//! - **Writes**: each completed statement's written tables are kept until
+//!   the transaction ends (`ReadyForQuery 'I'`), and invalidated then,
+//!   before the client sees that ReadyForQuery; DDL re-reads the catalog.
+//!
+//! The key holds the request shape (which messages, which `Describe`), the
+//! database, user, the client's session variables (search_path, role,
+//! TimeZone, ... all but application_name), the text (and declared
+//! parameter types), the Bind's parameter values and formats and result
+//! formats.
+
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use pgpulse_cache::{Cache, Fill, KeyBuilder, Lookup, NocacheReason, Plan};
+use pgpulse_sql::{Analysis, StatementKind};
+use pgpulse_wire::Message;
+use pgpulse_wire::backend as be;
+use pgpulse_wire::frontend as fe;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::replies::{Text, Timed};
+use super::{Flow, Session};
+use crate::error::ProxyError;
+use crate::observer::CacheOutcome;
+
+/// An extended-protocol statement held until its Sync.
+#[derive(Debug)]
+pub(crate) struct Held {
+    msgs: Vec<Message>,
+    /// The last message kept: `P`, `B`, `D` or `E`.
+    last: u8,
+    text: Text,
+    /// Hash of the statement text and declared parameter types.
+    statement: u64,
+    plan: Arc<Plan>,
+    fingerprint: u64,
+}
+
+/// A reply being recorded for the cache.
+#[derive(Debug)]
+pub(crate) struct Capture {
+    fill: Fill,
+    buf: BytesMut,
+    failed: Option<NocacheReason>,
+}
+
+impl Capture {
+    fn new(fill: Fill) -> Capture {
+        Capture {
+            fill,
+            buf: BytesMut::new(),
+            failed: None,
+        }
+    }
+}
+
+/// The session-level facts the cache needs, gathered on the data path.
+#[derive(Debug, Default)]
+pub(crate) struct CacheState {
+    pub held: Option<Held>,
+    pub capture: Option<Capture>,
+    /// Statements that wrote, completed in the current transaction.
+    pub writes: Vec<Arc<Analysis>>,
+    /// The session changed state pgpulse does not track.
+    pub tainted: bool,
+    /// The unnamed statement was answered from the cache and never reached
+    /// the server: re-send its Parse before a Bind or Describe that uses it.
+    pub unnamed_unsent: bool,
+    /// The cache outcome of the next statement timed (a captured miss).
+    pub next_outcome: Option<CacheOutcome>,
+}
+
+impl<S> Session<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    fn cache(&self) -> Option<&Cache> {
+        self.shared.cache.as_ref()
+    }
+
+    /// Nothing in flight and no transaction block: the only state in which
+    /// a reply can be served or captured whole.
+    fn quiescent(&self) -> Result<(), NocacheReason> {
+        if self.cstate.tainted {
+            return Err(NocacheReason::UntrackedSessionState);
+        }
+        if !self.replies.is_empty() || self.batch_open || self.copy_in || self.skipping {
+            return Err(NocacheReason::Pipelined);
+        }
+        if self.status != pgpulse_wire::TransactionStatus::Idle {
+            return Err(NocacheReason::Transaction);
+        }
+        Ok(())
+    }
+
+    /// The plan for `text`, or why not (counted).
+    fn cache_plan(&self, text: &str) -> Option<(Arc<Plan>, u64)> {
+        let cache = self.cache()?;
+        if cache.mode() == pgpulse_cache::CacheMode::Off {
+            return None;
+        }
+        let analysis = self.shared.analyzer.analyze(text);
+        let fp = analysis.fingerprint.0;
+        if let Err(reason) = self.quiescent() {
+            // Only reads are worth counting as refusals.
+            if analysis.is_read_only() {
+                cache.refused(fp, reason);
+            }
+            return None;
+        }
+        cache
+            .plan(&self.info.database, &analysis)
+            .ok()
+            .map(|p| (p, fp))
+    }
+
+    fn key(&self, shape: &[u8]) -> KeyBuilder {
+        let mut k = KeyBuilder::new(shape, &self.info.database, &self.info.user);
+        for (name, value) in &self.vars {
+            if name != "application_name" {
+                k.str(name).str(value);
+            }
+        }
+        k
+    }
+
+    /// A simple query: served from the cache (true), or forwarded by the
+    /// caller, with its reply captured on a miss.
+    pub(super) async fn cached_query(
+        &mut self,
+        msg: &Message,
+        text: &str,
+    ) -> Result<bool, ProxyError> {
+        let Some((plan, _)) = self.cache_plan(text) else {
+            return Ok(false);
+        };
+        let key = self.key(b"Q").str(text).finish();
+        let Some(cache) = self.cache().cloned() else {
+            return Ok(false);
+        };
+        match cache.lookup(key, &plan).await {
+            Lookup::Hit(bytes) => {
+                self.serve_hit(Text::Query(msg.clone()), None, bytes)
+                    .await?;
+                Ok(true)
+            }
+            Lookup::Miss(fill) => {
+                self.cstate.capture = Some(Capture::new(fill));
+                self.cstate.next_outcome = Some(CacheOutcome::Miss);
+                Ok(false)
+            }
+        }
+    }
+
+    /// Sends a cached reply and reports the statement.
+    async fn serve_hit(
+        &mut self,
+        text: Text,
+        bind: Option<Message>,
+        bytes: Bytes,
+    ) -> Result<(), ProxyError> {
+        let mut timed = Timed::new(text);
+        timed.bind = bind;
+        timed.cache = CacheOutcome::Hit;
+        timed.rows = rows_of(&bytes);
+        self.pool
+            .stats()
+            .bytes_sent
+            .fetch_add(bytes.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        futures::SinkExt::<Bytes>::feed(&mut self.client, bytes).await?;
+        self.complete(*timed);
+        Ok(())
+    }
+
+    /// Extended protocol: decides whether `msg` is held. Returns the
+    /// messages to dispatch now, in order (none while holding).
+    pub(super) async fn hold(&mut self, msg: Message) -> Result<Vec<Message>, ProxyError> {
+        let tag = msg.tag();
+        let Some(mut held) = self.cstate.held.take() else {
+            return Ok(match self.start_hold(&msg) {
+                Some(held) => {
+                    self.cstate.held = Some(held);
+                    Vec::new()
+                }
+                None => vec![msg],
+            });
+        };
+        let fits = match (held.last, tag) {
+            (b'P', fe::BIND_TAG) => fe::bind_names(&msg).is_ok_and(|(_, s)| s.is_empty()),
+            (b'B', fe::DESCRIBE_TAG) => fe::Describe::parse(&msg).is_ok(),
+            (b'B' | b'D', fe::EXECUTE_TAG) => {
+                fe::Execute::parse(&msg).is_ok_and(|e| e.max_rows == 0)
+            }
+            (b'E', fe::SYNC_TAG) => {
+                held.msgs.push(msg);
+                return self.finish_hold(held).await;
+            }
+            _ => false,
+        };
+        if fits {
+            held.last = tag;
+            held.msgs.push(msg);
+            self.cstate.held = Some(held);
+            return Ok(Vec::new());
+        }
+        // Not a shape the cache answers: let everything through as sent.
+        if let Some(cache) = self.cache() {
+            cache.refused(held.fingerprint, NocacheReason::UnsupportedProtocolShape);
+        }
+        let mut out = held.msgs;
+        out.push(msg);
+        Ok(out)
+    }
+
+    fn start_hold(&mut self, msg: &Message) -> Option<Held> {
+        self.cache()?;
+        let (text, statement, last) = match msg.tag() {
+            fe::PARSE_TAG => {
+                let parse = fe::Parse::parse(msg).ok()?;
+                if !parse.name.is_empty() {
+                    return None;
+                }
+                let key = super::prepared::statement_key(parse.query, &parse.param_types);
+                (Text::Parse(msg.clone()), key, b'P')
+            }
+            fe::BIND_TAG => {
+                let (_, statement) = fe::bind_names(msg).ok()?;
+                let p = self.named(statement)?;
+                (Text::Named(p.text.clone()), p.key, b'B')
+            }
+            _ => return None,
+        };
+        let (plan, fingerprint) = self.cache_plan(text.as_str())?;
+        Some(Held {
+            msgs: vec![msg.clone()],
+            last,
+            text,
+            statement,
+            plan,
+            fingerprint,
+        })
+    }
+
+    async fn finish_hold(&mut self, held: Held) -> Result<Vec<Message>, ProxyError> {
+        let mut shape = Vec::with_capacity(6);
+        let mut key = self.key(b"");
+        let mut bind = None;
+        for m in &held.msgs {
+            shape.push(m.tag());
+            match m.tag() {
+                fe::DESCRIBE_TAG => shape.push(m.body().first().copied().unwrap_or(0)),
+                fe::BIND_TAG => {
+                    key.bytes(bind_values(m));
+                    bind = Some(m.clone());
+                }
+                _ => {}
+            }
+        }
+        key.bytes(&shape)
+            .u64(held.statement)
+            .str(held.text.as_str());
+        let key = key.finish();
+        let Some(cache) = self.cache().cloned() else {
+            return Ok(held.msgs);
+        };
+        match cache.lookup(key, &held.plan).await {
+            Lookup::Hit(bytes) => {
+                if let Text::Parse(parse) = &held.text {
+                    // The server never sees this Parse: remember it, and
+                    // send it before anything else uses the unnamed
+                    // statement.
+                    self.unnamed_text = Some(Text::Parse(parse.clone()));
+                    self.cstate.unnamed_unsent = true;
+                }
+                self.serve_hit(held.text, bind, bytes).await?;
+                Ok(Vec::new())
+            }
+            Lookup::Miss(fill) => {
+                self.cstate.capture = Some(Capture::new(fill));
+                self.cstate.next_outcome = Some(CacheOutcome::Miss);
+                Ok(held.msgs)
+            }
+        }
+    }
+
+    /// Before a Bind or Describe of the unnamed statement: if its Parse was
+    /// answered from the cache, the server has another statement under
+    /// that name; send the Parse (hidden) first.
+    pub(super) async fn resend_unnamed(&mut self) -> Result<(), ProxyError> {
+        if !self.cstate.unnamed_unsent {
+            return Ok(());
+        }
+        self.cstate.unnamed_unsent = false;
+        if let Some(Text::Parse(parse)) = self.unnamed_text.clone() {
+            self.ensure_server().await?;
+            self.replies.push(super::replies::Expect::Parse {
+                visible: false,
+                key: None,
+            });
+            self.send(parse).await?;
+        }
+        Ok(())
+    }
+
+    /// A reply message going to the client while a capture is on.
+    pub(super) fn capture(&mut self, msg: &Message) {
+        let Some(c) = self.cstate.capture.as_mut() else {
+            return;
+        };
+        if c.failed.is_none() {
+            c.failed = match msg.tag() {
+                be::ERROR_RESPONSE_TAG => Some(NocacheReason::Error),
+                be::NOTICE_RESPONSE_TAG
+                | be::NOTIFICATION_RESPONSE_TAG
+                | be::PARAMETER_STATUS_TAG
+                | be::COPY_IN_RESPONSE_TAG
+                | be::COPY_OUT_RESPONSE_TAG
+                | be::COPY_BOTH_RESPONSE_TAG
+                | be::PORTAL_SUSPENDED_TAG => Some(NocacheReason::UnexpectedMessage),
+                _ if c.buf.len() + msg.len() > c.fill.max_bytes() => Some(NocacheReason::TooLarge),
+                _ => None,
+            };
+            if c.failed.is_none() {
+                c.buf.extend_from_slice(msg.frame());
+            } else {
+                c.buf = BytesMut::new();
+            }
+        }
+        if msg.tag() == be::READY_FOR_QUERY_TAG
+            && let Some(c) = self.cstate.capture.take()
+        {
+            let idle = msg.body().first() == Some(&b'I');
+            match c.failed {
+                Some(reason) => c.fill.abandon(reason),
+                None if !idle => c.fill.abandon(NocacheReason::Transaction),
+                None => {
+                    let _ = c.fill.complete(c.buf.freeze());
+                }
+            }
+        }
+    }
+
+    /// A statement completed: remember what it wrote until its transaction
+    /// ends, and notice session state the key cannot follow.
+    pub(super) fn note_statement(&mut self, text: &str) {
+        if self.cache().is_none() || text.is_empty() {
+            return;
+        }
+        let analysis = self.shared.analyzer.analyze(text);
+        let writes = |a: &Analysis| {
+            a.may_write
+                || !a.certain
+                || matches!(
+                    a.kind,
+                    StatementKind::Ddl | StatementKind::Copy { from: true, .. }
+                )
+        };
+        if untracked_state(text, &analysis)
+            || analysis.parts.iter().any(|p| untracked_state(text, p))
+        {
+            self.cstate.tainted = true;
+        }
+        if writes(&analysis) || analysis.parts.iter().any(writes) {
+            self.cstate.writes.push(analysis);
+        }
+    }
+
+    /// The transaction ended (ReadyForQuery 'I'): invalidate what it wrote.
+    pub(super) fn end_transaction(&mut self) {
+        if self.cstate.writes.is_empty() {
+            return;
+        }
+        let writes = std::mem::take(&mut self.cstate.writes);
+        let Some(cache) = self.cache() else { return };
+        let db = &self.info.database;
+        for a in &writes {
+            let parts: Vec<&Analysis> = if a.parts.is_empty() {
+                vec![a]
+            } else {
+                a.parts.iter().collect()
+            };
+            for p in parts {
+                let ddl = matches!(p.kind, StatementKind::Ddl);
+                if p.tables_written.is_empty() && (p.may_write || !p.certain) {
+                    // Writes something, pgpulse cannot say what.
+                    cache.invalidate_database(db);
+                } else if !p.tables_written.is_empty() {
+                    cache.invalidate_tables(db, p.tables_written.iter().map(|t| t.name.as_str()));
+                }
+                if ddl {
+                    cache.schema_changed(db);
+                }
+            }
+        }
+    }
+
+    /// Drops the held messages' dispatch and releases them (the session is
+    /// about to act on something else).
+    pub(super) fn take_held(&mut self) -> Vec<Message> {
+        self.cstate.held.take().map(|h| h.msgs).unwrap_or_default()
+    }
+}
+
+impl<S> Session<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    /// Dispatches a client message through the hold (extended protocol) and
+    /// the normal path.
+    pub(super) async fn dispatch_cached(&mut self, msg: Message) -> Result<Flow, ProxyError> {
+        let msgs = if self.shared.cache.is_some()
+            && matches!(
+                msg.tag(),
+                fe::PARSE_TAG | fe::BIND_TAG | fe::DESCRIBE_TAG | fe::EXECUTE_TAG | fe::SYNC_TAG
+            ) {
+            self.hold(msg).await?
+        } else {
+            let mut msgs = self.take_held();
+            msgs.push(msg);
+            msgs
+        };
+        for m in msgs {
+            if let Flow::Exit = self.dispatch(m).await? {
+                return Ok(Flow::Exit);
+            }
+        }
+        Ok(Flow::Continue)
+    }
+}
+
+/// The Bind's parameter formats, values and result formats (its body
+/// after the portal and statement names).
+fn bind_values(msg: &Message) -> &[u8] {
+    let body = msg.body();
+    let mut nul = 0;
+    for (i, b) in body.iter().enumerate() {
+        if *b == 0 {
+            nul += 1;
+            if nul == 2 {
+                return &body[i + 1..];
+            }
+        }
+    }
+    body
+}
+
+/// Rows in the CommandComplete of a cached reply.
+fn rows_of(bytes: &Bytes) -> u64 {
+    let mut rest = &bytes[..];
+    while rest.len() >= 5 {
+        let len = u32::from_be_bytes([rest[1], rest[2], rest[3], rest[4]]) as usize;
+        if rest[0] == be::COMMAND_COMPLETE_TAG && rest.len() > len {
+            let tag = &rest[5..1 + len];
+            let tag = std::str::from_utf8(tag.strip_suffix(&[0]).unwrap_or(tag)).unwrap_or("");
+            return be::command_complete_rows(tag).unwrap_or(0);
+        }
+        if rest.len() < 1 + len {
+            break;
+        }
+        rest = &rest[1 + len..];
+    }
+    0
+}
+
+/// Statements that change session state the proxy does not track, after
+/// which a session's results may not match its key: `set_config()`,
+/// temporary tables (which shadow tables of the same name), `DO` blocks.
+fn untracked_state(text: &str, a: &Analysis) -> bool {
+    if a.functions
+        .iter()
+        .any(|f| pgpulse_cache::catalog::bare_name(f) == "set_config")
+    {
+        return true;
+    }
+    if a.certain && !matches!(a.kind, StatementKind::Ddl) {
+        return false;
+    }
+    let lower = text.to_ascii_lowercase();
+    lower.contains("temp") || lower.trim_start().starts_with("do")
+}

@@ -1,0 +1,134 @@
+//! Wiring of `pgpulse-cache`: its settings from the config, and the admin
+//! console items `SHOW CACHE`, `SHOW CACHE_REFUSALS` and `SHOW CACHE_TABLES`.
+
+use std::str::FromStr;
+
+use pgpulse_cache::{Cache, CacheConfig, CacheMode};
+use pgpulse_proxy::{AdminExtension, ConsoleTable};
+
+use crate::config::{self, Config};
+
+/// The cache for `config`; `None` when its mode is `off`.
+pub fn start(config: &Config) -> anyhow::Result<Option<Cache>> {
+    let mode = match config.cache.mode {
+        config::CacheMode::Off => return Ok(None),
+        config::CacheMode::Auto => CacheMode::Auto,
+        config::CacheMode::All => CacheMode::All,
+    };
+    let upstream = match &config.upstream.url {
+        Some(url) => Some(
+            tokio_postgres::Config::from_str(url)
+                .map_err(|e| anyhow::anyhow!("upstream.url: {e}"))?,
+        ),
+        None => {
+            tracing::warn!(
+                "cache: no upstream URL, so no catalog to judge statements by: nothing is cached"
+            );
+            None
+        }
+    };
+    Ok(Some(Cache::new(CacheConfig {
+        mode,
+        ttl: config.cache.ttl,
+        max_bytes: config.cache.max_bytes,
+        max_entry_bytes: config.cache.max_entry_bytes,
+        upstream,
+        redis_url: config.redis.url.clone(),
+        ..CacheConfig::default()
+    })))
+}
+
+/// The cache's admin-console items.
+#[derive(Debug)]
+pub struct CacheConsole(pub Cache);
+
+impl AdminExtension for CacheConsole {
+    fn items(&self) -> Vec<&'static str> {
+        vec!["CACHE", "CACHE_REFUSALS", "CACHE_TABLES"]
+    }
+
+    fn show(&self, item: &str) -> Option<ConsoleTable> {
+        let s = self.0.stats();
+        let n = |v: u64| Some(v.to_string());
+        match item {
+            "CACHE" => Some((
+                vec![
+                    "mode",
+                    "hits",
+                    "misses",
+                    "hit_rate",
+                    "entries",
+                    "bytes",
+                    "evictions",
+                    "fills",
+                    "coalesced",
+                    "invalidations",
+                ],
+                vec![vec![
+                    Some(format!("{:?}", self.0.mode()).to_lowercase()),
+                    n(s.hits),
+                    n(s.misses),
+                    Some(format!("{:.4}", s.hit_rate)),
+                    n(s.entries),
+                    n(s.bytes),
+                    n(s.evictions),
+                    n(s.fills),
+                    n(s.coalesced),
+                    n(s.invalidations),
+                ]],
+            )),
+            "CACHE_REFUSALS" => Some((
+                vec!["reason", "count"],
+                s.refusals
+                    .iter()
+                    .map(|(r, c)| vec![Some(r.as_str().to_owned()), n(*c)])
+                    .collect(),
+            )),
+            "CACHE_TABLES" => Some((
+                vec![
+                    "table",
+                    "hits",
+                    "misses",
+                    "hit_rate",
+                    "fills",
+                    "invalidations",
+                ],
+                s.tables
+                    .iter()
+                    .map(|(t, c)| {
+                        vec![
+                            Some(t.clone()),
+                            n(c.hits),
+                            n(c.misses),
+                            Some(format!("{:.4}", c.hit_rate)),
+                            n(c.fills),
+                            n(c.invalidations),
+                        ]
+                    })
+                    .collect(),
+            )),
+            _ => None,
+        }
+    }
+}
+
+/// Several consoles as one.
+pub struct Consoles(pub Vec<std::sync::Arc<dyn AdminExtension>>);
+
+impl std::fmt::Debug for Consoles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Consoles")
+            .field("len", &self.0.len())
+            .finish()
+    }
+}
+
+impl AdminExtension for Consoles {
+    fn items(&self) -> Vec<&'static str> {
+        self.0.iter().flat_map(|c| c.items()).collect()
+    }
+
+    fn show(&self, item: &str) -> Option<ConsoleTable> {
+        self.0.iter().find_map(|c| c.show(item))
+    }
+}
