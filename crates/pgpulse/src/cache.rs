@@ -27,7 +27,37 @@ pub fn start(config: &Config) -> anyhow::Result<Option<Cache>> {
             None
         }
     };
+    let mut rules = Vec::new();
+    for (i, r) in config.cache.rules.iter().enumerate() {
+        let fingerprint = match &r.fingerprint {
+            Some(f) => Some(u64::from_str_radix(f, 16).map_err(|_| {
+                anyhow::anyhow!("cache.rules[{i}].fingerprint: expected 16 hex digits, got {f:?}")
+            })?),
+            None => None,
+        };
+        anyhow::ensure!(
+            fingerprint.is_some() || r.table.is_some(),
+            "cache.rules[{i}]: needs a fingerprint or a table"
+        );
+        rules.push(pgpulse_cache::CacheRule {
+            fingerprint,
+            table: r.table.clone(),
+            action: match r.action {
+                config::RuleActionConfig::Allow => pgpulse_cache::RuleAction::Allow,
+                config::RuleActionConfig::Deny => pgpulse_cache::RuleAction::Deny,
+            },
+            ttl: r.ttl,
+        });
+    }
+    let feed = match config.cache.feed {
+        config::FeedMode::Auto => pgpulse_cache::FeedMode::Auto,
+        config::FeedMode::Replication => pgpulse_cache::FeedMode::Replication,
+        config::FeedMode::Triggers => pgpulse_cache::FeedMode::Triggers,
+        config::FeedMode::Off => pgpulse_cache::FeedMode::Off,
+    };
     Ok(Some(Cache::new(CacheConfig {
+        rules,
+        feed,
         mode,
         ttl: config.cache.ttl,
         max_bytes: config.cache.max_bytes,

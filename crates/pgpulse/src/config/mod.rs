@@ -271,6 +271,53 @@ pub struct CacheConfig {
     pub max_bytes: u64,
     /// Largest single result cached, in bytes. Default 1 MiB.
     pub max_entry_bytes: usize,
+    /// How writes that bypass pgpulse are seen: `auto` (logical
+    /// replication, else triggers + NOTIFY), `replication`, `triggers`,
+    /// `off` (TTL only). Default auto.
+    pub feed: FeedMode,
+    /// Rules per fingerprint or table.
+    pub rules: Vec<CacheRuleConfig>,
+}
+
+/// Change-feed modes.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum FeedMode {
+    /// Logical replication, else triggers + NOTIFY, else off.
+    #[default]
+    Auto,
+    /// Logical replication (pgoutput) only.
+    Replication,
+    /// Triggers + NOTIFY only.
+    Triggers,
+    /// None: the TTL bounds staleness after writes pgpulse cannot see.
+    Off,
+}
+
+/// `[[cache.rules]]`: allow or deny caching, or shorten the TTL, for one
+/// fingerprint (16 hex digits, as `SHOW QUERIES` prints it) or one table.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CacheRuleConfig {
+    /// Fingerprint, 16 hex digits.
+    pub fingerprint: Option<String>,
+    /// Table name (without schema).
+    pub table: Option<String>,
+    /// `allow` or `deny`.
+    pub action: RuleActionConfig,
+    /// Entry lifetime for matching statements.
+    #[serde(default, with = "humantime_serde")]
+    pub ttl: Option<Duration>,
+}
+
+/// What a cache rule does.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum RuleActionConfig {
+    /// Cache (in auto mode, at once).
+    Allow,
+    /// Never cache.
+    Deny,
 }
 
 impl Default for CacheConfig {
@@ -280,6 +327,8 @@ impl Default for CacheConfig {
             ttl: Duration::from_secs(300),
             max_bytes: 256 << 20,
             max_entry_bytes: 1 << 20,
+            feed: FeedMode::Auto,
+            rules: Vec::new(),
         }
     }
 }
