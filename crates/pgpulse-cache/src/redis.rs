@@ -1,12 +1,109 @@
-//! The Redis L2 and cross-instance invalidation. (Being written.)
+//! The Redis L2 and cross-instance invalidation.
+//!
+//! Several pgpulse instances share one Redis (ARCHITECTURE.md, "Cache
+//! correctness rules", rule 6). What is kept there ([`mod@format`] has the
+//! exact layout):
+//!
+//! - entries, `pgpulse:e:{key hex}`: a header (database, families, and the
+//!   Redis generations read when the fill *started*) then the reply bytes,
+//!   with `SET ... PX ttl`;
+//! - generations, the hash `pgpulse:g:{database}`: field `*` is the
+//!   database epoch, `f:{family}` a family's counter; plus the global epoch
+//!   `pgpulse:epoch`;
+//! - the invalidation sequence `pgpulse:seq` and the channel
+//!   `pgpulse:inval`.
+//!
+//! **Lookup** is one round trip (a Lua script): the entry and the current
+//! generations. The entry is served only if its generations are the
+//! current ones, so an entry filled before a write that bumped one of its
+//! families is never served, whatever the order in which the fill and the
+//! invalidation reached Redis. A miss returns the generations to store with
+//! the fill. **Store** is fire-and-forget.
+//!
+//! **Invalidation** ([`RedisL2::invalidate`]) is fire-and-forget for the
+//! caller but reliable while Redis is up: a single writer task runs, per
+//! database, a script that bumps the generations, `INCR`s the sequence and
+//! publishes `{origin} {seq} {what}` — in that order, atomically. While
+//! Redis is down the invalidations stay queued (a bounded set, see
+//! `redis/pending.rs`) and are replayed when it answers again, so an L2 entry
+//! written before cannot be served later by another instance.
+//!
+//! Until Redis has confirmed an instance's own invalidation of a database,
+//! that instance does not read L2 for the database (`redis/pending.rs`): Redis's
+//! generations are still those from before the write, so an entry filled
+//! before it would look current to a client reading its own write.
+//!
+//! **Subscriber**: a dedicated pub/sub connection applies other instances'
+//! invalidations to this instance's L1 through the [`Invalidator`]. Pub/sub
+//! is at-most-once, so: every (re)subscription forgets the whole L1
+//! (`Invalidator::everything`), and a poller reads `pgpulse:seq` every
+//! [`POLL_EVERY`]; a number that was neither received nor published by this
+//! instance by the *next* poll was lost, and the L1 is forgotten too
+//! (`redis/seq.rs`).
+//!
+//! # Staleness bound
+//! With Redis reachable, another instance's write stops being served from
+//! this instance's L1 when its message arrives (about a millisecond), or,
+//! if the message is lost, by the second poll after the publish: at most
+//! 2 × [`POLL_EVERY`] = 500 ms plus one `GET` (normally well under a
+//! millisecond, at most [`OP_TIMEOUT`]), so under 1 s. While Redis is
+//! unreachable this instance cannot hear other instances at all: the
+//! change feed (rule 5) and the TTL bound staleness then, and the L1 is
+//! forgotten when the subscription comes back.
+//!
+//! # Failures
+//! Every operation has a timeout ([`LOOKUP_TIMEOUT`], [`OP_TIMEOUT`]);
+//! failures feed a circuit breaker (`redis/breaker.rs`): while it is open, lookups
+//! return [`L2Lookup::Unavailable`] at once, stores are skipped and
+//! invalidations are queued. Nothing here blocks or fails a caller.
+//!
+//! Redis Cluster is not supported (the scripts touch keys of several slots).
 
-use std::sync::Arc;
-use std::time::Duration;
+mod breaker;
+pub mod format;
+mod pending;
+mod script;
+mod seq;
+mod tasks;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{ErrorKind, RedisError, Value};
 
 use crate::cache::Invalidator;
 use crate::key::Key;
+
+use self::breaker::Breaker;
+use self::format::{
+    CHANNEL, DATABASE_FIELD, EPOCH_KEY, SEQ_KEY, Scope, entry_key, family_field, gens_key,
+};
+use self::pending::Pending;
+use self::script::Lua;
+use self::seq::Seqs;
+
+/// A lookup's time limit: it is on a client's path (after an L1 miss).
+pub const LOOKUP_TIMEOUT: Duration = Duration::from_millis(50);
+/// Every other operation's time limit (store, invalidation, poll).
+pub const OP_TIMEOUT: Duration = Duration::from_millis(250);
+/// How often the sequence is polled to detect lost messages.
+pub const POLL_EVERY: Duration = Duration::from_millis(250);
+/// A connection attempt's time limit.
+const CONNECT_TIMEOUT: Duration = Duration::from_millis(250);
+/// Connecting and subscribing the pub/sub connection.
+const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(1);
+/// Reconnection backoff of the pub/sub connection.
+const SUBSCRIBE_BACKOFF: (Duration, Duration) =
+    (Duration::from_millis(100), Duration::from_secs(2));
+/// The connection manager's reconnection attempts (per failure detected)
+/// and their longest delay.
+const RECONNECT_RETRIES: usize = 6;
+const RECONNECT_MAX_DELAY: Duration = Duration::from_millis(500);
+/// Stores in flight at most; more are skipped (Redis is slow).
+const MAX_STORES_IN_FLIGHT: usize = 256;
 
 /// What an L2 lookup found.
 #[derive(Debug)]
@@ -16,10 +113,13 @@ pub enum L2Lookup {
     /// No current entry; `gens` are the Redis generations of the families,
     /// read in the same round trip, to store with the fill.
     Miss {
-        /// Generations.
+        /// Generations: the global epoch, the database epoch, then one per
+        /// family in the order of the lookup's `families`.
         gens: Vec<u64>,
     },
-    /// Redis is down or slow (circuit open): L1 only.
+    /// Redis is down or slow (circuit open), or this instance invalidated
+    /// the database and Redis has not confirmed it yet: L1 only, nothing
+    /// to store.
     Unavailable,
 }
 
@@ -28,45 +128,414 @@ pub enum L2Lookup {
 pub struct L2Stats {
     /// L2 hits.
     pub hits: u64,
-    /// L2 misses.
+    /// L2 misses (no entry, or an entry of older generations).
     pub misses: u64,
+    /// Failed or timed-out Redis operations.
+    pub errors: u64,
+    /// Entries written.
+    pub stores: u64,
+    /// Entries not written: breaker open, too many in flight, or a name too
+    /// long for the entry header.
+    pub stores_skipped: u64,
+    /// Invalidations published (one per database per batch).
+    pub invalidations_sent: u64,
+    /// Other instances' invalidations applied.
+    pub invalidations_received: u64,
+    /// Invalidations waiting for Redis (databases, plus one for a global
+    /// one).
+    pub invalidations_pending: u64,
+    /// Times the L1 was forgotten because messages may have been lost:
+    /// every subscription (the first one too), a gap in the sequence.
+    pub resyncs: u64,
+    /// Times the circuit breaker opened.
+    pub breaker_trips: u64,
+    /// The breaker is open (or half-open): L1 only.
+    pub breaker_open: bool,
+    /// The invalidation subscription is up.
+    pub subscribed: bool,
 }
 
-/// The Redis L2.
+#[derive(Debug, Default)]
+struct Counters {
+    hits: AtomicU64,
+    misses: AtomicU64,
+    errors: AtomicU64,
+    stores: AtomicU64,
+    stores_skipped: AtomicU64,
+    invalidations_sent: AtomicU64,
+    invalidations_received: AtomicU64,
+    resyncs: AtomicU64,
+}
+
+fn bump(c: &AtomicU64) {
+    c.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Why an operation failed.
 #[derive(Debug)]
-pub struct RedisL2 {}
+enum OpError {
+    Timeout,
+    Redis(RedisError),
+    Reply,
+}
+
+impl std::fmt::Display for OpError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OpError::Timeout => f.write_str("timed out"),
+            OpError::Redis(e) => write!(f, "{e}"),
+            OpError::Reply => f.write_str("unexpected reply"),
+        }
+    }
+}
+
+impl From<RedisError> for OpError {
+    fn from(e: RedisError) -> Self {
+        OpError::Redis(e)
+    }
+}
+
+/// Runs `fut` within `limit`.
+async fn within<T>(
+    limit: Duration,
+    fut: impl Future<Output = Result<T, RedisError>>,
+) -> Result<T, OpError> {
+    match tokio::time::timeout(limit, fut).await {
+        Ok(r) => Ok(r?),
+        Err(_) => Err(OpError::Timeout),
+    }
+}
+
+/// State shared by the handle and its tasks.
+struct Shared {
+    client: redis::Client,
+    conn: ConnectionManager,
+    /// This instance, in messages (random, made at start).
+    origin: u64,
+    invalidator: Invalidator,
+    breaker: Breaker,
+    counters: Counters,
+    pending: Mutex<Pending>,
+    wake_writer: tokio::sync::Notify,
+    /// Asks the subscriber to reconnect (its connection seems dead).
+    resubscribe: tokio::sync::Notify,
+    seqs: Mutex<Seqs>,
+    /// Losses detected by the poller with no message received since.
+    loss_streak: AtomicU64,
+    subscribed: AtomicBool,
+    store_slots: Arc<tokio::sync::Semaphore>,
+    lookup_lua: Lua,
+    invalidate_lua: Lua,
+}
+
+impl Shared {
+    fn seqs(&self) -> std::sync::MutexGuard<'_, Seqs> {
+        self.seqs.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn pending(&self) -> std::sync::MutexGuard<'_, Pending> {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// An operation that went through the breaker failed.
+    fn failed(&self, what: &'static str, e: &OpError) {
+        bump(&self.counters.errors);
+        if self.breaker.failure(Instant::now()) {
+            tracing::warn!(error = %e, op = what, "redis: circuit open, L1 only for {:?}", breaker::OPEN_FOR);
+        } else {
+            tracing::debug!(error = %e, op = what, "redis: operation failed");
+        }
+    }
+
+    /// Forgets this instance's L1: invalidations may have been missed.
+    fn resync(&self, why: &'static str) {
+        tracing::debug!(why, "redis: forgetting the L1");
+        bump(&self.counters.resyncs);
+        self.invalidator.everything();
+    }
+
+    async fn get_seq(&self) -> Result<u64, OpError> {
+        let mut conn = self.conn.clone();
+        let mut get = redis::cmd("GET");
+        get.arg(SEQ_KEY);
+        let seq = within(OP_TIMEOUT, get.query_async::<Option<u64>>(&mut conn)).await?;
+        Ok(seq.unwrap_or(0))
+    }
+
+    /// Bumps the generations of `scope` and publishes it; returns its
+    /// sequence number.
+    async fn publish(&self, scope: &Scope) -> Result<u64, OpError> {
+        let (hash, fields): (String, Vec<String>) = match scope {
+            Scope::Everything => (EPOCH_KEY.to_owned(), Vec::new()),
+            Scope::Database(db) => (gens_key(db), vec![DATABASE_FIELD.to_owned()]),
+            Scope::Families(db, families) => (
+                gens_key(db),
+                families.iter().map(|f| family_field(f)).collect(),
+            ),
+        };
+        let body = format::encode_scope(scope);
+        let origin = format::origin_prefix(self.origin);
+        let mut args: Vec<&[u8]> = vec![CHANNEL.as_bytes(), origin.as_bytes(), &body];
+        args.extend(fields.iter().map(|f| f.as_bytes()));
+        let keys = [hash.as_str(), SEQ_KEY, EPOCH_KEY];
+        let mut conn = self.conn.clone();
+        match within(OP_TIMEOUT, self.invalidate_lua.run(&mut conn, &keys, &args)).await? {
+            Value::Int(n) => u64::try_from(n).map_err(|_| OpError::Reply),
+            _ => Err(OpError::Reply),
+        }
+    }
+
+    /// Sends the pending invalidations while Redis answers; what fails
+    /// goes back to the queue.
+    async fn flush(&self) {
+        loop {
+            let (batch, upto) = {
+                let mut pending = self.pending();
+                if pending.is_empty() {
+                    // Only this task sends: nothing is in flight either.
+                    let (_, upto) = pending.take();
+                    pending.confirmed(upto);
+                    return;
+                }
+                if !self.breaker.allow(Instant::now()) {
+                    return;
+                }
+                pending.take()
+            };
+            let mut rest = batch.into_iter();
+            while let Some(scope) = rest.next() {
+                match self.publish(&scope).await {
+                    Ok(seq) => {
+                        self.breaker.success();
+                        bump(&self.counters.invalidations_sent);
+                        self.seqs().own(seq);
+                    }
+                    Err(e) => {
+                        self.failed("invalidate", &e);
+                        let mut pending = self.pending();
+                        pending.requeue(scope);
+                        rest.for_each(|s| pending.requeue(s));
+                        return;
+                    }
+                }
+            }
+            self.pending().confirmed(upto);
+        }
+    }
+
+    fn queue(&self, scope: Scope) {
+        self.pending().add(scope);
+        self.wake_writer.notify_one();
+    }
+}
+
+/// The Redis L2. Dropping it stops its tasks.
+pub struct RedisL2 {
+    shared: Arc<Shared>,
+    runtime: tokio::runtime::Handle,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for RedisL2 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisL2")
+            .field("origin", &format_args!("{:016x}", self.shared.origin))
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for RedisL2 {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
 
 impl RedisL2 {
-    /// Connects in the background.
-    pub fn start(_url: &str, _invalidator: Invalidator) -> Result<RedisL2, ::redis::RedisError> {
-        Ok(RedisL2 {})
+    /// Connects in the background: returns at once, even if Redis is down
+    /// (an invalid URL, or no tokio runtime, is an error). Call from inside
+    /// a tokio runtime; the tasks run on it.
+    pub fn start(url: &str, invalidator: Invalidator) -> Result<RedisL2, RedisError> {
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
+            RedisError::from((ErrorKind::Client, "the Redis L2 needs a tokio runtime"))
+        })?;
+        let client = redis::Client::open(url)?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            .set_response_timeout(Some(OP_TIMEOUT * 4))
+            .set_number_of_retries(RECONNECT_RETRIES)
+            .set_max_delay(RECONNECT_MAX_DELAY);
+        let conn = {
+            let _enter = runtime.enter();
+            ConnectionManager::new_lazy_with_config(client.clone(), config)?
+        };
+        let shared = Arc::new(Shared {
+            client,
+            conn,
+            origin: rand::random(),
+            invalidator,
+            breaker: Breaker::default(),
+            counters: Counters::default(),
+            pending: Mutex::new(Pending::default()),
+            wake_writer: tokio::sync::Notify::new(),
+            resubscribe: tokio::sync::Notify::new(),
+            seqs: Mutex::new(Seqs::default()),
+            loss_streak: AtomicU64::new(0),
+            subscribed: AtomicBool::new(false),
+            store_slots: Arc::new(tokio::sync::Semaphore::new(MAX_STORES_IN_FLIGHT)),
+            lookup_lua: Lua::new(script::LOOKUP),
+            invalidate_lua: Lua::new(script::INVALIDATE),
+        });
+        let tasks = vec![
+            runtime.spawn(tasks::writer(shared.clone())),
+            runtime.spawn(tasks::poller(shared.clone())),
+            runtime.spawn(tasks::subscriber(shared.clone())),
+        ];
+        Ok(RedisL2 {
+            shared,
+            runtime,
+            tasks,
+        })
     }
 
-    /// Looks up an entry.
-    pub async fn lookup(&self, _database: &str, _key: Key, _families: &[Arc<str>]) -> L2Lookup {
-        L2Lookup::Unavailable
+    /// Looks up an entry: one round trip, at most [`LOOKUP_TIMEOUT`].
+    pub async fn lookup(&self, database: &str, key: Key, families: &[Arc<str>]) -> L2Lookup {
+        let s = &self.shared;
+        // This instance wrote to the database and Redis does not know yet:
+        // its generations would make entries from before the write look
+        // current.
+        if s.pending().unconfirmed(database) || !s.breaker.allow(Instant::now()) {
+            return L2Lookup::Unavailable;
+        }
+        let entry = entry_key(key);
+        let hash = gens_key(database);
+        let fields: Vec<String> = std::iter::once(DATABASE_FIELD.to_owned())
+            .chain(families.iter().map(|f| family_field(f)))
+            .collect();
+        let args: Vec<&[u8]> = fields.iter().map(|f| f.as_bytes()).collect();
+        let keys = [entry.as_str(), hash.as_str(), EPOCH_KEY];
+        let mut conn = s.conn.clone();
+        let reply = within(LOOKUP_TIMEOUT, s.lookup_lua.run(&mut conn, &keys, &args))
+            .await
+            .and_then(|v| parse_lookup(v).ok_or(OpError::Reply));
+        let (stored, gens) = match reply {
+            Ok(r) => r,
+            Err(e) => {
+                s.failed("lookup", &e);
+                return L2Lookup::Unavailable;
+            }
+        };
+        s.breaker.success();
+        if gens.len() != families.len() + 2 {
+            bump(&s.counters.errors);
+            return L2Lookup::Unavailable;
+        }
+        if let Some(stored) = stored
+            && let Some(at) = format::current_reply_offset(&stored, database, families, &gens)
+        {
+            bump(&s.counters.hits);
+            return L2Lookup::Hit(Bytes::from(stored).slice(at..));
+        }
+        bump(&s.counters.misses);
+        L2Lookup::Miss { gens }
     }
 
-    /// Stores an entry.
+    /// Stores an entry in the background (skipped while the breaker is
+    /// not closed). `gens` are those of the [`L2Lookup::Miss`] that started
+    /// the fill.
     pub fn store(
         &self,
-        _database: &str,
-        _key: Key,
-        _bytes: Bytes,
-        _families: &[Arc<str>],
-        _gens: Vec<u64>,
-        _ttl: Duration,
+        database: &str,
+        key: Key,
+        bytes: Bytes,
+        families: &[Arc<str>],
+        gens: Vec<u64>,
+        ttl: Duration,
     ) {
+        let s = &self.shared;
+        let blob = format::encode_entry(database, families, &gens, &bytes);
+        let slot = s.store_slots.clone().try_acquire_owned().ok();
+        let (Some(blob), Some(slot), true) = (blob, slot, s.breaker.is_closed()) else {
+            bump(&s.counters.stores_skipped);
+            return;
+        };
+        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        let shared = s.clone();
+        self.runtime.spawn(async move {
+            let _slot = slot;
+            let mut conn = shared.conn.clone();
+            let mut set = redis::cmd("SET");
+            set.arg(entry_key(key)).arg(blob).arg("PX").arg(ttl_ms);
+            match within(OP_TIMEOUT, set.query_async::<()>(&mut conn)).await {
+                Ok(()) => {
+                    shared.breaker.success();
+                    bump(&shared.counters.stores);
+                }
+                Err(e) => shared.failed("store", &e),
+            }
+        });
     }
 
-    /// Publishes an invalidation.
-    pub fn invalidate(&self, _database: &str, _families: &[Arc<str>]) {}
+    /// Publishes an invalidation of `families` (already applied locally),
+    /// in the background.
+    pub fn invalidate(&self, database: &str, families: &[Arc<str>]) {
+        if !families.is_empty() {
+            self.shared
+                .queue(Scope::Families(Arc::from(database), families.to_vec()));
+        }
+    }
 
-    /// Publishes a whole-database invalidation.
-    pub fn invalidate_database(&self, _database: &str) {}
+    /// Publishes a whole-database invalidation (already applied locally),
+    /// in the background.
+    pub fn invalidate_database(&self, database: &str) {
+        self.shared.queue(Scope::Database(Arc::from(database)));
+    }
 
     /// Counters.
     pub fn stats(&self) -> L2Stats {
-        L2Stats::default()
+        let s = &self.shared;
+        let c = &s.counters;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        L2Stats {
+            hits: get(&c.hits),
+            misses: get(&c.misses),
+            errors: get(&c.errors),
+            stores: get(&c.stores),
+            stores_skipped: get(&c.stores_skipped),
+            invalidations_sent: get(&c.invalidations_sent),
+            invalidations_received: get(&c.invalidations_received),
+            invalidations_pending: s.pending().len() as u64,
+            resyncs: get(&c.resyncs),
+            breaker_trips: s.breaker.trips(),
+            breaker_open: !s.breaker.is_closed(),
+            subscribed: s.subscribed.load(Ordering::Relaxed),
+        }
     }
+}
+
+/// `{entry or nil, {generations...}}` → the entry and the generations.
+fn parse_lookup(v: Value) -> Option<(Option<Vec<u8>>, Vec<u64>)> {
+    let Value::Array(items) = v else {
+        return None;
+    };
+    let [entry, gens]: [Value; 2] = items.try_into().ok()?;
+    let entry = match entry {
+        Value::Nil => None,
+        Value::BulkString(b) => Some(b),
+        _ => return None,
+    };
+    let Value::Array(gens) = gens else {
+        return None;
+    };
+    let gens = gens
+        .into_iter()
+        .map(|g| match g {
+            Value::BulkString(b) => std::str::from_utf8(&b).ok()?.parse().ok(),
+            Value::Int(i) => u64::try_from(i).ok(),
+            _ => None,
+        })
+        .collect::<Option<Vec<u64>>>()?;
+    Some((entry, gens))
 }
