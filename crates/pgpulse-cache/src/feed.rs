@@ -1,18 +1,498 @@
-//! The change feed. (Being written.)
+//! The change feed: writes that bypass pgpulse (other clients, triggers,
+//! functions, cascades) invalidate the cache within about one poll interval
+//! (ARCHITECTURE.md, "Cache correctness rules", rule 5). One task per
+//! database, started by the catalog loader once the catalog is read.
+//!
+//! # Methods
+//! - **Logical decoding** ([`FeedMode::Replication`], Auto's first choice):
+//!   a temporary slot on an ordinary connection, polled every `feed_poll`
+//!   (module `replication`). Needs `wal_level = logical` and a role with
+//!   REPLICATION (or superuser). Only committed transactions are decoded: a
+//!   rolled-back write invalidates nothing. Unlogged tables are not in the
+//!   WAL, so they get the triggers below.
+//! - **Triggers + NOTIFY** ([`FeedMode::Triggers`], Auto's fallback when
+//!   decoding is refused): a statement-level trigger on every user table
+//!   (module `triggers`), re-installed every minute for new tables. Needs
+//!   ownership of the tables (and CREATE on schema `public`).
+//! - **Off**: when neither can be set up (one warning), or configured:
+//!   only the TTL bounds staleness after writes pgpulse cannot see.
+//!
+//! # Delay
+//! Decoding: up to one poll interval plus the query (measured median
+//! ~100 ms with the default 100 ms poll). Decoding reads flushed WAL only,
+//! so commits with `synchronous_commit = off` add up to the WAL writer's
+//! flush delay (`wal_writer_delay`, 200 ms by default; measured max
+//! ~410 ms). Triggers: a few milliseconds after the commit.
+//!
+//! # Gaps and losses
+//! Whenever the feed (re)starts, and whenever its connection is lost or a
+//! reconnection attempt fails (every 100 ms doubling to 5 s), everything
+//! cached for the database is invalidated: writes in between may have been
+//! missed. Entries filled while the feed is down are thus dropped within
+//! 5 s of being filled.
+//!
+//! # Not seen
+//! DDL (ALTER, DROP, CREATE, RENAME; schema changes through pgpulse reload
+//! the catalog, others are picked up by the periodic catalog refresh), tables
+//! owned by an extension (triggers mode), tables the feed's role may not put
+//! a trigger on (triggers mode, one warning each), and in pgoutput mode
+//! whatever the publication leaves out.
 
+mod decode;
+mod replication;
+mod triggers;
+
+use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use tokio::sync::mpsc;
+use tokio_postgres::AsyncMessage;
 
 use crate::cache::Invalidator;
 use crate::config::FeedMode;
 
+use replication::{Decoder, Slot};
+use triggers::Scope;
+
+/// The NOTIFY channel of the triggers.
+pub(crate) const CHANNEL: &str = "pgpulse_feed";
+/// `application_name` of the feed's connections (to find them in
+/// `pg_stat_activity`).
+pub(crate) const APPLICATION_NAME: &str = "pgpulse feed";
+
+const BACKOFF_MIN: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// A session that ran this long resets the reconnection backoff.
+const STABLE: Duration = Duration::from_secs(10);
+/// How often triggers are installed on tables that lack them.
+const REINSTALL: Duration = Duration::from_secs(60);
+
 /// Starts the change feed of one database.
 pub(crate) fn spawn(
-    _pg: tokio_postgres::Config,
-    _database: Arc<str>,
-    _mode: FeedMode,
-    _poll: Duration,
-    _invalidator: Invalidator,
+    pg: tokio_postgres::Config,
+    database: Arc<str>,
+    mode: FeedMode,
+    poll: Duration,
+    invalidator: Invalidator,
 ) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async {})
+    let mut pg = pg;
+    pg.application_name(APPLICATION_NAME);
+    if pg.get_connect_timeout().is_none() {
+        pg.connect_timeout(Duration::from_secs(10));
+    }
+    // A dead server or network must end the session even while a poll is
+    // waiting for its reply.
+    pg.keepalives(true)
+        .keepalives_idle(Duration::from_secs(15))
+        .keepalives_interval(Duration::from_secs(5))
+        .keepalives_retries(3)
+        .tcp_user_timeout(Duration::from_secs(30));
+    let feed = Feed {
+        pg,
+        database,
+        mode,
+        poll: poll.max(Duration::from_millis(1)),
+        invalidator,
+        warnings: Warnings::default(),
+        refusals: triggers::Refusals::default(),
+    };
+    tokio::spawn(feed.run())
+}
+
+/// Why a setup step failed.
+#[derive(Debug)]
+pub(super) enum Failure {
+    /// The connection failed (or a transient error): retry.
+    Lost(String),
+    /// The server refuses this method (privilege, configuration, missing
+    /// plugin): try the next one.
+    Refused(String),
+}
+
+/// Errors that say the method cannot work here, as opposed to errors that
+/// a new connection may not meet.
+pub(super) fn classify(e: tokio_postgres::Error) -> Failure {
+    let Some(db) = e.as_db_error() else {
+        return Failure::Lost(e.to_string());
+    };
+    let code = db.code().code();
+    let refused = code.starts_with("42") // privilege, undefined object
+        || code.starts_with("0A") // feature not supported
+        || code.starts_with("3F") // schema does not exist
+        || code == "55000" // wal_level, or a standby in recovery
+        || code == "25006" // read-only transaction (a standby)
+        || code == "58P01" // output plugin not installed
+        || code == "53400"; // no free replication slot
+    if refused {
+        Failure::Refused(db.message().to_owned())
+    } else {
+        Failure::Lost(e.to_string())
+    }
+}
+
+/// Warnings given once per feed.
+#[derive(Debug, Default)]
+pub(super) struct Warnings(HashSet<&'static str>);
+
+impl Warnings {
+    /// True the first time `key` is seen.
+    pub(super) fn first(&mut self, key: &'static str) -> bool {
+        self.0.insert(key)
+    }
+}
+
+/// A connection whose notifications on [`CHANNEL`] arrive on `notes`; the
+/// channel closes when the connection ends.
+struct Conn {
+    client: tokio_postgres::Client,
+    notes: mpsc::UnboundedReceiver<String>,
+}
+
+async fn connect(pg: &tokio_postgres::Config) -> Result<Conn, tokio_postgres::Error> {
+    let (client, mut connection) = pg.connect(tokio_postgres::NoTls).await?;
+    let (tx, notes) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
+        while let Some(message) = messages.next().await {
+            match message {
+                Ok(AsyncMessage::Notification(n)) if n.channel() == CHANNEL => {
+                    let _ = tx.send(n.payload().to_owned());
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::debug!(error = %e, "change feed: connection ended");
+                    break;
+                }
+            }
+        }
+    });
+    Ok(Conn { client, notes })
+}
+
+/// How the feed of a session works.
+enum Method {
+    /// Logical decoding (plus triggers on unlogged tables).
+    Decoding(Slot),
+    /// Triggers + NOTIFY on every table.
+    Triggers,
+}
+
+impl Method {
+    fn describe(&self) -> String {
+        match self {
+            Method::Decoding(slot) => format!(
+                "logical decoding ({}, slot {})",
+                match slot.decoder {
+                    Decoder::TestDecoding => "test_decoding",
+                    Decoder::PgOutput => "pgoutput",
+                },
+                slot.name
+            ),
+            Method::Triggers => "triggers + NOTIFY".to_owned(),
+        }
+    }
+}
+
+/// How a session ended.
+enum End {
+    /// The cache is gone.
+    Exit,
+    /// No method can be set up: the feed is off.
+    Off(String),
+    /// Connection lost or a step failed; `ran`: how long it worked.
+    Lost { error: String, ran: Duration },
+}
+
+struct Feed {
+    pg: tokio_postgres::Config,
+    database: Arc<str>,
+    mode: FeedMode,
+    poll: Duration,
+    invalidator: Invalidator,
+    warnings: Warnings,
+    refusals: triggers::Refusals,
+}
+
+impl Feed {
+    async fn run(mut self) {
+        let database = self.database.clone();
+        if self.mode == FeedMode::Off {
+            tracing::debug!(database = %database, "change feed off (configured): TTL only");
+            return;
+        }
+        let mut backoff = BACKOFF_MIN;
+        let mut failing = false;
+        loop {
+            if !self.invalidator.alive() {
+                return;
+            }
+            match self.session().await {
+                End::Exit => return,
+                End::Off(why) => {
+                    tracing::warn!(
+                        database = %database,
+                        reason = %why,
+                        "change feed off: writes that bypass pgpulse are only bounded by the \
+                         cache TTL"
+                    );
+                    return;
+                }
+                End::Lost { error, ran } => {
+                    // Changes may have been missed, and entries filled from
+                    // now on until the feed is back would not be invalidated.
+                    self.invalidate_database();
+                    if ran >= STABLE {
+                        backoff = BACKOFF_MIN;
+                    }
+                    if failing {
+                        tracing::debug!(database = %database, error = %error, "change feed: still down");
+                    } else {
+                        tracing::warn!(
+                            database = %database,
+                            error = %error,
+                            "change feed lost: cached results of this database invalidated; \
+                             reconnecting"
+                        );
+                    }
+                    failing = true;
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(BACKOFF_MAX);
+                    continue;
+                }
+            }
+        }
+    }
+
+    /// Connects, sets a method up, serves until the connection fails.
+    async fn session(&mut self) -> End {
+        let lost = |error: String| End::Lost {
+            error,
+            ran: Duration::ZERO,
+        };
+        let mut conn = match connect(&self.pg).await {
+            Ok(c) => c,
+            Err(e) => return lost(e.to_string()),
+        };
+        let mut method = match self.establish(&conn).await {
+            Ok(m) => m,
+            Err(Failure::Lost(e)) => return lost(e),
+            Err(Failure::Refused(why)) => return End::Off(why),
+        };
+        // Anything written before the feed existed is unknown.
+        self.invalidate_database();
+        tracing::info!(
+            database = %self.database,
+            method = %method.describe(),
+            "change feed ready"
+        );
+        let started = Instant::now();
+        match self.serve(&mut conn, &mut method).await {
+            None => End::Exit,
+            Some(error) => End::Lost {
+                error,
+                ran: started.elapsed(),
+            },
+        }
+    }
+
+    async fn establish(&mut self, conn: &Conn) -> Result<Method, Failure> {
+        // Role defaults must not cut a long poll short. LISTEN first: no
+        // notification sent once a trigger exists is missed.
+        conn.client
+            .batch_execute(&format!(
+                "SET statement_timeout = 0; SET idle_in_transaction_session_timeout = 0; \
+                 LISTEN {CHANNEL}"
+            ))
+            .await
+            .map_err(classify)?;
+        let decoding = match self.mode {
+            FeedMode::Replication | FeedMode::Auto => {
+                replication::setup(&conn.client, &self.database, &mut self.warnings).await
+            }
+            FeedMode::Triggers | FeedMode::Off => Err(Failure::Refused("not configured".into())),
+        };
+        match decoding {
+            Ok(slot) => {
+                self.cover_unlogged(&conn.client).await?;
+                return Ok(Method::Decoding(slot));
+            }
+            Err(Failure::Lost(e)) => return Err(Failure::Lost(e)),
+            Err(Failure::Refused(why)) if self.mode == FeedMode::Replication => {
+                return Err(Failure::Refused(format!("logical decoding: {why}")));
+            }
+            Err(Failure::Refused(why)) => {
+                if self.mode == FeedMode::Auto && self.warnings.first("no decoding") {
+                    tracing::info!(
+                        database = %self.database,
+                        reason = %why,
+                        "change feed: logical decoding not available, using triggers + NOTIFY"
+                    );
+                }
+            }
+        }
+        // Triggers on this connection: no slot here, so an error is harmless.
+        match triggers::install(&conn.client, Scope::All, &self.database, &mut self.refusals).await
+        {
+            Ok(_) => Ok(Method::Triggers),
+            Err(Failure::Refused(why)) => Err(Failure::Refused(format!("triggers: {why}"))),
+            Err(lost) => Err(lost),
+        }
+    }
+
+    /// Decoding mode: puts triggers on unlogged tables, whose writes are not
+    /// in the WAL. DDL runs on a separate connection: an error on the
+    /// slot's connection would drop the slot. Failures are reported, not
+    /// fatal, except losing the slot's connection.
+    async fn cover_unlogged(
+        &mut self,
+        slot_client: &tokio_postgres::Client,
+    ) -> Result<(), Failure> {
+        let needed = triggers::missing(slot_client, Scope::Unlogged)
+            .await
+            .map_err(|e| Failure::Lost(e.to_string()))?;
+        if !needed {
+            return Ok(());
+        }
+        let ddl = match connect(&self.pg).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::debug!(database = %self.database, error = %e,
+                    "change feed: cannot connect to install triggers on unlogged tables");
+                return Ok(());
+            }
+        };
+        match triggers::install(
+            &ddl.client,
+            Scope::Unlogged,
+            &self.database,
+            &mut self.refusals,
+        )
+        .await
+        {
+            Ok(covered) => self.invalidate(covered),
+            Err(Failure::Refused(why)) => {
+                if self.warnings.first("unlogged") {
+                    tracing::warn!(
+                        database = %self.database,
+                        reason = %why,
+                        "change feed: cannot install triggers on unlogged tables (logical \
+                         decoding does not see them); their writes that bypass pgpulse are only \
+                         bounded by the cache TTL"
+                    );
+                }
+            }
+            Err(Failure::Lost(e)) => {
+                tracing::debug!(database = %self.database, error = %e,
+                    "change feed: installing triggers on unlogged tables failed");
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs a set-up session; `None` when the cache is gone, else why the
+    /// session ended.
+    async fn serve(&mut self, conn: &mut Conn, method: &mut Method) -> Option<String> {
+        let mut poll = tokio::time::interval(self.poll);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut reinstall =
+            tokio::time::interval_at(tokio::time::Instant::now() + REINSTALL, REINSTALL);
+        reinstall.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                note = conn.notes.recv() => {
+                    let Some(first) = note else {
+                        return Some("connection closed".into());
+                    };
+                    let mut names = vec![first];
+                    while let Ok(n) = conn.notes.try_recv() {
+                        names.push(n);
+                    }
+                    self.invalidate(names);
+                }
+                _ = poll.tick() => {
+                    if !self.invalidator.alive() {
+                        return None;
+                    }
+                    if let Method::Decoding(slot) = method {
+                        match slot.poll(&conn.client).await {
+                            Ok(touched) => {
+                                if touched.everything {
+                                    self.invalidate_database();
+                                } else {
+                                    self.invalidate(touched.names);
+                                }
+                            }
+                            Err(e) => return Some(e.to_string()),
+                        }
+                    } else if conn.client.is_closed() {
+                        return Some("connection closed".into());
+                    }
+                }
+                _ = reinstall.tick() => {
+                    let result = match method {
+                        Method::Decoding(_) => self.cover_unlogged(&conn.client).await,
+                        Method::Triggers => {
+                            match triggers::install(
+                                &conn.client, Scope::All, &self.database, &mut self.refusals,
+                            ).await {
+                                Ok(covered) => {
+                                    self.invalidate(covered);
+                                    Ok(())
+                                }
+                                Err(Failure::Refused(why)) => {
+                                    // The function was dropped (with its
+                                    // triggers) and cannot be created again.
+                                    if self.warnings.first("function") {
+                                        tracing::warn!(database = %self.database, reason = %why,
+                                            "change feed: cannot create the trigger function; \
+                                             new tables are not covered");
+                                    }
+                                    Ok(())
+                                }
+                                Err(lost) => Err(lost),
+                            }
+                        }
+                    };
+                    if let Err(Failure::Lost(e) | Failure::Refused(e)) = result {
+                        return Some(e);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Relations (by `relname`) were written: invalidates them, or the
+    /// whole database for a name the cache cannot match.
+    ///
+    /// Only this instance's generations are bumped: [`Invalidator`] does
+    /// not reach the Redis L2, whose entries are checked against Redis
+    /// generations, so with Redis configured an L1 miss after a feed
+    /// invalidation may still be answered from L2. Needs an `Invalidator`
+    /// method that also bumps the families in Redis (cache.rs); then switch
+    /// this and [`Feed::invalidate_database`] to it.
+    fn invalidate(&self, names: impl IntoIterator<Item = String>) {
+        let mut refs = BTreeSet::new();
+        for name in names {
+            match decode::table_ref(&name) {
+                Some(r) => {
+                    refs.insert(r);
+                }
+                None => {
+                    self.invalidate_database();
+                    return;
+                }
+            }
+        }
+        if !refs.is_empty() {
+            self.invalidator
+                .tables(&self.database, refs.iter().map(String::as_str));
+        }
+    }
+
+    /// Anything in the database may have changed.
+    fn invalidate_database(&self) {
+        self.invalidator.database(&self.database);
+    }
 }

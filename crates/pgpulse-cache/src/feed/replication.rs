@@ -1,0 +1,384 @@
+//! Logical decoding through the SQL interface, on an ordinary connection:
+//! a temporary slot polled with `pg_logical_slot_get_changes`.
+//!
+//! Two output plugins:
+//! - `test_decoding` (the default): decodes every table of the database,
+//!   needs no publication and no superuser, only the REPLICATION attribute.
+//! - `pgoutput`, when a publication named [`PUBLICATION`] already exists in
+//!   the database: pgpulse decodes what it publishes. pgpulse never creates
+//!   it: a publication that publishes UPDATE/DELETE makes PostgreSQL refuse
+//!   UPDATE and DELETE on every table it covers that has no replica identity
+//!   (no primary key), so `FOR ALL TABLES` would break applications with
+//!   such tables. An administrator may create it (`CREATE PUBLICATION
+//!   pgpulse_feed FOR ALL TABLES`, superuser in PostgreSQL 15) where every
+//!   table has a primary key or `REPLICA IDENTITY FULL`, or where
+//!   `test_decoding` (contrib) is not installed.
+//!
+//! Both polls reduce the changes on the server to distinct (table list or
+//! message head) rows, so a transaction writing a million rows costs one row
+//! on the wire, not a million.
+//!
+//! The slot is temporary: PostgreSQL drops it when the session ends *and on
+//! any error in the session*, so a dead pgpulse never retains WAL, and the
+//! feed treats any error on this connection as a lost feed (reconnect, new
+//! slot, database invalidated).
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::Duration;
+
+use tokio_postgres::{Client, Statement};
+
+use super::decode::{self, Message};
+use super::{Failure, Warnings, classify};
+
+/// The publication the `pgoutput` decoder reads, when an administrator has
+/// created it. pgpulse never creates it (see the module documentation).
+pub(crate) const PUBLICATION: &str = "pgpulse_feed";
+
+/// Slot names: this prefix and 16 random hex digits.
+const SLOT_PREFIX: &str = "pgpulse_";
+
+/// One `identifier.identifier` as `quote_identifier` prints it.
+const QUALIFIED: &str = r#"(?:"(?:[^"]|"")*"|[^",:. ]+)\.(?:"(?:[^"]|"")*"|[^",:. ]+)"#;
+
+/// `test_decoding`, distinct table lists of the change lines
+/// (`table public.t: UPDATE: id[integer]:1 ...`, `table public.a, public.b:
+/// TRUNCATE: cascade`); `''` for a change line that does not parse.
+/// `$1`: slot, `$2`: the table-list regular expression.
+const POLL_TEST_DECODING: &str = "\
+    SELECT DISTINCT coalesce(substring(data FROM $2), '') \
+    FROM pg_catalog.pg_logical_slot_get_changes($1, NULL, NULL, \
+         'include-xids', '0', 'skip-empty-xacts', '1') \
+    WHERE data LIKE 'table %'";
+
+/// `pgoutput` (protocol 1), distinct messages, row changes cut to their tag
+/// and relation id, transaction framing, origins, types and logical
+/// messages left out. `$1`: slot, `$2`: publication.
+const POLL_PGOUTPUT: &str = "\
+    SELECT DISTINCT CASE WHEN substring(data FROM 1 FOR 1) \
+                              IN ('\\x49'::bytea, '\\x55'::bytea, '\\x44'::bytea) \
+                         THEN substring(data FROM 1 FOR 5) ELSE data END \
+    FROM pg_catalog.pg_logical_slot_get_binary_changes($1, NULL, NULL, \
+         'proto_version', '1', 'publication_names', $2) \
+    WHERE substring(data FROM 1 FOR 1) NOT IN \
+          ('\\x42'::bytea, '\\x43'::bytea, '\\x4f'::bytea, '\\x59'::bytea, '\\x4d'::bytea)";
+
+/// The output plugin in use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Decoder {
+    /// contrib `test_decoding`, every table.
+    TestDecoding,
+    /// `pgoutput` with publication [`PUBLICATION`].
+    PgOutput,
+}
+
+impl Decoder {
+    fn plugin(self) -> &'static str {
+        match self {
+            Decoder::TestDecoding => "test_decoding",
+            Decoder::PgOutput => "pgoutput",
+        }
+    }
+}
+
+/// Tables a poll saw written.
+#[derive(Debug, Default)]
+pub(super) struct Touched {
+    /// Relation names (`pg_class.relname`).
+    pub names: BTreeSet<String>,
+    /// Something could not be attributed: invalidate the whole database.
+    pub everything: bool,
+}
+
+/// A temporary logical replication slot of the feed's connection.
+#[derive(Debug)]
+pub(super) struct Slot {
+    /// Its name.
+    pub name: String,
+    /// Its output plugin.
+    pub decoder: Decoder,
+    poll: Statement,
+    /// `pg_current_wal_flush_lsn()`.
+    flushed: Statement,
+    /// The flush position before the last decoding call: decoding reads
+    /// flushed WAL only, so while it stays there, there is nothing to decode
+    /// (and no call, no decoding work, no log lines).
+    last_flush: Option<String>,
+    /// test_decoding: the table-list regular expression (`$2` of the poll).
+    tables_re: String,
+    /// pgoutput: relation id → name, from Relation messages and pg_class.
+    relations: HashMap<u32, String>,
+}
+
+/// Checks that logical decoding is possible and creates the slot.
+/// `Failure::Refused` when it is not possible (wal_level, privilege,
+/// plugin missing, no free slot).
+pub(super) async fn setup(
+    client: &Client,
+    database: &str,
+    warnings: &mut Warnings,
+) -> Result<Slot, Failure> {
+    let wal_level: String = client
+        .query_one("SELECT pg_catalog.current_setting('wal_level')", &[])
+        .await
+        .and_then(|r| r.try_get(0))
+        .map_err(classify)?;
+    if wal_level != "logical" {
+        return Err(Failure::Refused(format!(
+            "wal_level is '{wal_level}' (logical decoding needs wal_level = logical)"
+        )));
+    }
+    let row = client
+        .query_one(
+            "SELECT rolsuper, rolreplication, \
+                    pg_catalog.current_setting('server_version_num')::int \
+             FROM pg_catalog.pg_roles WHERE rolname = current_user",
+            &[],
+        )
+        .await
+        .map_err(classify)?;
+    let (superuser, replication, version): (bool, bool, i32) =
+        match (row.try_get(0), row.try_get(1), row.try_get(2)) {
+            (Ok(s), Ok(r), Ok(v)) => (s, r, v),
+            _ => return Err(Failure::Lost("unexpected pg_roles row".into())),
+        };
+    if !superuser && !replication {
+        return Err(Failure::Refused(
+            "the role has neither SUPERUSER nor REPLICATION".into(),
+        ));
+    }
+    quiet(client, database, superuser, version, warnings).await?;
+    let publication: Option<bool> = client
+        .query_opt(
+            "SELECT puballtables AND pubinsert AND pubupdate AND pubdelete AND pubtruncate \
+             FROM pg_catalog.pg_publication WHERE pubname = $1",
+            &[&PUBLICATION],
+        )
+        .await
+        .and_then(|r| r.map(|r| r.try_get(0)).transpose())
+        .map_err(classify)?;
+    let decoder = match publication {
+        None => Decoder::TestDecoding,
+        Some(complete) => {
+            if !complete && warnings.first("partial publication") {
+                tracing::warn!(
+                    database,
+                    publication = PUBLICATION,
+                    "change feed: the publication does not publish every table and every \
+                     action (INSERT, UPDATE, DELETE, TRUNCATE); writes it leaves out that \
+                     bypass pgpulse are only bounded by the cache TTL"
+                );
+            }
+            Decoder::PgOutput
+        }
+    };
+    let name = format!("{SLOT_PREFIX}{:016x}", rand::random::<u64>());
+    create_slot(client, database, &name, decoder).await?;
+    // From here on the slot exists: any error drops it (temporary slots are
+    // released on error), so every failure is a lost feed.
+    let lost = |e: tokio_postgres::Error| Failure::Lost(e.to_string());
+    let poll = client
+        .prepare(match decoder {
+            Decoder::TestDecoding => POLL_TEST_DECODING,
+            Decoder::PgOutput => POLL_PGOUTPUT,
+        })
+        .await
+        .map_err(lost)?;
+    let flushed = client
+        .prepare("SELECT pg_catalog.pg_current_wal_flush_lsn()::text")
+        .await
+        .map_err(lost)?;
+    Ok(Slot {
+        name,
+        decoder,
+        poll,
+        flushed,
+        last_flush: None,
+        tables_re: format!(
+            "^table ({QUALIFIED}(?:, {QUALIFIED})*): (?:INSERT|UPDATE|DELETE|TRUNCATE):"
+        ),
+        relations: HashMap::new(),
+    })
+}
+
+/// PostgreSQL logs two LOG lines ("starting logical decoding for slot",
+/// "logical decoding found consistent point") on every
+/// `pg_logical_slot_get_changes` call: with a 100 ms poll, twenty lines a
+/// second. This session's `log_min_messages` goes to `fatal` (LOG ranks
+/// above ERROR in the server log, so `warning` would not do; the session's
+/// own errors still reach pgpulse, which logs them) where the role may set
+/// it: superuser, or PostgreSQL 15+ `GRANT SET ON PARAMETER
+/// log_min_messages`; otherwise one warning here. Runs before the slot
+/// exists: an error must not drop it.
+async fn quiet(
+    client: &Client,
+    database: &str,
+    superuser: bool,
+    version: i32,
+    warnings: &mut Warnings,
+) -> Result<(), Failure> {
+    let allowed = superuser
+        || (version >= 150_000
+            && client
+                .query_one(
+                    "SELECT pg_catalog.has_parameter_privilege('log_min_messages', 'SET')",
+                    &[],
+                )
+                .await
+                .and_then(|r| r.try_get::<_, bool>(0))
+                .map_err(classify)?);
+    if allowed {
+        client
+            .batch_execute("SET log_min_messages = fatal")
+            .await
+            .map_err(classify)?;
+    } else if warnings.first("log") {
+        tracing::warn!(
+            database,
+            "change feed: PostgreSQL logs two LOG lines per poll of the replication slot \
+             (while the WAL moves); to silence them, GRANT SET ON PARAMETER \
+             log_min_messages to pgpulse's role (PostgreSQL 15+)"
+        );
+    }
+    Ok(())
+}
+
+async fn create_slot(
+    client: &Client,
+    database: &str,
+    name: &str,
+    decoder: Decoder,
+) -> Result<(), Failure> {
+    // Creating a logical slot waits for every transaction running in the
+    // cluster to end (it needs a consistent snapshot): say so if it takes a
+    // while rather than look stuck.
+    let plugin = decoder.plugin();
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&name, &plugin];
+    let create = client.query_one(
+        "SELECT pg_catalog.pg_create_logical_replication_slot($1, $2, true)",
+        &params,
+    );
+    tokio::pin!(create);
+    let created = tokio::select! {
+        r = &mut create => r,
+        () = tokio::time::sleep(Duration::from_secs(5)) => {
+            tracing::warn!(
+                database,
+                "change feed: creating the replication slot waits for transactions that \
+                 were already running to end"
+            );
+            create.await
+        }
+    };
+    match created {
+        Ok(_) => Ok(()),
+        Err(e) => match classify(e) {
+            Failure::Refused(why) if decoder == Decoder::TestDecoding => {
+                Err(Failure::Refused(format!(
+                    "{why} (the test_decoding plugin is part of contrib; alternatively create \
+                     publication {PUBLICATION} for pgoutput)"
+                )))
+            }
+            other => Err(other),
+        },
+    }
+}
+
+impl Slot {
+    /// Consumes the changes decoded since the last poll.
+    pub(super) async fn poll(&mut self, client: &Client) -> Result<Touched, tokio_postgres::Error> {
+        let mut touched = Touched::default();
+        let flush: String = client.query_one(&self.flushed, &[]).await?.try_get(0)?;
+        if self.last_flush.as_deref() == Some(flush.as_str()) {
+            return Ok(touched);
+        }
+        match self.decoder {
+            Decoder::TestDecoding => {
+                let rows = client
+                    .query(&self.poll, &[&self.name, &self.tables_re])
+                    .await?;
+                for row in rows {
+                    let list: &str = row.try_get(0)?;
+                    match decode::test_decoding_tables(list) {
+                        Some(names) => touched.names.extend(names),
+                        None => touched.everything = true,
+                    }
+                }
+            }
+            Decoder::PgOutput => {
+                let rows = client
+                    .query(&self.poll, &[&self.name, &PUBLICATION])
+                    .await?;
+                let mut messages = Vec::with_capacity(rows.len());
+                for row in &rows {
+                    messages.push(decode::pgoutput(row.try_get::<_, &[u8]>(0)?));
+                }
+                self.attribute(client, messages, &mut touched).await?;
+            }
+        }
+        // Everything flushed up to `flush` (read before the call) has been
+        // decoded.
+        self.last_flush = Some(flush);
+        Ok(touched)
+    }
+
+    /// pgoutput: turns messages into table names. Rows come back without
+    /// their order (DISTINCT), so Relation messages are read first; a
+    /// relation renamed within one poll invalidates every name it had.
+    async fn attribute(
+        &mut self,
+        client: &Client,
+        messages: Vec<Option<Message>>,
+        touched: &mut Touched,
+    ) -> Result<(), tokio_postgres::Error> {
+        if self.relations.len() > 100_000 {
+            self.relations.clear();
+        }
+        let mut named: HashMap<u32, Vec<String>> = HashMap::new();
+        for m in &messages {
+            if let Some(Message::Relation { relid, name }) = m {
+                named.entry(*relid).or_default().push(name.clone());
+                self.relations.insert(*relid, name.clone());
+            }
+        }
+        let mut unknown = BTreeSet::new();
+        for m in messages {
+            let relids = match m {
+                None => {
+                    touched.everything = true;
+                    continue;
+                }
+                Some(Message::Change(relid)) => vec![relid],
+                Some(Message::Truncate(relids)) => relids,
+                Some(Message::Relation { .. } | Message::Ignored) => continue,
+            };
+            for relid in relids {
+                if let Some(names) = named.get(&relid) {
+                    touched.names.extend(names.iter().cloned());
+                } else if let Some(name) = self.relations.get(&relid) {
+                    touched.names.insert(name.clone());
+                } else {
+                    unknown.insert(relid);
+                }
+            }
+        }
+        for relid in unknown {
+            let row = client
+                .query_opt(
+                    "SELECT relname::text FROM pg_catalog.pg_class WHERE oid = $1",
+                    &[&relid],
+                )
+                .await?;
+            match row {
+                Some(row) => {
+                    let name: String = row.try_get(0)?;
+                    self.relations.insert(relid, name.clone());
+                    touched.names.insert(name);
+                }
+                // Dropped since: nothing to name, be safe.
+                None => touched.everything = true,
+            }
+        }
+        Ok(())
+    }
+}
