@@ -1,13 +1,15 @@
-//! `pgpulse bench`: compares PostgreSQL direct, PgBouncer and pgpulse with
-//! pgbench on a throw-away cluster, measures the latency a proxy adds and
-//! the memory pgpulse needs per idle client, prints the figures and writes
-//! them into a marked section of `BENCHMARKS.md`.
+//! `pgpulse bench`: compares PostgreSQL direct, PgBouncer and pgpulse (result
+//! cache off, statistics off, and cache on as shipped) with pgbench on a
+//! throw-away cluster, measures the latency a proxy adds, the cache's hit
+//! rate and the memory pgpulse needs per idle client, prints the figures and
+//! writes them into a marked section of `BENCHMARKS.md`.
 //!
 //! Everything it starts (PostgreSQL, PgBouncer, pgpulse, pgbench) and every
 //! temporary directory is owned by a guard in [`Lab`] or by the running
 //! future, so both a normal return and Ctrl-C (which drops that future)
 //! clean up.
 
+mod console;
 mod idle;
 mod pgbench;
 mod procs;
@@ -22,9 +24,11 @@ use indicatif::{ProgressBar, ProgressStyle};
 use pgpulse_testkit::PgCluster;
 
 use idle::IdleResult;
-use pgbench::{Protocol, Scenario};
+use pgbench::{Protocol, Scenario, Script};
 use procs::{PoolSettings, Server};
-use report::{DIRECT, PGBOUNCER, PGPULSE, PGPULSE_NO_STATS, Report, RunRow};
+use report::{
+    DIRECT, PGBOUNCER, PGPULSE_CACHE_OFF, PGPULSE_CACHE_ON, PGPULSE_NO_STATS, Report, RunRow,
+};
 
 /// Options of `pgpulse bench`.
 #[derive(Debug, Clone, clap::Args)]
@@ -50,10 +54,14 @@ pub struct BenchArgs {
     pub output: PathBuf,
 }
 
+/// The time budget of a full run (the issue's limit), set-up included.
+const FULL_RUN_BUDGET_SECONDS: u64 = 15 * 60;
+
 /// What to run, derived from the arguments.
 #[derive(Debug, Clone)]
 struct Plan {
     scale: u32,
+    /// Read-only scenarios first, writing ones ([`Script::writes`]) last.
     throughput: Vec<Scenario>,
     latency: Scenario,
     idle_clients: usize,
@@ -70,10 +78,16 @@ impl Plan {
         let clients = args.clients.max(1);
         let scenario = |protocol: Protocol, threads: u32| Scenario {
             name: protocol.as_str().to_owned(),
+            script: Script::SelectOnly,
             protocol,
             clients,
             threads: threads.clamp(1, clients),
             seconds,
+        };
+        let tpcb = Scenario {
+            name: TPCB_SCENARIO.into(),
+            script: Script::TpcbLike,
+            ..scenario(Protocol::Simple, 2)
         };
         Plan {
             scale: if args.quick { 1 } else { 10 },
@@ -84,9 +98,12 @@ impl Plan {
                 // fewer threads than clients, a client waiting for a pool
                 // slot blocks its thread-mates, which may hold the slots.
                 scenario(Protocol::Prepared, clients),
+                // Writes (balances, history): after every read-only run.
+                tpcb,
             ],
             latency: Scenario {
                 name: "1 client, extended".into(),
+                script: Script::SelectOnly,
                 protocol: Protocol::Extended,
                 clients: 1,
                 threads: 1,
@@ -100,11 +117,36 @@ impl Plan {
         }
     }
 
+    /// Seconds of timed pgbench runs against `targets` targets.
     fn total_seconds(&self, targets: usize) -> u64 {
         let per_target: u64 = self.throughput.iter().map(|s| s.seconds).sum();
         (per_target + self.latency.seconds) * targets as u64
     }
+
+    /// A generous estimate of what is not a timed pgbench run: starting
+    /// PostgreSQL and the poolers, pgbench's connections and log reading
+    /// (30 s), `pgbench -i` (~1 s per scale unit) and the idle-memory
+    /// readings of two poolers (~6 s per 1,000 clients; a debug build
+    /// took 62 s for all of this at scale 1 with 10,000 clients).
+    fn overhead_seconds(&self) -> u64 {
+        30 + u64::from(self.scale) + (self.idle_clients as u64 * 6).div_ceil(1000)
+    }
+
+    /// The read-only throughput scenarios, then the latency run, then the
+    /// writing scenarios: what runs, in order, each against every target.
+    fn run_order(&self) -> Vec<&Scenario> {
+        let (writing, reading): (Vec<&Scenario>, Vec<&Scenario>) =
+            self.throughput.iter().partition(|s| s.script.writes());
+        reading
+            .into_iter()
+            .chain(std::iter::once(&self.latency))
+            .chain(writing)
+            .collect()
+    }
 }
+
+/// Name of the TPC-B-like scenario in the report.
+const TPCB_SCENARIO: &str = "tpcb mix (simple)";
 
 /// Runs the benchmark; Ctrl-C stops it and cleans up.
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
@@ -123,8 +165,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
 /// PostgreSQL, then the directory they used.
 struct Lab {
     pgbouncer: Option<Server>,
-    pgpulse: Server,
+    pgpulse_cache_off: Server,
     pgpulse_no_stats: Server,
+    pgpulse_cache_on: Server,
     cluster: PgCluster,
     dir: tempfile::TempDir,
     notes: Vec<String>,
@@ -137,8 +180,9 @@ impl Lab {
         if let Some(b) = &self.pgbouncer {
             t.push((PGBOUNCER, b.port()));
         }
-        t.push((PGPULSE, self.pgpulse.port()));
+        t.push((PGPULSE_CACHE_OFF, self.pgpulse_cache_off.port()));
         t.push((PGPULSE_NO_STATS, self.pgpulse_no_stats.port()));
+        t.push((PGPULSE_CACHE_ON, self.pgpulse_cache_on.port()));
         t
     }
 }
@@ -182,11 +226,22 @@ async fn setup(plan: &Plan) -> anyhow::Result<Lab> {
             None
         }
     };
-    let pgpulse = procs::start_pgpulse(&cluster, dir.path(), pool, &[]).await?;
-    let no_stats_dir = dir.path().join("no-stats");
-    std::fs::create_dir_all(&no_stats_dir)?;
-    let pgpulse_no_stats =
-        procs::start_pgpulse(&cluster, &no_stats_dir, pool, &[("PGPULSE_STATS", "off")]).await?;
+    // Each instance has its own directory (log, SQLite store).
+    let start = |subdir: &'static str, env: &'static [(&'static str, &'static str)]| {
+        let instance_dir = dir.path().join(subdir);
+        let cluster = &cluster;
+        async move {
+            std::fs::create_dir_all(&instance_dir)?;
+            procs::start_pgpulse(cluster, &instance_dir, pool, env).await
+        }
+    };
+    let pgpulse_cache_off = start("cache-off", &[("PGPULSE_CACHE_MODE", "off")]).await?;
+    let pgpulse_no_stats = start(
+        "no-stats",
+        &[("PGPULSE_STATS", "off"), ("PGPULSE_CACHE_MODE", "off")],
+    )
+    .await?;
+    let pgpulse_cache_on = start("cache-on", &[("PGPULSE_CACHE_MODE", "auto")]).await?;
     versions.push(format!(
         "pgpulse {} ({} build)",
         env!("CARGO_PKG_VERSION"),
@@ -198,8 +253,9 @@ async fn setup(plan: &Plan) -> anyhow::Result<Lab> {
     ));
     Ok(Lab {
         pgbouncer,
-        pgpulse,
+        pgpulse_cache_off,
         pgpulse_no_stats,
+        pgpulse_cache_on,
         cluster,
         dir,
         notes,
@@ -211,22 +267,41 @@ async fn bench(plan: &Plan, nofile: u64) -> anyhow::Result<()> {
     let load_before = sys::load_1m();
     let lab = setup(plan).await?;
     let targets = lab.targets();
-    let progress = ProgressBar::new(plan.total_seconds(targets.len()));
+    let total = plan.total_seconds(targets.len());
+    let progress = ProgressBar::new(total);
     progress.set_style(
         ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} s  {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let mut throughput = Vec::new();
-    for scenario in &plan.throughput {
+    let estimate = total + plan.overhead_seconds();
+    eprintln!(
+        "pgpulse bench: {} targets, {total} s of pgbench runs; about {} min in all with set-up \
+         and the idle-memory readings{}",
+        targets.len(),
+        estimate.div_ceil(60),
+        if estimate > FULL_RUN_BUDGET_SECONDS {
+            " (over the 15-minute budget of a full run)"
+        } else {
+            ""
+        }
+    );
+    let mut rows = Vec::new();
+    for scenario in plan.run_order() {
         for &(target, port) in &targets {
-            throughput.push(timed_run(&lab, &progress, scenario, target, port).await);
+            rows.push(timed_run(&lab, &progress, scenario, target, port).await);
         }
     }
-    let mut latency = Vec::new();
-    for &(target, port) in &targets {
-        latency.push(timed_run(&lab, &progress, &plan.latency, target, port).await);
-    }
     progress.finish_and_clear();
+    // The report lists the scenarios in the plan's order, not the run order.
+    let (latency, mut throughput): (Vec<RunRow>, Vec<RunRow>) = rows
+        .into_iter()
+        .partition(|r| r.scenario == plan.latency.name);
+    throughput.sort_by_key(|r| {
+        plan.throughput
+            .iter()
+            .position(|s| s.name == r.scenario)
+            .unwrap_or(usize::MAX)
+    });
     let idle = idle_memory(&lab, plan.idle_clients).await;
     let mut notes = lab.notes.clone();
     if (nofile as usize) < plan.idle_clients + 100 {
@@ -243,8 +318,15 @@ async fn bench(plan: &Plan, nofile: u64) -> anyhow::Result<()> {
              (`-j {c}` for `-M prepared`: pgbench 15 prepares synchronously and would deadlock \
              itself behind a transaction-mode pooler with fewer threads than clients), targets \
              run one after the other within each scenario; latency: `-c 1 -j 1 -T {lt} -M extended`; \
-             both poolers in transaction mode with pool size {pool}; pgpulse runs `serve` with \
-             its zero-config defaults; percentiles from pgbench's per-transaction logs",
+             `{tpcb}`: `pgbench -n -c {c} -j {j} -T {t} -M simple -l` (the default TPC-B-like \
+             mix, which writes, so it runs after all the others); both poolers in transaction \
+             mode with pool size {pool}; three pgpulse processes run `serve` with its zero-config \
+             defaults plus, for \"cache off\", `PGPULSE_CACHE_MODE=off`, for \"stats off\", \
+             `PGPULSE_STATS=off PGPULSE_CACHE_MODE=off`, and for \"cache on\", \
+             `PGPULSE_CACHE_MODE=auto` (the default); cache hit rate: hits / (hits + misses) \
+             of `SHOW CACHE` on pgpulse's admin console, read before and after each run; \
+             percentiles from pgbench's per-transaction logs",
+            tpcb = TPCB_SCENARIO,
             scale = plan.scale,
             c = s.clients,
             j = s.threads,
@@ -280,7 +362,14 @@ async fn timed_run(
 ) -> RunRow {
     progress.set_message(format!("{} → {target}", scenario.name));
     let end = progress.position() + scenario.seconds;
-    let tag = format!("{}-{}", scenario.protocol.as_str(), target.to_lowercase());
+    let tag = log_tag(&scenario.name, target);
+    let cred = procs::credentials(&lab.cluster);
+    let has_cache = target == PGPULSE_CACHE_ON;
+    let before = if has_cache {
+        Some(console::cache_counters(port, &cred).await)
+    } else {
+        None
+    };
     let run = pgbench::run(&lab.cluster, port, scenario, lab.dir.path(), &tag);
     tokio::pin!(run);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -293,9 +382,27 @@ async fn timed_run(
     };
     progress.set_position(end);
     let outcome = outcome.map_err(|e| format!("{e:#}"));
+    let cache = match before {
+        Some(before) => {
+            let after = console::cache_counters(port, &cred).await;
+            Some(match (before, after) {
+                (Ok(b), Ok(a)) => Ok(a.since(b)),
+                (Err(e), _) | (_, Err(e)) => Err(format!("{e:#}")),
+            })
+        }
+        None => None,
+    };
+    let cache_text = match &cache {
+        Some(Ok(c)) => c.hit_rate().map_or_else(
+            || "  cache: no lookups".to_owned(),
+            |r| format!("  cache hit rate {:.1}%", r * 100.0),
+        ),
+        Some(Err(e)) => format!("  cache counters unread: {e}"),
+        None => String::new(),
+    };
     match &outcome {
         Ok(f) => progress.println(format!(
-            "{:<20} {:<10} {:>9.0} tps  mean {:.3} ms  ({} transactions){}",
+            "{:<20} {:<18} {:>9.0} tps  mean {:.3} ms  ({} transactions){cache_text}{}",
             scenario.name,
             target,
             f.tps,
@@ -305,19 +412,37 @@ async fn timed_run(
                 .as_ref()
                 .map_or_else(String::new, |n| format!("  ⚠ {n}"))
         )),
-        Err(e) => progress.println(format!("{:<20} {:<10} failed: {e}", scenario.name, target)),
+        Err(e) => progress.println(format!(
+            "{:<20} {:<18} failed: {e}{cache_text}",
+            scenario.name, target
+        )),
     }
     RunRow {
         scenario: scenario.name.clone(),
         target: target.to_owned(),
         outcome,
+        cache,
     }
+}
+
+/// File-name prefix of pgbench's logs for one run: `simple-pgpulse-cache-on`.
+fn log_tag(scenario: &str, target: &str) -> String {
+    let raw = format!("{scenario}-{target}").to_lowercase();
+    let mut tag = String::new();
+    for c in raw.chars() {
+        if c.is_ascii_alphanumeric() {
+            tag.push(c);
+        } else if !tag.ends_with('-') {
+            tag.push('-');
+        }
+    }
+    tag.trim_end_matches('-').to_owned()
 }
 
 /// Resident memory of each pooler with `n` idle clients logged in.
 async fn idle_memory(lab: &Lab, n: usize) -> Vec<IdleResult> {
     let cred = procs::credentials(&lab.cluster);
-    let mut servers = vec![(PGPULSE, &lab.pgpulse)];
+    let mut servers = vec![(PGPULSE_CACHE_OFF, &lab.pgpulse_cache_off)];
     if let Some(b) = &lab.pgbouncer {
         servers.push((PGBOUNCER, b));
     }
@@ -359,8 +484,21 @@ mod tests {
         let plan = Plan::from_args(&args(false, None));
         assert_eq!(plan.scale, 10);
         assert_eq!(plan.idle_clients, 10_000);
+        let names: Vec<&str> = plan.throughput.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["simple", "extended", "prepared", TPCB_SCENARIO]);
         let threads: Vec<u32> = plan.throughput.iter().map(|s| s.threads).collect();
-        assert_eq!(threads, [2, 2, 16]);
+        assert_eq!(threads, [2, 2, 16, 2]);
+        let scripts: Vec<Script> = plan.throughput.iter().map(|s| s.script).collect();
+        assert_eq!(
+            scripts,
+            [
+                Script::SelectOnly,
+                Script::SelectOnly,
+                Script::SelectOnly,
+                Script::TpcbLike
+            ]
+        );
+        assert_eq!(plan.throughput[3].protocol, Protocol::Simple);
         assert!(
             plan.throughput
                 .iter()
@@ -368,7 +506,38 @@ mod tests {
         );
         assert_eq!(plan.latency.seconds, 10);
         assert_eq!(plan.latency.clients, 1);
-        assert_eq!(plan.total_seconds(3), (90 + 10) * 3);
+        assert_eq!(plan.latency.script, Script::SelectOnly);
+        // Five targets: PostgreSQL, PgBouncer, pgpulse cache off, stats
+        // off, cache on.
+        assert_eq!(plan.total_seconds(5), (4 * 30 + 10) * 5);
+        assert_eq!(plan.overhead_seconds(), 30 + 10 + 60);
+        // 650 s of runs + 100 s of the rest: within the issue's 15 minutes.
+        assert!(plan.total_seconds(5) + plan.overhead_seconds() <= FULL_RUN_BUDGET_SECONDS);
+    }
+
+    #[test]
+    fn writing_scenarios_run_last() {
+        let plan = Plan::from_args(&args(false, None));
+        let order: Vec<&str> = plan.run_order().iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(
+            order,
+            [
+                "simple",
+                "extended",
+                "prepared",
+                "1 client, extended",
+                TPCB_SCENARIO
+            ]
+        );
+    }
+
+    #[test]
+    fn log_tags_are_plain_file_names() {
+        assert_eq!(
+            log_tag(TPCB_SCENARIO, PGPULSE_CACHE_ON),
+            "tpcb-mix-simple-pgpulse-cache-on"
+        );
+        assert_eq!(log_tag("simple", DIRECT), "simple-postgresql");
     }
 
     #[test]

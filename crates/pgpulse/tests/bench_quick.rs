@@ -1,6 +1,7 @@
 //! `pgpulse bench --quick` end to end: a throw-away PostgreSQL, PgBouncer and
-//! pgpulse measured with pgbench; the written section must hold the three
-//! targets with non-zero throughput.
+//! pgpulse (cache off, statistics off, cache on) measured with pgbench; the
+//! written section must hold every target and scenario with non-zero
+//! throughput, and a cache hit rate for the instance with the cache on.
 
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -8,21 +9,40 @@ use std::process::Command;
 const START: &str = "<!-- bench:pgbench:start -->";
 const END: &str = "<!-- bench:pgbench:end -->";
 
-/// TPS per (scenario, target) from the throughput table of the section.
-fn throughput(section: &str) -> BTreeMap<(String, String), f64> {
+const TARGETS: [&str; 5] = [
+    "PostgreSQL",
+    "PgBouncer",
+    "pgpulse, cache off",
+    "pgpulse, stats off",
+    "pgpulse, cache on",
+];
+
+/// A row of the throughput table: TPS and the "cache hit rate" cell.
+#[derive(Debug)]
+struct Row {
+    tps: f64,
+    cache: String,
+}
+
+/// Rows per (scenario, target) from the throughput table of the section.
+fn throughput(section: &str) -> BTreeMap<(String, String), Row> {
     section
         .lines()
-        .filter(|l| l.starts_with("| ") && l.matches('|').count() == 9)
+        .filter(|l| l.starts_with("| ") && l.matches('|').count() == 10)
         .filter_map(|l| {
             let cells: Vec<&str> = l.split('|').map(str::trim).collect();
             let tps = cells[3].parse::<f64>().ok()?;
-            Some(((cells[1].to_owned(), cells[2].to_owned()), tps))
+            let cache = cells[9].to_owned();
+            Some((
+                (cells[1].to_owned(), cells[2].to_owned()),
+                Row { tps, cache },
+            ))
         })
         .collect()
 }
 
 #[test]
-fn quick_bench_writes_all_three_targets_with_throughput() {
+fn quick_bench_writes_every_target_and_scenario_with_throughput() {
     let dir = tempfile::tempdir().expect("tempdir");
     let output = dir.path().join("BENCHMARKS.md");
     std::fs::write(
@@ -60,21 +80,57 @@ fn quick_bench_writes_all_three_targets_with_throughput() {
     let section =
         &text[text.find(START).expect("start marker")..text.find(END).expect("end marker")];
 
-    let tps = throughput(section);
-    for scenario in ["simple", "extended"] {
-        for target in ["PostgreSQL", "PgBouncer", "pgpulse", "pgpulse, stats off"] {
-            let got = tps.get(&(scenario.to_owned(), target.to_owned()));
+    let rows = throughput(section);
+    for scenario in ["simple", "extended", "tpcb mix (simple)"] {
+        for target in TARGETS {
+            let row = rows.get(&(scenario.to_owned(), target.to_owned()));
             assert!(
-                got.is_some_and(|&t| t > 0.0),
+                row.is_some_and(|r| r.tps > 0.0),
                 "no throughput for {scenario} / {target}:\n{section}"
             );
         }
     }
+    for target in ["pgpulse, cache off", "pgpulse, cache on"] {
+        assert!(
+            rows.contains_key(&("prepared".to_owned(), target.to_owned())),
+            "no prepared row for {target}:\n{section}"
+        );
+    }
+    // The hit rate is read for the instance with the cache on, only.
+    for ((scenario, target), row) in &rows {
+        if target == "pgpulse, cache on" {
+            // "NN.N% of N lookups" or "no lookups"; not "unread: ...".
+            assert!(
+                row.cache.ends_with(" lookups"),
+                "no cache hit rate for {scenario} / {target}:\n{section}"
+            );
+        } else {
+            assert!(row.cache.is_empty(), "{scenario} / {target}:\n{section}");
+        }
+    }
+    // The tables are in the plan's order: the writing mix comes last.
+    let order: Vec<&str> = section
+        .lines()
+        .filter(|l| l.matches('|').count() == 10 && !l.starts_with("|---"))
+        .filter_map(|l| l.split('|').nth(1).map(str::trim))
+        .collect();
+    assert_eq!(order.last(), Some(&"tpcb mix (simple)"), "{section}");
+    // The latency table has every target, with the cache's hit rate too.
+    for target in TARGETS {
+        let row = section
+            .lines()
+            .find(|l| l.starts_with(&format!("| {target} | ")))
+            .unwrap_or_else(|| panic!("no latency row for {target}:\n{section}"));
+        assert_eq!(
+            row.trim_end().ends_with(" lookups |"),
+            target == "pgpulse, cache on",
+            "{row}"
+        );
+    }
     assert!(
-        tps.contains_key(&("prepared".to_owned(), "pgpulse".to_owned())),
+        section.contains("| pgpulse, cache off | 200 / 200 |"),
         "{section}"
     );
-    assert!(section.contains("| pgpulse | 200 / 200 |"), "{section}");
     assert!(section.contains("nproc"), "{section}");
 }
 
@@ -128,8 +184,8 @@ fn sigint_stops_every_process_and_removes_the_working_directory() {
         .map(std::path::PathBuf::from)
         .expect("the working directory is announced first");
 
-    // Wait until the poolers run: PgBouncer and the two pgpulse instances
-    // (statistics on and off).
+    // Wait until the poolers run: PgBouncer and the three pgpulse
+    // instances (cache off, statistics off, cache on).
     let deadline = Instant::now() + Duration::from_secs(120);
     let servers = loop {
         let kids = children(child.id());
@@ -137,7 +193,7 @@ fn sigint_stops_every_process_and_removes_the_working_directory() {
             .into_iter()
             .filter(|(_, cmd)| cmd.contains("pgbouncer") || cmd.contains(" serve"))
             .collect();
-        if servers.len() >= 3 {
+        if servers.len() >= 4 {
             break servers;
         }
         assert!(Instant::now() < deadline, "poolers never started");

@@ -29,11 +29,38 @@ impl Protocol {
     }
 }
 
-/// What to run: `pgbench -n -S -c clients -j threads -T seconds -M protocol`.
+/// Which of pgbench's built-in scripts runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Script {
+    /// `-S`: one `SELECT` by primary key per transaction (read only).
+    SelectOnly,
+    /// No `-S`: pgbench's default TPC-B-like mix (three `UPDATE`s, a
+    /// `SELECT` and an `INSERT` in one transaction). It writes.
+    TpcbLike,
+}
+
+impl Script {
+    /// The pgbench options that select it.
+    pub fn args(self) -> &'static [&'static str] {
+        match self {
+            Script::SelectOnly => &["-S"],
+            Script::TpcbLike => &[],
+        }
+    }
+
+    /// True when the script changes data.
+    pub fn writes(self) -> bool {
+        self == Script::TpcbLike
+    }
+}
+
+/// What to run: `pgbench -n [-S] -c clients -j threads -T seconds -M protocol`.
 #[derive(Debug, Clone)]
 pub struct Scenario {
     /// Name in the report.
     pub name: String,
+    /// `-S` or the default mix.
+    pub script: Script,
     /// `-M`.
     pub protocol: Protocol,
     /// `-c`.
@@ -144,7 +171,9 @@ pub async fn run(
     let mut cmd = cluster.command("pgbench")?;
     cmd.env("PGPORT", port.to_string())
         .env("PGHOST", "127.0.0.1")
-        .args(["-n", "-S", "-M", scenario.protocol.as_str(), "-l"])
+        .arg("-n")
+        .args(scenario.script.args())
+        .args(["-M", scenario.protocol.as_str(), "-l"])
         .arg(format!("--log-prefix={}", log_dir.join(tag).display()))
         .arg(format!("-c{}", scenario.clients))
         .arg(format!("-j{}", scenario.threads))
@@ -238,6 +267,14 @@ tps = 13744.123456 (without initial connection time)
         assert_eq!(s.latency_avg_ms, Some(1.164));
         assert_eq!(s.processed, Some(412345));
         assert_eq!(s.failed, Some(0));
+    }
+
+    #[test]
+    fn scripts_select_pgbench_builtins() {
+        assert_eq!(Script::SelectOnly.args(), ["-S"]);
+        assert!(Script::TpcbLike.args().is_empty());
+        assert!(Script::TpcbLike.writes());
+        assert!(!Script::SelectOnly.writes());
     }
 
     #[test]

@@ -5,6 +5,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
+use super::console::CacheCounters;
 use super::idle::IdleResult;
 use super::pgbench::Figures;
 use super::sys::Machine;
@@ -18,21 +19,28 @@ pub const END_MARKER: &str = "<!-- bench:pgbench:end -->";
 pub const DIRECT: &str = "PostgreSQL";
 /// Target name of PgBouncer.
 pub const PGBOUNCER: &str = "PgBouncer";
-/// Target name of pgpulse.
-pub const PGPULSE: &str = "pgpulse";
-/// pgpulse with per-statement statistics off (`PGPULSE_STATS=off`), for
-/// the cost of statistics within one run.
+/// pgpulse with its result cache off (`PGPULSE_CACHE_MODE=off`): the
+/// proxy alone, comparable with PgBouncer.
+pub const PGPULSE_CACHE_OFF: &str = "pgpulse, cache off";
+/// pgpulse with per-statement statistics off as well (`PGPULSE_STATS=off`,
+/// `PGPULSE_CACHE_MODE=off`), for the cost of statistics within one run.
 pub const PGPULSE_NO_STATS: &str = "pgpulse, stats off";
+/// pgpulse as users get it: result cache in its default mode
+/// (`PGPULSE_CACHE_MODE=auto`).
+pub const PGPULSE_CACHE_ON: &str = "pgpulse, cache on";
 
 /// One scenario against one target.
 #[derive(Debug, Clone)]
 pub struct RunRow {
     /// Scenario name.
     pub scenario: String,
-    /// Target name ([`DIRECT`], [`PGBOUNCER`], [`PGPULSE`]).
+    /// Target name ([`DIRECT`], [`PGBOUNCER`], [`PGPULSE_CACHE_OFF`], ...).
     pub target: String,
     /// Figures, or why there are none.
     pub outcome: Result<Figures, String>,
+    /// Cache lookups during the run, for [`PGPULSE_CACHE_ON`] only (or why
+    /// they could not be read).
+    pub cache: Option<Result<CacheCounters, String>>,
 }
 
 /// Everything the report shows.
@@ -73,6 +81,34 @@ fn ratio(value: f64, base: Option<&Figures>) -> String {
     }
 }
 
+/// The added mean latency of `f` over `base`, in µs ("–" for PostgreSQL
+/// itself, which adds nothing, and for the base).
+fn added_us(f: &Figures, target: &str, base: Option<&Figures>, base_name: &str) -> String {
+    match base {
+        Some(b) if target != base_name && target != DIRECT => {
+            format!("{:+.0} µs", (f.mean_ms - b.mean_ms) * 1000.0)
+        }
+        _ => "–".into(),
+    }
+}
+
+/// The "cache hit rate" cell: blank for targets without a cache.
+fn cache_cell(cache: Option<&Result<CacheCounters, String>>) -> String {
+    match cache {
+        None => String::new(),
+        Some(Ok(c)) => match c.hit_rate() {
+            Some(rate) => format!("{:.1}% of {} lookups", rate * 100.0, c.lookups()),
+            None => "no lookups".into(),
+        },
+        Some(Err(e)) => format!("unread: {}", clean(e)),
+    }
+}
+
+/// Text safe inside a table cell.
+fn clean(text: &str) -> String {
+    text.replace('|', "/").replace('\n', " ")
+}
+
 fn opt_ms(v: Option<f64>) -> String {
     v.map_or_else(|| "–".into(), |v| format!("{v:.3}"))
 }
@@ -84,16 +120,17 @@ fn fmt_load(l: Option<f64>) -> String {
 /// The throughput table: one row per scenario × target.
 pub fn throughput_table(rows: &[RunRow]) -> String {
     let mut out = String::from(
-        "| scenario | target | TPS | mean ms | p95 ms | p99 ms | TPS vs direct | TPS vs PgBouncer |\n\
-         |---|---|---:|---:|---:|---:|---:|---:|\n",
+        "| scenario | target | TPS | mean ms | p95 ms | p99 ms | TPS vs direct | TPS vs PgBouncer | cache hit rate |\n\
+         |---|---|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for row in rows {
         let direct = figures(rows, &row.scenario, DIRECT);
         let bouncer = figures(rows, &row.scenario, PGBOUNCER);
+        let cache = cache_cell(row.cache.as_ref());
         let _ = match &row.outcome {
             Ok(f) => writeln!(
                 out,
-                "| {} | {} | {:.0} | {:.3} | {} | {} | {} | {}{} |",
+                "| {} | {} | {:.0} | {:.3} | {} | {} | {} | {}{} | {cache} |",
                 row.scenario,
                 row.target,
                 f.tps,
@@ -104,49 +141,48 @@ pub fn throughput_table(rows: &[RunRow]) -> String {
                 ratio(f.tps, bouncer),
                 f.note
                     .as_ref()
-                    .map_or_else(String::new, |n| format!(" ⚠ {}", n.replace('|', "/"))),
+                    .map_or_else(String::new, |n| format!(" ⚠ {}", clean(n))),
             ),
             Err(e) => writeln!(
                 out,
-                "| {} | {} | failed: {} | – | – | – | – | – |",
+                "| {} | {} | failed: {} | – | – | – | – | – | {cache} |",
                 row.scenario,
                 row.target,
-                e.replace('|', "/").replace('\n', " ")
+                clean(e)
             ),
         };
     }
     out
 }
 
-/// The single-client latency table: mean latency and what the proxy adds.
+/// The single-client latency table: mean latency and what each proxy adds
+/// over PostgreSQL and over PgBouncer.
 pub fn latency_table(rows: &[RunRow]) -> String {
     let mut out = String::from(
-        "| target | TPS | mean ms | p95 ms | p99 ms | added mean latency vs direct |\n\
-         |---|---:|---:|---:|---:|---:|\n",
+        "| target | TPS | mean ms | p95 ms | p99 ms | added mean latency vs direct | vs PgBouncer | cache hit rate |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for row in rows {
         let direct = figures(rows, &row.scenario, DIRECT);
+        let bouncer = figures(rows, &row.scenario, PGBOUNCER);
+        let cache = cache_cell(row.cache.as_ref());
         let _ = match &row.outcome {
             Ok(f) => writeln!(
                 out,
-                "| {} | {:.0} | {:.3} | {} | {} | {} |",
+                "| {} | {:.0} | {:.3} | {} | {} | {} | {} | {cache} |",
                 row.target,
                 f.tps,
                 f.mean_ms,
                 opt_ms(f.p95_ms),
                 opt_ms(f.p99_ms),
-                match direct {
-                    Some(d) if row.target != DIRECT => {
-                        format!("{:+.0} µs", (f.mean_ms - d.mean_ms) * 1000.0)
-                    }
-                    _ => "–".into(),
-                }
+                added_us(f, &row.target, direct, DIRECT),
+                added_us(f, &row.target, bouncer, PGBOUNCER),
             ),
             Err(e) => writeln!(
                 out,
-                "| {} | failed: {} | – | – | – | – |",
+                "| {} | failed: {} | – | – | – | – | – | {cache} |",
                 row.target,
-                e.replace('|', "/")
+                clean(e)
             ),
         };
     }
@@ -213,7 +249,10 @@ pub fn render(report: &Report) -> String {
     for n in &report.notes {
         let _ = writeln!(out, "- Note: {n}");
     }
-    let _ = writeln!(out, "\n### Throughput (`pgbench -S`)\n");
+    let _ = writeln!(
+        out,
+        "\n### Throughput (`pgbench -S`, then pgbench's default TPC-B-like mix)\n"
+    );
     out.push_str(&throughput_table(&report.throughput));
     let _ = writeln!(out, "\n### Proxy-added latency (1 client)\n");
     out.push_str(&latency_table(&report.latency));
@@ -271,6 +310,7 @@ mod tests {
                 transactions: 100,
                 note: None,
             }),
+            cache: None,
         }
     }
 
@@ -294,50 +334,107 @@ mod tests {
         );
     }
 
+    fn with_cache(mut r: RunRow, hits: u64, misses: u64) -> RunRow {
+        r.cache = Some(Ok(CacheCounters { hits, misses }));
+        r
+    }
+
     #[test]
     fn throughput_ratios_are_against_direct_and_pgbouncer() {
         let rows = vec![
             row("simple", DIRECT, 1000.0, 1.0),
             row("simple", PGBOUNCER, 800.0, 1.2),
-            row("simple", PGPULSE, 400.0, 2.0),
+            row("simple", PGPULSE_CACHE_OFF, 400.0, 2.0),
+            with_cache(row("simple", PGPULSE_CACHE_ON, 1200.0, 0.8), 750, 250),
+            with_cache(row("tpcb mix (simple)", PGPULSE_CACHE_ON, 90.0, 9.0), 0, 0),
             RunRow {
                 scenario: "prepared".into(),
                 target: PGBOUNCER.into(),
                 outcome: Err("prepared statement \"P0_1\" does not exist".into()),
+                cache: None,
+            },
+            RunRow {
+                scenario: "prepared".into(),
+                target: PGPULSE_CACHE_ON.into(),
+                outcome: Err("aborted".into()),
+                cache: Some(Err("SHOW CACHE | timed out".into())),
             },
         ];
         let table = throughput_table(&rows);
         assert!(
-            table.contains("| simple | pgpulse | 400 | 2.000 | 4.000 | 6.000 | 0.40 | 0.50 |"),
+            table.contains(
+                "| simple | pgpulse, cache off | 400 | 2.000 | 4.000 | 6.000 | 0.40 | 0.50 |  |"
+            ),
             "{table}"
         );
         assert!(
-            table.contains("| simple | PgBouncer | 800 | 1.200 | 2.400 | 3.600 | 0.80 | 1.00 |"),
+            table.contains("| simple | PgBouncer | 800 | 1.200 | 2.400 | 3.600 | 0.80 | 1.00 |  |"),
+            "{table}"
+        );
+        assert!(
+            table.contains(
+                "| simple | pgpulse, cache on | 1200 | 0.800 | 1.600 | 2.400 | 1.20 | 1.50 \
+                 | 75.0% of 1000 lookups |"
+            ),
+            "{table}"
+        );
+        assert!(
+            table.contains("| tpcb mix (simple) | pgpulse, cache on | 90 | 9.000 | 18.000 | 27.000 | – | – | no lookups |"),
             "{table}"
         );
         assert!(
             table.contains("| prepared | PgBouncer | failed: prepared statement"),
             "{table}"
         );
+        assert!(
+            table.contains("| – | unread: SHOW CACHE / timed out |"),
+            "{table}"
+        );
+        // Every line has the same number of cells.
+        for line in table.lines() {
+            assert_eq!(line.matches('|').count(), 10, "{line}");
+        }
     }
 
     #[test]
     fn latency_table_shows_added_microseconds() {
         let rows = vec![
             row("latency", DIRECT, 5000.0, 0.2),
-            row("latency", PGPULSE, 3000.0, 0.35),
+            row("latency", PGBOUNCER, 4000.0, 0.25),
+            row("latency", PGPULSE_CACHE_OFF, 3000.0, 0.35),
+            with_cache(row("latency", PGPULSE_CACHE_ON, 6000.0, 0.15), 9, 1),
         ];
         let table = latency_table(&rows);
         assert!(
-            table.contains("| pgpulse | 3000 | 0.350 | 0.700 | 1.050 | +150 µs |"),
+            table.contains("| PostgreSQL | 5000 | 0.200 | 0.400 | 0.600 | – | – |  |"),
             "{table}"
         );
+        assert!(
+            table.contains("| PgBouncer | 4000 | 0.250 | 0.500 | 0.750 | +50 µs | – |  |"),
+            "{table}"
+        );
+        assert!(
+            table.contains(
+                "| pgpulse, cache off | 3000 | 0.350 | 0.700 | 1.050 | +150 µs | +100 µs |  |"
+            ),
+            "{table}"
+        );
+        assert!(
+            table.contains(
+                "| pgpulse, cache on | 6000 | 0.150 | 0.300 | 0.450 | -50 µs | -100 µs \
+                 | 90.0% of 10 lookups |"
+            ),
+            "{table}"
+        );
+        for line in table.lines() {
+            assert_eq!(line.matches('|').count(), 9, "{line}");
+        }
     }
 
     #[test]
     fn memory_table_divides_by_reached_clients() {
         let idle = vec![IdleResult {
-            target: PGPULSE.into(),
+            target: PGPULSE_CACHE_OFF.into(),
             requested: 10_000,
             reached: 1000,
             rss_before_kib: 10 * 1024,
