@@ -83,10 +83,12 @@ impl Drop for FlightGuard {
     }
 }
 
+type PlanResult = Result<Arc<Plan>, NocacheReason>;
+
 pub(crate) struct DbState {
     pub catalog: RwLock<Option<Arc<Catalog>>>,
     /// Normalized text → plan (or refusal), for the current catalog.
-    plans: Mutex<HashMap<Arc<str>, Result<Arc<Plan>, NocacheReason>>>,
+    plans: Mutex<HashMap<Arc<str>, PlanResult>>,
     /// Wakes the catalog task early (after DDL).
     pub reload: Notify,
 }
@@ -323,10 +325,7 @@ impl Cache {
         let mut allowed = false;
         for rule in &self.inner.config.rules {
             let applies = rule.fingerprint == Some(fingerprint)
-                || rule
-                    .table
-                    .as_deref()
-                    .is_some_and(|t| names.iter().any(|n| *n == t));
+                || rule.table.as_deref().is_some_and(|t| names.contains(&t));
             if !applies {
                 continue;
             }
@@ -449,10 +448,7 @@ impl Cache {
     /// are invalidated here and, through Redis, on every other instance.
     /// Call before the client sees the commit's ReadyForQuery.
     pub fn invalidate_tables<'a>(&self, database: &str, tables: impl IntoIterator<Item = &'a str>) {
-        let families = self.invalidator().tables(database, tables);
-        if let Some(l2) = self.inner.l2.get() {
-            l2.invalidate(database, &families);
-        }
+        self.invalidator().tables_everywhere(database, tables);
     }
 
     /// A statement with effects pgpulse cannot enumerate committed (DDL on
@@ -639,6 +635,34 @@ impl Invalidator {
             inner.stats.invalidation(Some(f));
         }
         families
+    }
+
+    /// Like [`tables`](Self::tables), and also in Redis (generations bumped,
+    /// other instances told): for changes seen by this instance first — its
+    /// own writes and its change feed. Without that, an L1 miss after the
+    /// invalidation could be answered by a stale L2 entry.
+    pub fn tables_everywhere<'a>(
+        &self,
+        database: &str,
+        tables: impl IntoIterator<Item = &'a str>,
+    ) -> Vec<Arc<str>> {
+        let families = self.tables(database, tables);
+        if let Some(inner) = self.inner.upgrade()
+            && let Some(l2) = inner.l2.get()
+        {
+            l2.invalidate(database, &families);
+        }
+        families
+    }
+
+    /// Like [`database`](Self::database), and also in Redis.
+    pub fn database_everywhere(&self, database: &str) {
+        self.database(database);
+        if let Some(inner) = self.inner.upgrade()
+            && let Some(l2) = inner.l2.get()
+        {
+            l2.invalidate_database(database);
+        }
     }
 
     /// Families (already resolved by another instance) changed.

@@ -64,8 +64,10 @@ impl Default for AutoPolicy {
 /// How writes that bypass pgpulse are detected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum FeedMode {
-    /// Logical replication (pgoutput), falling back to triggers + NOTIFY
-    /// when replication is not allowed, then to TTL only.
+    /// Logical decoding (`test_decoding`, or `pgoutput` when an
+    /// administrator created the `pgpulse_feed` publication), falling back
+    /// to triggers + NOTIFY when replication is not allowed, then to TTL
+    /// only.
     #[default]
     Auto,
     /// Logical replication only.

@@ -466,12 +466,9 @@ impl Feed {
     /// Relations (by `relname`) were written: invalidates them, or the
     /// whole database for a name the cache cannot match.
     ///
-    /// Only this instance's generations are bumped: [`Invalidator`] does
-    /// not reach the Redis L2, whose entries are checked against Redis
-    /// generations, so with Redis configured an L1 miss after a feed
-    /// invalidation may still be answered from L2. Needs an `Invalidator`
-    /// method that also bumps the families in Redis (cache.rs); then switch
-    /// this and [`Feed::invalidate_database`] to it.
+    /// Also bumps the generations in Redis: L2 entries are checked against
+    /// those, so an L1 miss after a feed invalidation must not find a
+    /// stale L2 entry.
     fn invalidate(&self, names: impl IntoIterator<Item = String>) {
         let mut refs = BTreeSet::new();
         for name in names {
@@ -487,12 +484,12 @@ impl Feed {
         }
         if !refs.is_empty() {
             self.invalidator
-                .tables(&self.database, refs.iter().map(String::as_str));
+                .tables_everywhere(&self.database, refs.iter().map(String::as_str));
         }
     }
 
     /// Anything in the database may have changed.
     fn invalidate_database(&self) {
-        self.invalidator.database(&self.database);
+        self.invalidator.database_everywhere(&self.database);
     }
 }

@@ -132,7 +132,7 @@ impl Stats {
             .iter()
             .map(|(k, c)| (*k, item(c)))
             .collect();
-        fingerprints.sort_by(|a, b| (b.1.hits + b.1.misses).cmp(&(a.1.hits + a.1.misses)));
+        fingerprints.sort_by_key(|f| std::cmp::Reverse(f.1.hits + f.1.misses));
         let mut tables: Vec<(String, ItemStats)> = per
             .tables
             .iter()
