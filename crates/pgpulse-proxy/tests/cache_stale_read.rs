@@ -1,0 +1,227 @@
+//! Issue 5's acceptance test: no stale reads. Two pgpulse instances share a
+//! Redis (L2 and invalidation bus) and each runs the PostgreSQL change
+//! feed; writers go through instance A, instance B, and directly to
+//! PostgreSQL; readers read through A and B with both protocols.
+//!
+//! Every write increments a counter and its acknowledgement time is
+//! recorded. A read that starts after a write was acknowledged must see at
+//! least that value if the write went through the same instance, and if it
+//! went through the other instance or directly, once `BOUND` has passed
+//! since the acknowledgement. Any read below that is a violation.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{Setup, TestProxy, cluster, connect};
+use pgpulse_cache::{CacheConfig, CacheMode, FeedMode};
+use pgpulse_proxy::PoolMode;
+use pgpulse_testkit::RedisServer;
+
+/// The documented staleness bound after a write pgpulse did not see
+/// itself (another instance, or a direct write).
+const BOUND: Duration = Duration::from_secs(1);
+const KEYS: i32 = 8;
+const READS: u64 = 100_000;
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+enum Source {
+    A,
+    B,
+    Direct,
+}
+
+/// Per key: (acknowledged at, value, source), in acknowledgement order.
+type History = Arc<Mutex<HashMap<i32, Vec<(Instant, i64, Source)>>>>;
+
+fn required(history: &History, key: i32, reader: Source, start: Instant) -> i64 {
+    let h = history.lock().unwrap();
+    h.get(&key)
+        .into_iter()
+        .flatten()
+        .filter(|(at, _, src)| *at < start && (*src == reader || *at + BOUND < start))
+        .map(|(_, v, _)| *v)
+        .max()
+        .unwrap_or(0)
+}
+
+#[test]
+fn no_stale_reads_across_two_instances_and_direct_writes() {
+    common::init_tracing();
+    let redis = RedisServer::start().unwrap();
+    let db = cluster().fresh_database("cache_stale").unwrap();
+    let config = || CacheConfig {
+        mode: CacheMode::All,
+        feed: FeedMode::Replication,
+        redis_url: Some(redis.url()),
+        ..CacheConfig::default()
+    };
+    let start = |c| {
+        TestProxy::start(Setup {
+            mode: PoolMode::Transaction,
+            pool_size: 4,
+            cache: Some(c),
+            ..Setup::default()
+        })
+    };
+    let a = start(config());
+    let b = start(config());
+    cluster()
+        .psql(
+            &db,
+            &format!(
+                "CREATE TABLE counters (id int PRIMARY KEY, v bigint NOT NULL); \
+                 INSERT INTO counters SELECT g, 0 FROM generate_series(1, {KEYS}) g;"
+            ),
+        )
+        .unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let history: History = Arc::new(Mutex::new(HashMap::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let reads = Arc::new(AtomicU64::new(0));
+    let violations = Arc::new(Mutex::new(Vec::<String>::new()));
+    let (a_cfg, b_cfg) = (a.tokio_config(&db), b.tokio_config(&db));
+    let direct_cfg: tokio_postgres::Config = cluster().url_for(&db).parse().unwrap();
+    runtime.block_on(async {
+        // Warm up: wait until both instances cache reads of `counters`.
+        for (proxy, cfg) in [(&a, &a_cfg), (&b, &b_cfg)] {
+            let c = connect(cfg).await;
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                c.query_one("SELECT v FROM counters WHERE id = $1", &[&1i32])
+                    .await
+                    .unwrap();
+                if proxy.cache.as_ref().unwrap().stats().fills > 0 {
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "never cached: {:?}",
+                    proxy.cache.as_ref().unwrap().stats()
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        let mut tasks = Vec::new();
+        for (source, cfg) in [
+            (Source::A, a_cfg.clone()),
+            (Source::B, b_cfg.clone()),
+            (Source::Direct, direct_cfg.clone()),
+        ] {
+            let (history, stop) = (history.clone(), stop.clone());
+            tasks.push(tokio::spawn(async move {
+                let c = connect(&cfg).await;
+                let mut i = 0i32;
+                while !stop.load(Ordering::Relaxed) {
+                    let key = i % KEYS + 1;
+                    i += 1;
+                    let row = c
+                        .query_one(
+                            "UPDATE counters SET v = v + 1 WHERE id = $1 RETURNING v",
+                            &[&key],
+                        )
+                        .await
+                        .unwrap();
+                    let v: i64 = row.get(0);
+                    history.lock().unwrap().entry(key).or_default().push((
+                        Instant::now(),
+                        v,
+                        source,
+                    ));
+                    tokio::time::sleep(Duration::from_millis(3)).await;
+                }
+            }));
+        }
+        let mut readers = Vec::new();
+        for (n, (source, cfg)) in [
+            (Source::A, a_cfg.clone()),
+            (Source::B, b_cfg.clone()),
+            (Source::A, a_cfg.clone()),
+            (Source::B, b_cfg.clone()),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let (history, reads, violations) = (history.clone(), reads.clone(), violations.clone());
+            readers.push(tokio::spawn(async move {
+                let c = connect(&cfg).await;
+                let mut i = n as i32;
+                while reads.load(Ordering::Relaxed) < READS {
+                    let key = i % KEYS + 1;
+                    i += 1;
+                    let started = Instant::now();
+                    let need = required(&history, key, source, started);
+                    let v: i64 = if i % 2 == 0 {
+                        c.query_one("SELECT v FROM counters WHERE id = $1", &[&key])
+                            .await
+                            .unwrap()
+                            .get(0)
+                    } else {
+                        let rows = c
+                            .simple_query(&format!("SELECT v FROM counters WHERE id = {key}"))
+                            .await
+                            .unwrap();
+                        rows.iter()
+                            .find_map(|m| match m {
+                                tokio_postgres::SimpleQueryMessage::Row(r) => {
+                                    r.get(0).map(|s| s.parse().unwrap())
+                                }
+                                _ => None,
+                            })
+                            .unwrap()
+                    };
+                    reads.fetch_add(1, Ordering::Relaxed);
+                    if v < need {
+                        violations.lock().unwrap().push(format!(
+                            "reader {n} via {source:?}: key {key} read {v}, needed {need}"
+                        ));
+                    }
+                }
+            }));
+        }
+        for r in readers {
+            r.await.unwrap();
+        }
+        stop.store(true, Ordering::Relaxed);
+        for t in tasks {
+            t.await.unwrap();
+        }
+    });
+    let (sa, sb) = (
+        a.cache.as_ref().unwrap().stats(),
+        b.cache.as_ref().unwrap().stats(),
+    );
+    let writes: usize = history.lock().unwrap().values().map(Vec::len).sum();
+    eprintln!(
+        "stale-read test: {} reads, {writes} writes; A: hits {} misses {} ({:.1}%), B: hits {} misses {} ({:.1}%)",
+        reads.load(Ordering::Relaxed),
+        sa.hits,
+        sa.misses,
+        sa.hit_rate * 100.0,
+        sb.hits,
+        sb.misses,
+        sb.hit_rate * 100.0
+    );
+    let violations = violations.lock().unwrap();
+    assert!(
+        violations.is_empty(),
+        "{} stale reads, first: {:?}",
+        violations.len(),
+        &violations[..violations.len().min(10)]
+    );
+    assert!(
+        sa.hits + sb.hits > 0,
+        "the cache served nothing: the test proves nothing"
+    );
+    drop(a);
+    drop(b);
+    let _ = connect;
+}
