@@ -63,7 +63,7 @@ impl AutoState {
         let mut s = self.lock();
         *s.current.calls.entry(plan.fingerprint).or_insert(0) += 1;
         for f in plan.families.iter() {
-            *s.current.reads.entry(f.clone()).or_insert(0) += 1;
+            bump(&mut s.current.reads, f);
         }
     }
 
@@ -71,7 +71,7 @@ impl AutoState {
     pub fn written(&self, families: &[Arc<str>]) {
         let mut s = self.lock();
         for f in families {
-            *s.current.writes.entry(f.clone()).or_insert(0) += 1;
+            bump(&mut s.current.writes, f);
         }
     }
 
@@ -96,5 +96,15 @@ impl AutoState {
             }
         }
         Ok(())
+    }
+}
+
+/// Counts one for `key` without cloning it when it is already there.
+fn bump(map: &mut HashMap<Arc<str>, u64>, key: &Arc<str>) {
+    match map.get_mut(key) {
+        Some(n) => *n += 1,
+        None => {
+            map.insert(key.clone(), 1);
+        }
     }
 }

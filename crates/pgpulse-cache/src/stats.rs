@@ -49,10 +49,13 @@ impl Per {
     }
 
     fn table(&mut self, t: &Arc<str>) -> Option<&mut Counters> {
-        if self.tables.len() >= MAX_TRACKED && !self.tables.contains_key(t) {
-            return None;
+        if !self.tables.contains_key(t) {
+            if self.tables.len() >= MAX_TRACKED {
+                return None;
+            }
+            self.tables.insert(t.clone(), Counters::default());
         }
-        Some(self.tables.entry(t.clone()).or_default())
+        self.tables.get_mut(t)
     }
 }
 

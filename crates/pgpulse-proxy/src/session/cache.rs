@@ -426,10 +426,12 @@ where
                 fe::PARSE_TAG | fe::BIND_TAG | fe::DESCRIBE_TAG | fe::EXECUTE_TAG | fe::SYNC_TAG
             ) {
             self.hold(msg).await?
-        } else {
+        } else if self.cstate.held.is_some() {
             let mut msgs = self.take_held();
             msgs.push(msg);
             msgs
+        } else {
+            return self.dispatch(msg).await;
         };
         for m in msgs {
             if let Flow::Exit = self.dispatch(m).await? {

@@ -17,6 +17,10 @@ const ENV_VARS: &[(&str, &str)] = &[
     ),
     ("PGPULSE_STORE_URL", "sqlite://PATH or postgres://..."),
     ("PGPULSE_CACHE_MODE", "one of off, auto, all"),
+    (
+        "PGPULSE_CACHE_FEED",
+        "one of auto, replication, triggers, off",
+    ),
     ("PGPULSE_POOL_MODE", "one of session, transaction"),
     ("PGPULSE_POOL_SIZE", "a whole number of server connections"),
     ("PGPULSE_STATS", "one of on, off"),
@@ -56,6 +60,15 @@ impl Config {
                 "off" => CacheMode::Off,
                 "auto" => CacheMode::Auto,
                 "all" => CacheMode::All,
+                _ => return Err(env_error(var, v)),
+            };
+        }
+        if let Some((var, v)) = get("PGPULSE_CACHE_FEED") {
+            self.cache.feed = match v.as_str() {
+                "auto" => super::FeedMode::Auto,
+                "replication" => super::FeedMode::Replication,
+                "triggers" => super::FeedMode::Triggers,
+                "off" => super::FeedMode::Off,
                 _ => return Err(env_error(var, v)),
             };
         }
