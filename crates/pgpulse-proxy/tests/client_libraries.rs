@@ -66,9 +66,15 @@ fn require(what: &str, check: &mut Command, step: &str) {
 fn run_suite(suite: &str, mut cmd: Command) {
     common::init_tracing();
     let db = cluster().fresh_database(suite).unwrap();
+    // With the result cache on, in its most aggressive mode: every client
+    // library's protocol use must come out the same.
     let proxy = TestProxy::start(Setup {
         mode: PoolMode::Transaction,
         pool_size: 2,
+        cache: Some(pgpulse_cache::CacheConfig {
+            mode: pgpulse_cache::CacheMode::All,
+            ..pgpulse_cache::CacheConfig::default()
+        }),
         ..Setup::default()
     });
     let out_path =
@@ -106,7 +112,11 @@ fn run_suite(suite: &str, mut cmd: Command) {
     let _ = std::fs::remove_file(&out_path);
     match status {
         Some(s) if s.success() => {
-            eprintln!("{suite} suite passed in {:?}:\n{output}", started.elapsed());
+            let stats = proxy.cache.as_ref().map(|c| c.stats());
+            eprintln!(
+                "{suite} suite passed in {:?}:\n{output}\ncache: {stats:?}",
+                started.elapsed()
+            );
         }
         Some(s) => panic!("{suite} suite failed ({s}):\n{output}"),
         None => panic!("{suite} suite timed out after {SUITE_TIMEOUT:?}:\n{output}"),

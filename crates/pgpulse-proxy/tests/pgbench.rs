@@ -8,8 +8,19 @@ use common::{Setup, TestProxy, cluster};
 use pgpulse_proxy::PoolMode;
 
 fn pgbench_run(proxy: &TestProxy, db: &str, protocol: &str, clients: u32) -> u64 {
+    pgbench_run_with(proxy, db, protocol, clients, &[])
+}
+
+fn pgbench_run_with(
+    proxy: &TestProxy,
+    db: &str,
+    protocol: &str,
+    clients: u32,
+    extra: &[&str],
+) -> u64 {
     let out = proxy
         .command("pgbench", db)
+        .args(extra)
         .args([
             "-n",
             "-M",
@@ -67,6 +78,10 @@ fn check_mode(mode: PoolMode) {
     let proxy = TestProxy::start(Setup {
         mode,
         pool_size: 3,
+        cache: Some(pgpulse_cache::CacheConfig {
+            mode: pgpulse_cache::CacheMode::All,
+            ..pgpulse_cache::CacheConfig::default()
+        }),
         ..Setup::default()
     });
     let init = proxy
@@ -99,6 +114,22 @@ fn check_mode(mode: PoolMode) {
         )
         .unwrap();
     assert_eq!(sums.trim(), "t");
+    // Read-only runs (`-S`) are served from the cache in part: pgbench must
+    // not notice, with any protocol.
+    for protocol in ["simple", "extended", "prepared"] {
+        pgbench_run_with(&proxy, &db, protocol, 8, &["-S"]);
+    }
+    let stats = proxy.cache.as_ref().unwrap().stats();
+    assert!(stats.hits > 0, "{stats:?}");
+    // And what the cache serves now is what PostgreSQL has.
+    for aid in [1, 2, 3, 50_000, 99_999] {
+        let sql = format!("SELECT abalance FROM pgbench_accounts WHERE aid = {aid}");
+        let direct = pg.psql(&db, &sql).unwrap();
+        for _ in 0..2 {
+            let through = proxy.psql(&db, &sql);
+            assert_eq!(through.trim(), direct.trim(), "aid {aid}");
+        }
+    }
 }
 
 #[test]
