@@ -225,3 +225,85 @@ fn no_stale_reads_across_two_instances_and_direct_writes() {
     drop(b);
     let _ = connect;
 }
+
+/// Redis killed mid-run and started again: no query fails, reads stay
+/// correct (L1 only while it is down), and the L2 is used again after.
+#[test]
+fn redis_killed_mid_run_fails_no_query() {
+    common::init_tracing();
+    let redis = RedisServer::start().unwrap();
+    let db = cluster().fresh_database("cache_redis_kill").unwrap();
+    let proxy = TestProxy::start(Setup {
+        mode: PoolMode::Transaction,
+        pool_size: 4,
+        cache: Some(CacheConfig {
+            mode: CacheMode::All,
+            feed: FeedMode::Off,
+            redis_url: Some(redis.url()),
+            ..CacheConfig::default()
+        }),
+        ..Setup::default()
+    });
+    cluster()
+        .psql(
+            &db,
+            "CREATE TABLE kv (id int PRIMARY KEY, v bigint NOT NULL); \
+             INSERT INTO kv SELECT g, 0 FROM generate_series(1, 20) g;",
+        )
+        .unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let cfg = proxy.tokio_config(&db);
+    runtime.block_on(async {
+        let c = connect(&cfg).await;
+        let mut expected = [0i64; 21];
+        let mut queries = 0u64;
+        round(&c, &mut expected, &mut queries, "redis up").await;
+        redis.kill().unwrap();
+        round(&c, &mut expected, &mut queries, "redis down").await;
+        redis.start_again().unwrap();
+        round(&c, &mut expected, &mut queries, "redis back").await;
+        let s = proxy.cache.as_ref().unwrap().stats();
+        let l2 = s.l2.clone().unwrap();
+        eprintln!(
+            "{queries} reads; cache: hits {} misses {}; l2: {l2:?}",
+            s.hits, s.misses
+        );
+        assert!(s.hits > 0);
+        assert!(
+            l2.errors > 0 || l2.breaker_trips > 0,
+            "Redis was down: {l2:?}"
+        );
+    });
+}
+
+/// Reads and writes for 1.5 s; every read must show every earlier write.
+async fn round(
+    c: &tokio_postgres::Client,
+    expected: &mut [i64; 21],
+    queries: &mut u64,
+    phase: &str,
+) {
+    let until = Instant::now() + Duration::from_millis(1500);
+    let mut i = 0;
+    while Instant::now() < until {
+        let id = i % 20 + 1;
+        i += 1;
+        if i % 100 == 0 {
+            c.execute("UPDATE kv SET v = v + 1 WHERE id = $1", &[&id])
+                .await
+                .unwrap_or_else(|e| panic!("{phase}: write failed: {e}"));
+            expected[id as usize] += 1;
+        }
+        let v: i64 = c
+            .query_one("SELECT v FROM kv WHERE id = $1", &[&id])
+            .await
+            .unwrap_or_else(|e| panic!("{phase}: read failed: {e}"))
+            .get(0);
+        assert_eq!(v, expected[id as usize], "{phase}: id {id}");
+        *queries += 1;
+    }
+}
