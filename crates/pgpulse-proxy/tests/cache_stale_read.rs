@@ -210,6 +210,7 @@ fn no_stale_reads_across_two_instances_and_direct_writes() {
         sb.misses,
         sb.hit_rate * 100.0
     );
+    eprintln!("refusals A: {:?}", sa.refusals);
     let violations = violations.lock().unwrap();
     assert!(
         violations.is_empty(),

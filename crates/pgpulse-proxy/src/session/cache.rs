@@ -143,6 +143,9 @@ where
         msg: &Message,
         text: &str,
     ) -> Result<bool, ProxyError> {
+        // Replies the proxy made itself go first (a CloseComplete, a
+        // ReadyForQuery); then nothing is in flight.
+        self.flush_synthetic().await?;
         let Some((plan, _)) = self.cache_plan(text) else {
             return Ok(false);
         };
@@ -150,7 +153,9 @@ where
         let Some(cache) = self.cache().cloned() else {
             return Ok(false);
         };
-        match cache.lookup(key, &plan).await {
+        // Boxed: the lookup's state (single flight, L2) would otherwise sit
+        // in every idle client's task.
+        match Box::pin(cache.lookup(key, &plan)).await {
             Lookup::Hit(bytes) => {
                 self.serve_hit(Text::Query(msg.clone()), None, bytes)
                     .await?;
@@ -189,6 +194,9 @@ where
     pub(super) async fn hold(&mut self, msg: Message) -> Result<Vec<Message>, ProxyError> {
         let tag = msg.tag();
         let Some(mut held) = self.cstate.held.take() else {
+            if matches!(tag, fe::PARSE_TAG | fe::BIND_TAG) {
+                self.flush_synthetic().await?;
+            }
             return Ok(match self.start_hold(&msg) {
                 Some(held) => {
                     self.cstate.held = Some(held);
@@ -275,7 +283,7 @@ where
         let Some(cache) = self.cache().cloned() else {
             return Ok(held.msgs);
         };
-        match cache.lookup(key, &held.plan).await {
+        match Box::pin(cache.lookup(key, &held.plan)).await {
             Lookup::Hit(bytes) => {
                 if let Text::Parse(parse) = &held.text {
                     // The server never sees this Parse: remember it, and

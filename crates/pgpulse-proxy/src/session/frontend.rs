@@ -66,6 +66,14 @@ where
             fe::DESCRIBE_TAG => self.on_describe(msg).await?,
             fe::EXECUTE_TAG => self.on_execute(msg).await?,
             fe::CLOSE_TAG => self.on_close(msg).await?,
+            fe::SYNC_TAG if self.server.is_none() && self.mode == PoolMode::Transaction => {
+                // Nothing reached a server since the last ReadyForQuery
+                // (e.g. a Sync after a Close the proxy answered): answer it
+                // here, as the server would, without a checkout.
+                let status = self.status;
+                self.replies
+                    .push(Expect::Synthetic(be::ready_for_query(status)));
+            }
             fe::SYNC_TAG => {
                 self.ensure_server().await?;
                 // In copy-in mode the server ignores Sync: no ReadyForQuery.

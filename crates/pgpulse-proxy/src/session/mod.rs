@@ -227,7 +227,7 @@ where
     }
 
     /// Sends the proxy's own replies that have reached the head of the queue.
-    async fn flush_synthetic(&mut self) -> Result<(), ProxyError> {
+    pub(super) async fn flush_synthetic(&mut self) -> Result<(), ProxyError> {
         while let Some(msg) = self.replies.pop_synthetic() {
             self.capture(&msg);
             self.client.feed(msg).await?;
