@@ -80,6 +80,9 @@ pub(crate) struct CacheState {
     pub unnamed_unsent: bool,
     /// The cache outcome of the next statement timed (a captured miss).
     pub next_outcome: Option<CacheOutcome>,
+    /// The last analysis made, by text: a statement is looked up, then
+    /// noted when it completes; one analysis serves both.
+    pub last: Option<(Box<str>, Arc<Analysis>)>,
 }
 
 impl<S> Session<S>
@@ -88,6 +91,19 @@ where
 {
     fn cache(&self) -> Option<&Cache> {
         self.shared.cache.as_ref()
+    }
+
+    /// The analysis of `text`, reusing the last one when the text is the
+    /// same.
+    fn analysis(&mut self, text: &str) -> Arc<Analysis> {
+        if let Some((t, a)) = &self.cstate.last
+            && **t == *text
+        {
+            return a.clone();
+        }
+        let a = self.shared.analyzer.analyze(text);
+        self.cstate.last = Some((text.into(), a.clone()));
+        a
     }
 
     /// Nothing in flight and no transaction block: the only state in which
@@ -106,12 +122,12 @@ where
     }
 
     /// The plan for `text`, or why not (counted).
-    fn cache_plan(&self, text: &str) -> Option<(Arc<Plan>, u64)> {
-        let cache = self.cache()?;
+    fn cache_plan(&mut self, text: &str) -> Option<(Arc<Plan>, u64)> {
+        let cache = self.cache()?.clone();
         if cache.mode() == pgpulse_cache::CacheMode::Off {
             return None;
         }
-        let analysis = self.shared.analyzer.analyze(text);
+        let analysis = self.analysis(text);
         let fp = analysis.fingerprint.0;
         if let Err(reason) = self.quiescent() {
             // Only reads are worth counting as refusals.
@@ -366,7 +382,7 @@ where
         if self.cache().is_none() || text.is_empty() {
             return;
         }
-        let analysis = self.shared.analyzer.analyze(text);
+        let analysis = self.analysis(text);
         let writes = |a: &Analysis| {
             a.may_write
                 || !a.certain
