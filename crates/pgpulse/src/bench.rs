@@ -73,7 +73,7 @@ impl Plan {
     fn from_args(args: &BenchArgs) -> Plan {
         let seconds = args
             .duration
-            .unwrap_or(if args.quick { 5 } else { 30 })
+            .unwrap_or(if args.quick { 5 } else { 25 })
             .max(1);
         let clients = args.clients.max(1);
         let scenario = |protocol: Protocol, threads: u32| Scenario {
@@ -98,6 +98,11 @@ impl Plan {
                 // fewer threads than clients, a client waiting for a pool
                 // slot blocks its thread-mates, which may hold the slots.
                 scenario(Protocol::Prepared, clients),
+                Scenario {
+                    name: "extended, 100k hot rows".into(),
+                    script: Script::HotSelect,
+                    ..scenario(Protocol::Extended, 2)
+                },
                 // Writes (balances, history): after every read-only run.
                 tpcb,
             ],
@@ -485,9 +490,18 @@ mod tests {
         assert_eq!(plan.scale, 10);
         assert_eq!(plan.idle_clients, 10_000);
         let names: Vec<&str> = plan.throughput.iter().map(|s| s.name.as_str()).collect();
-        assert_eq!(names, ["simple", "extended", "prepared", TPCB_SCENARIO]);
+        assert_eq!(
+            names,
+            [
+                "simple",
+                "extended",
+                "prepared",
+                "extended, 100k hot rows",
+                TPCB_SCENARIO
+            ]
+        );
         let threads: Vec<u32> = plan.throughput.iter().map(|s| s.threads).collect();
-        assert_eq!(threads, [2, 2, 16, 2]);
+        assert_eq!(threads, [2, 2, 16, 2, 2]);
         let scripts: Vec<Script> = plan.throughput.iter().map(|s| s.script).collect();
         assert_eq!(
             scripts,
@@ -495,23 +509,24 @@ mod tests {
                 Script::SelectOnly,
                 Script::SelectOnly,
                 Script::SelectOnly,
+                Script::HotSelect,
                 Script::TpcbLike
             ]
         );
-        assert_eq!(plan.throughput[3].protocol, Protocol::Simple);
+        assert_eq!(plan.throughput[4].protocol, Protocol::Simple);
         assert!(
             plan.throughput
                 .iter()
-                .all(|s| s.seconds == 30 && s.clients == 16)
+                .all(|s| s.seconds == 25 && s.clients == 16)
         );
         assert_eq!(plan.latency.seconds, 10);
         assert_eq!(plan.latency.clients, 1);
         assert_eq!(plan.latency.script, Script::SelectOnly);
         // Five targets: PostgreSQL, PgBouncer, pgpulse cache off, stats
         // off, cache on.
-        assert_eq!(plan.total_seconds(5), (4 * 30 + 10) * 5);
+        assert_eq!(plan.total_seconds(5), (5 * 25 + 10) * 5);
         assert_eq!(plan.overhead_seconds(), 30 + 10 + 60);
-        // 650 s of runs + 100 s of the rest: within the 15 minutes.
+        // 675 s of runs + 100 s of the rest: within the 15 minutes.
         assert!(plan.total_seconds(5) + plan.overhead_seconds() <= FULL_RUN_BUDGET_SECONDS);
     }
 
@@ -525,6 +540,7 @@ mod tests {
                 "simple",
                 "extended",
                 "prepared",
+                "extended, 100k hot rows",
                 "1 client, extended",
                 TPCB_SCENARIO
             ]

@@ -37,14 +37,22 @@ pub enum Script {
     /// No `-S`: pgbench's default TPC-B-like mix (three `UPDATE`s, a
     /// `SELECT` and an `INSERT` in one transaction). It writes.
     TpcbLike,
+    /// `-S`'s statement over the first [`HOT_ROWS`] accounts only: a hot
+    /// working set, as applications have (today's schedule, active
+    /// clients), that a cache can hold.
+    HotSelect,
 }
+
+/// Rows of [`Script::HotSelect`]'s working set.
+pub const HOT_ROWS: u32 = 100_000;
 
 impl Script {
     /// The pgbench options that select it.
     pub fn args(self) -> &'static [&'static str] {
         match self {
             Script::SelectOnly => &["-S"],
-            Script::TpcbLike => &[],
+            // A custom script, written next to the logs (see `run`).
+            Script::TpcbLike | Script::HotSelect => &[],
         }
     }
 
@@ -172,8 +180,18 @@ pub async fn run(
     cmd.env("PGPORT", port.to_string())
         .env("PGHOST", "127.0.0.1")
         .arg("-n")
-        .args(scenario.script.args())
-        .args(["-M", scenario.protocol.as_str(), "-l"])
+        .args(scenario.script.args());
+    if scenario.script == Script::HotSelect {
+        let file = log_dir.join("hot-select.sql");
+        std::fs::write(
+            &file,
+            format!(
+                "\\set aid random(1, {HOT_ROWS})\nSELECT abalance FROM pgbench_accounts WHERE aid = :aid;\n"
+            ),
+        )?;
+        cmd.arg("-f").arg(&file);
+    }
+    cmd.args(["-M", scenario.protocol.as_str(), "-l"])
         .arg(format!("--log-prefix={}", log_dir.join(tag).display()))
         .arg(format!("-c{}", scenario.clients))
         .arg(format!("-j{}", scenario.threads))
