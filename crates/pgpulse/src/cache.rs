@@ -81,9 +81,9 @@ impl AdminExtension for CacheConsole {
         let s = self.0.stats();
         let n = |v: u64| Some(v.to_string());
         match item {
+            // The six columns first, in its order; then the rest.
             "CACHE" => Some((
                 vec![
-                    "mode",
                     "hits",
                     "misses",
                     "hit_rate",
@@ -93,9 +93,9 @@ impl AdminExtension for CacheConsole {
                     "fills",
                     "coalesced",
                     "invalidations",
+                    "mode",
                 ],
                 vec![vec![
-                    Some(format!("{:?}", self.0.mode()).to_lowercase()),
                     n(s.hits),
                     n(s.misses),
                     Some(format!("{:.4}", s.hit_rate)),
@@ -105,6 +105,7 @@ impl AdminExtension for CacheConsole {
                     n(s.fills),
                     n(s.coalesced),
                     n(s.invalidations),
+                    Some(format!("{:?}", self.0.mode()).to_lowercase()),
                 ]],
             )),
             "CACHE_REFUSALS" => Some((
