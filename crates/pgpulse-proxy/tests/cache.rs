@@ -456,3 +456,100 @@ fn a_hot_key_stampede_sends_one_query_upstream() {
         assert_eq!(direct.unwrap().trim(), "1", "one upstream execution");
     });
 }
+
+/// A Bind with text parameters, built by hand.
+fn bind(portal: &str, statement: &str, params: &[&str]) -> pgpulse_wire::Message {
+    use bytes::BufMut;
+    pgpulse_wire::Message::build(b'B', |b| {
+        b.put_slice(portal.as_bytes());
+        b.put_u8(0);
+        b.put_slice(statement.as_bytes());
+        b.put_u8(0);
+        b.put_i16(0);
+        b.put_i16(params.len() as i16);
+        for p in params {
+            b.put_i32(p.len() as i32);
+            b.put_slice(p.as_bytes());
+        }
+        b.put_i16(0);
+    })
+}
+
+/// Sends `msgs` and collects the replies up to ReadyForQuery: the data
+/// rows' first column and the error codes.
+async fn exchange(
+    io: &mut tokio_util::codec::Framed<tokio::net::TcpStream, pgpulse_wire::MessageCodec>,
+    msgs: Vec<pgpulse_wire::Message>,
+) -> (Vec<String>, Vec<String>) {
+    use futures::StreamExt;
+    use pgpulse_wire::backend as be;
+    for m in msgs {
+        io.feed(m).await.unwrap();
+    }
+    SinkExt::<pgpulse_wire::Message>::flush(io).await.unwrap();
+    let (mut rows, mut errors) = (Vec::new(), Vec::new());
+    loop {
+        let msg = io.next().await.unwrap().unwrap();
+        match msg.tag() {
+            be::DATA_ROW_TAG => {
+                let body = msg.body();
+                let len = i32::from_be_bytes([body[2], body[3], body[4], body[5]]) as usize;
+                rows.push(String::from_utf8(body[6..6 + len].to_vec()).unwrap());
+            }
+            be::ERROR_RESPONSE_TAG => {
+                errors.push(be::ErrorFields::parse(&msg).unwrap().code);
+            }
+            be::READY_FOR_QUERY_TAG => return (rows, errors),
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn raw_extended_batches_reuse_the_unnamed_statement_and_check_portal_names() {
+    use pgpulse_wire::frontend as fe;
+    let (proxy, db) = start_with("cache_raw", PoolMode::Transaction, config());
+    run(async {
+        let _c = ready(&proxy, &db, T).await;
+        let mut io = common::raw_login(&proxy, &db).await;
+        let s1 = "SELECT v FROM t WHERE id = $1";
+        let batch = |params: &[&str]| {
+            vec![
+                fe::parse("", s1, &[]),
+                bind("", "", params),
+                fe::execute("", 0),
+                fe::sync(),
+            ]
+        };
+        assert_eq!(exchange(&mut io, batch(&["1"])).await.0, ["v1"]);
+        let hits = stats(&proxy).hits;
+        // Another unnamed statement reaches the server...
+        let other = vec![
+            fe::parse("", "SELECT v FROM t WHERE id = 2 AND $1::int = 0", &[]),
+            bind("", "", &["0"]),
+            fe::execute("", 0),
+            fe::sync(),
+        ];
+        assert_eq!(exchange(&mut io, other).await.0, ["v2"]);
+        // ...then the first batch is a hit: its Parse never reaches it.
+        assert_eq!(exchange(&mut io, batch(&["1"])).await.0, ["v1"]);
+        assert!(stats(&proxy).hits > hits, "{:?}", stats(&proxy));
+        // A Bind of the unnamed statement without a Parse means s1, which
+        // the proxy re-sends first.
+        let again = vec![bind("", "", &["3"]), fe::execute("", 0), fe::sync()];
+        assert_eq!(exchange(&mut io, again).await.0, ["v3"]);
+        // Execute of a portal the Bind did not create: the server's error,
+        // every time, never a cached answer.
+        for _ in 0..3 {
+            let wrong = vec![
+                fe::parse("", s1, &[]),
+                bind("p", "", &["1"]),
+                fe::execute("", 0),
+                fe::sync(),
+            ];
+            let (rows, errors) = exchange(&mut io, wrong).await;
+            assert!(rows.is_empty(), "{rows:?}");
+            assert_eq!(errors, ["34000"], "no such portal");
+        }
+    });
+}

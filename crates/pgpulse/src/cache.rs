@@ -68,9 +68,9 @@ pub fn start(config: &Config) -> anyhow::Result<Option<Cache>> {
     })))
 }
 
-/// The cache's admin-console items.
+/// The cache's admin-console items (`None`: the cache is off, and says so).
 #[derive(Debug)]
-pub struct CacheConsole(pub Cache);
+pub struct CacheConsole(pub Option<Cache>);
 
 impl AdminExtension for CacheConsole {
     fn items(&self) -> Vec<&'static str> {
@@ -78,7 +78,15 @@ impl AdminExtension for CacheConsole {
     }
 
     fn show(&self, item: &str) -> Option<ConsoleTable> {
-        let s = self.0.stats();
+        let Some(cache) = &self.0 else {
+            return match item {
+                "CACHE" => Some((vec!["mode"], vec![vec![Some("off".to_owned())]])),
+                "CACHE_REFUSALS" => Some((vec!["reason", "count"], Vec::new())),
+                "CACHE_TABLES" => Some((vec!["table"], Vec::new())),
+                _ => None,
+            };
+        };
+        let s = cache.stats();
         let n = |v: u64| Some(v.to_string());
         match item {
             // The six columns first, in its order; then the rest.
@@ -105,7 +113,7 @@ impl AdminExtension for CacheConsole {
                     n(s.fills),
                     n(s.coalesced),
                     n(s.invalidations),
-                    Some(format!("{:?}", self.0.mode()).to_lowercase()),
+                    Some(format!("{:?}", cache.mode()).to_lowercase()),
                 ]],
             )),
             "CACHE_REFUSALS" => Some((

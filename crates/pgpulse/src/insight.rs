@@ -32,10 +32,9 @@ pub fn hooks(
     } else {
         None
     };
-    if let Some(cache) = crate::cache::start(config)? {
-        consoles.push(Arc::new(crate::cache::CacheConsole(cache.clone())));
-        hooks.cache = Some(cache);
-    }
+    let cache = crate::cache::start(config)?;
+    consoles.push(Arc::new(crate::cache::CacheConsole(cache.clone())));
+    hooks.cache = cache;
     if !consoles.is_empty() {
         hooks.admin = Some(Arc::new(crate::cache::Consoles(consoles)));
     }

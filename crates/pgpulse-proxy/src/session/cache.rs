@@ -46,6 +46,10 @@ pub(crate) struct Held {
     statement: u64,
     plan: Arc<Plan>,
     fingerprint: u64,
+    /// The statement's name ("" for the unnamed one).
+    statement_name: String,
+    /// The portal the Bind creates, which Describe and Execute must name.
+    portal: String,
 }
 
 /// A reply being recorded for the cache.
@@ -222,10 +226,19 @@ where
             });
         };
         let fits = match (held.last, tag) {
-            (b'P', fe::BIND_TAG) => fe::bind_names(&msg).is_ok_and(|(_, s)| s.is_empty()),
-            (b'B', fe::DESCRIBE_TAG) => fe::Describe::parse(&msg).is_ok(),
+            (b'P', fe::BIND_TAG) => match fe::bind_names(&msg) {
+                Ok((portal, "")) => {
+                    held.portal = portal.to_owned();
+                    true
+                }
+                _ => false,
+            },
+            (b'B', fe::DESCRIBE_TAG) => fe::Describe::parse(&msg).is_ok_and(|d| {
+                (d.kind == b'P' && d.name == held.portal)
+                    || (d.kind == b'S' && d.name == held.statement_name)
+            }),
             (b'B' | b'D', fe::EXECUTE_TAG) => {
-                fe::Execute::parse(&msg).is_ok_and(|e| e.max_rows == 0)
+                fe::Execute::parse(&msg).is_ok_and(|e| e.max_rows == 0 && e.portal == held.portal)
             }
             (b'E', fe::SYNC_TAG) => {
                 held.msgs.push(msg);
@@ -250,19 +263,31 @@ where
 
     fn start_hold(&mut self, msg: &Message) -> Option<Held> {
         self.cache()?;
-        let (text, statement, last) = match msg.tag() {
+        let (text, statement, last, statement_name, portal) = match msg.tag() {
             fe::PARSE_TAG => {
                 let parse = fe::Parse::parse(msg).ok()?;
                 if !parse.name.is_empty() {
                     return None;
                 }
                 let key = super::prepared::statement_key(parse.query, &parse.param_types);
-                (Text::Parse(msg.clone()), key, b'P')
+                (
+                    Text::Parse(msg.clone()),
+                    key,
+                    b'P',
+                    String::new(),
+                    String::new(),
+                )
             }
             fe::BIND_TAG => {
-                let (_, statement) = fe::bind_names(msg).ok()?;
+                let (portal, statement) = fe::bind_names(msg).ok()?;
                 let p = self.named(statement)?;
-                (Text::Named(p.text.clone()), p.key, b'B')
+                (
+                    Text::Named(p.text.clone()),
+                    p.key,
+                    b'B',
+                    statement.to_owned(),
+                    portal.to_owned(),
+                )
             }
             _ => return None,
         };
@@ -274,6 +299,8 @@ where
             statement,
             plan,
             fingerprint,
+            statement_name,
+            portal,
         })
     }
 

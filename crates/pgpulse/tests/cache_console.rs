@@ -1,0 +1,84 @@
+//! The cache through `pgpulse serve` with zero config (mode `auto`): a hot
+//! read is served from the cache, `SHOW CACHE` / `SHOW CACHE_REFUSALS` /
+//! `SHOW CACHE_TABLES` on the admin console report it, and
+//! `PGPULSE_CACHE_MODE=off` turns it off.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{psql, serve, serve_with};
+use pgpulse_testkit::PgCluster;
+
+fn text(out: &std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// `SHOW CACHE`'s row as (hits, misses).
+fn hits_misses(pg: &PgCluster, port: u16) -> (u64, u64) {
+    let row = text(&psql(pg, port, "pgpulse", "SHOW CACHE"));
+    let cols: Vec<&str> = row.split('|').collect();
+    (cols[0].parse().unwrap(), cols[1].parse().unwrap())
+}
+
+#[test]
+fn auto_mode_caches_a_hot_read_and_the_console_shows_it() {
+    let pg = PgCluster::shared();
+    let db = pg.fresh_database("cache_console").unwrap();
+    pg.psql(
+        &db,
+        "CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t VALUES (1, 'one');",
+    )
+    .unwrap();
+    let served = serve(pg);
+    let sql = "SELECT v FROM t WHERE id = 1";
+    // Auto mode admits a pattern after a few calls, once the database's
+    // catalog is read: keep calling until hits show up.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        assert_eq!(text(&psql(pg, served.port, &db, sql)), "one");
+        if hits_misses(pg, served.port).0 > 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never served from the cache");
+    }
+    // A write through pgpulse: the next read sees it.
+    text(&psql(
+        pg,
+        served.port,
+        &db,
+        "UPDATE t SET v = 'uno' WHERE id = 1",
+    ));
+    assert_eq!(text(&psql(pg, served.port, &db, sql)), "uno");
+    // Refusals have reasons.
+    text(&psql(pg, served.port, &db, "SELECT now()"));
+    let refusals = text(&psql(pg, served.port, "pgpulse", "SHOW CACHE_REFUSALS"));
+    assert!(refusals.contains("volatile_function|"), "{refusals}");
+    let tables = text(&psql(pg, served.port, "pgpulse", "SHOW CACHE_TABLES"));
+    assert!(tables.lines().any(|l| l.starts_with("t|")), "{tables}");
+}
+
+#[test]
+fn cache_mode_off_serves_nothing_from_the_cache() {
+    let pg = PgCluster::shared();
+    let db = pg.fresh_database("cache_off").unwrap();
+    pg.psql(
+        &db,
+        "CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t VALUES (1, 'one');",
+    )
+    .unwrap();
+    let served = serve_with(pg, &[("PGPULSE_CACHE_MODE", "off")]);
+    for _ in 0..10 {
+        assert_eq!(
+            text(&psql(pg, served.port, &db, "SELECT v FROM t WHERE id = 1")),
+            "one"
+        );
+    }
+    assert_eq!(text(&psql(pg, served.port, "pgpulse", "SHOW CACHE")), "off");
+}
