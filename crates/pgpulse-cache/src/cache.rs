@@ -42,6 +42,15 @@ struct Entry {
     expires: Instant,
 }
 
+/// An L1 entry as a lookup sees it.
+enum L1State {
+    Fresh(Bytes),
+    /// Past its TTL, not invalidated, within the stale-while-revalidate
+    /// window.
+    Stale(Bytes),
+    Absent,
+}
+
 /// What a lookup found.
 #[derive(Debug)]
 pub enum Lookup {
@@ -154,7 +163,10 @@ impl Cache {
                 // Bytes of the reply plus a fixed overhead for the entry.
                 u32::try_from(e.bytes.len() + 128).unwrap_or(u32::MAX)
             })
-            .time_to_live(config.ttl.max(Duration::from_millis(1)))
+            .time_to_live(
+                (config.ttl + config.stale_while_revalidate.unwrap_or_default())
+                    .max(Duration::from_millis(1)),
+            )
             .eviction_listener(move |_k, _v, cause| {
                 if cause == moka::notification::RemovalCause::Size {
                     evictions.fetch_add(1, Ordering::Relaxed);
@@ -352,10 +364,14 @@ impl Cache {
         // The stamp is taken before anything else: a write committing from
         // here on changes it, and the fill is refused.
         let mut stamp = inner.gens.stamp(&plan.database, &plan.families);
-        if let Some(bytes) = self.l1_get(key, stamp) {
-            inner.stats.hit(plan);
-            return Lookup::Hit(bytes);
-        }
+        let stale = match self.l1_state(key, stamp) {
+            L1State::Fresh(bytes) => {
+                inner.stats.hit(plan);
+                return Lookup::Hit(bytes);
+            }
+            L1State::Stale(bytes) => Some(bytes),
+            L1State::Absent => None,
+        };
         // Ok: this session leads (runs the statement); Err: another one
         // does, wait for it.
         let flight = {
@@ -375,6 +391,13 @@ impl Cache {
                 key,
                 notify,
             }),
+            Err(_) if stale.is_some() => {
+                // Stale-while-revalidate: another session is refreshing
+                // this entry; serve the expired (never invalidated) copy.
+                inner.stats.hit(plan);
+                inner.stats.stale_served();
+                return Lookup::Hit(stale.unwrap_or_default());
+            }
             Err(notify) => {
                 // The waiter is registered before checking that the flight
                 // is still on, so its end cannot be missed.
@@ -423,13 +446,32 @@ impl Cache {
     }
 
     fn l1_get(&self, key: Key, stamp: u64) -> Option<Bytes> {
-        let e = self.inner.l1.get(&key)?;
-        if e.stamp == stamp && e.expires > Instant::now() {
-            Some(e.bytes.clone())
-        } else {
-            self.inner.l1.invalidate(&key);
-            None
+        match self.l1_state(key, stamp) {
+            L1State::Fresh(b) => Some(b),
+            _ => None,
         }
+    }
+
+    /// The L1 entry for `key`, if current (`stamp` unchanged): fresh, or
+    /// past its TTL but within the stale-while-revalidate window.
+    fn l1_state(&self, key: Key, stamp: u64) -> L1State {
+        let Some(e) = self.inner.l1.get(&key) else {
+            return L1State::Absent;
+        };
+        let now = Instant::now();
+        if e.stamp == stamp {
+            if e.expires > now {
+                return L1State::Fresh(e.bytes.clone());
+            }
+            if let Some(window) = self.inner.config.stale_while_revalidate
+                && now < e.expires + window
+            {
+                return L1State::Stale(e.bytes.clone());
+            }
+        }
+        // Invalidated (never served, whatever the policy) or too old.
+        self.inner.l1.invalidate(&key);
+        L1State::Absent
     }
 
     fn l1_put(&self, key: Key, plan: &Plan, stamp: u64, bytes: Bytes) {

@@ -109,6 +109,11 @@ pub struct CacheConfig {
     pub feed_poll: Duration,
     /// Redis URL for the L2 and cross-instance invalidation.
     pub redis_url: Option<String>,
+    /// Stale-while-revalidate (opt-in): for this long after an entry's TTL,
+    /// while one session runs the statement again to refresh it, the
+    /// others are served the expired copy instead of waiting. Only expiry
+    /// is relaxed: an invalidated entry is never served. Default `None`.
+    pub stale_while_revalidate: Option<Duration>,
 }
 
 impl Default for CacheConfig {
@@ -126,6 +131,7 @@ impl Default for CacheConfig {
             feed: FeedMode::Auto,
             feed_poll: Duration::from_millis(100),
             redis_url: None,
+            stale_while_revalidate: None,
         }
     }
 }

@@ -28,6 +28,7 @@ pub(crate) struct Stats {
     misses: AtomicU64,
     fills: AtomicU64,
     coalesced: AtomicU64,
+    stale_served: AtomicU64,
     invalidations: AtomicU64,
     pub evictions: Arc<AtomicU64>,
     refusals: [AtomicU64; NocacheReason::ALL.len()],
@@ -95,6 +96,10 @@ impl Stats {
         self.coalesced.fetch_add(1, Ordering::Relaxed);
     }
 
+    pub fn stale_served(&self) {
+        self.stale_served.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub fn refusal(&self, fingerprint: u64, reason: NocacheReason) {
         self.refusals[reason.index()].fetch_add(1, Ordering::Relaxed);
         if let Some(c) = self.per().fp(fingerprint) {
@@ -148,6 +153,7 @@ impl Stats {
             hit_rate: rate(hits, misses),
             fills: self.fills.load(Ordering::Relaxed),
             coalesced: self.coalesced.load(Ordering::Relaxed),
+            stale_served: self.stale_served.load(Ordering::Relaxed),
             invalidations: self.invalidations.load(Ordering::Relaxed),
             evictions: self.evictions.load(Ordering::Relaxed),
             entries,
@@ -205,6 +211,9 @@ pub struct CacheStats {
     /// Misses that waited for another session's identical query and were
     /// served its result (single flight).
     pub coalesced: u64,
+    /// Hits served past their TTL while another session refreshed them
+    /// (stale-while-revalidate).
+    pub stale_served: u64,
     /// Invalidations applied (per table family, plus whole-database ones).
     pub invalidations: u64,
     /// Entries evicted for space.

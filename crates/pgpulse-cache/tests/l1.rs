@@ -250,3 +250,40 @@ async fn a_leader_that_gives_up_releases_its_followers_at_once() {
     assert!(missed);
     assert!(waited < Duration::from_secs(2), "waited {waited:?}");
 }
+
+#[tokio::test]
+async fn stale_while_revalidate_serves_expired_entries_but_never_invalidated_ones() {
+    let c = cache_with(CacheConfig {
+        mode: CacheMode::All,
+        ttl: Duration::from_millis(50),
+        stale_while_revalidate: Some(Duration::from_secs(30)),
+        flight_wait: Duration::from_millis(300),
+        ..CacheConfig::default()
+    });
+    let sql = "SELECT * FROM t WHERE id = 3";
+    fill(&c, sql, b"old").await;
+    tokio::time::sleep(Duration::from_millis(80)).await;
+    let p = plan(&c, sql).unwrap();
+    // The first session past the TTL refreshes...
+    let Lookup::Miss(refresh) = c.lookup(key(sql), &p).await else {
+        panic!("the refresher must run the statement")
+    };
+    // ...the others get the expired copy at once.
+    assert_eq!(hit(&c, sql).await.unwrap(), Bytes::from_static(b"old"));
+    assert_eq!(c.stats().stale_served, 1);
+    refresh.complete(Bytes::from_static(b"new")).unwrap();
+    assert_eq!(hit(&c, sql).await.unwrap(), Bytes::from_static(b"new"));
+
+    // Invalidated: never served, stale or not.
+    tokio::time::sleep(Duration::from_millis(80)).await;
+    c.invalidate_tables(DB, ["t"]);
+    let Lookup::Miss(refresh) = c.lookup(key(sql), &p).await else {
+        panic!()
+    };
+    let (c2, p2) = (c.clone(), p.clone());
+    let other =
+        tokio::spawn(async move { matches!(c2.lookup(key(sql), &p2).await, Lookup::Hit(_)) });
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    refresh.abandon(NocacheReason::Error);
+    assert!(!other.await.unwrap(), "an invalidated entry was served");
+}

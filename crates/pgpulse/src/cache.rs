@@ -56,6 +56,7 @@ pub fn start(config: &Config) -> anyhow::Result<Option<Cache>> {
         config::FeedMode::Off => pgpulse_cache::FeedMode::Off,
     };
     Ok(Some(Cache::new(CacheConfig {
+        stale_while_revalidate: config.cache.stale_while_revalidate,
         rules,
         feed,
         mode,

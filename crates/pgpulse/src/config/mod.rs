@@ -277,6 +277,10 @@ pub struct CacheConfig {
     pub feed: FeedMode,
     /// Rules per fingerprint or table.
     pub rules: Vec<CacheRuleConfig>,
+    /// Opt-in stale-while-revalidate window after an entry's TTL (an
+    /// invalidated entry is never served). Default: none.
+    #[serde(default, with = "humantime_serde")]
+    pub stale_while_revalidate: Option<Duration>,
 }
 
 /// Change-feed modes.
@@ -329,6 +333,7 @@ impl Default for CacheConfig {
             max_entry_bytes: 1 << 20,
             feed: FeedMode::Auto,
             rules: Vec::new(),
+            stale_while_revalidate: None,
         }
     }
 }
