@@ -105,7 +105,7 @@ pub(crate) struct DbState {
 pub(crate) struct Inner {
     pub config: CacheConfig,
     mode: AtomicU8,
-    l1: moka::sync::Cache<Key, Arc<Entry>>,
+    l1: moka::sync::Cache<Key, Arc<Entry>, crate::key::KeyHasherBuilder>,
     pub gens: Generations,
     flights: Mutex<HashMap<Key, Arc<Notify>>>,
     pub dbs: RwLock<HashMap<Arc<str>, Arc<DbState>>>,
@@ -172,7 +172,7 @@ impl Cache {
                     evictions.fetch_add(1, Ordering::Relaxed);
                 }
             })
-            .build();
+            .build_with_hasher(crate::key::KeyHasherBuilder);
         let cache = Cache {
             inner: Arc::new(Inner {
                 mode: AtomicU8::new(mode_to_u8(config.mode)),
