@@ -10,6 +10,7 @@ mod cache;
 mod config;
 mod demo;
 mod insight;
+mod medspa;
 mod serve;
 
 use config::Config;
