@@ -554,8 +554,13 @@ fn check_session_variables(batched: bool) {
             .await
             .unwrap();
         let mut tasks = Vec::new();
+        // All clients check at the same time, so that they share the two
+        // servers (on a loaded machine they could otherwise run one after
+        // the other, each keeping the server it had).
+        let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(6));
         for i in 0..6usize {
             let config = proxy.tokio_config(&db);
+            let barrier = barrier.clone();
             tasks.push(tokio::spawn(async move {
                 let client = connect(&config).await;
                 let default_path = simple_value(&client, "SHOW search_path").await;
@@ -606,6 +611,7 @@ fn check_session_variables(batched: bool) {
                     }
                 }
                 let mut pids = HashSet::new();
+                barrier.wait().await;
                 for _ in 0..30 {
                     let path = simple_value(&client, "SHOW search_path").await;
                     let app = simple_value(&client, "SHOW application_name").await;
