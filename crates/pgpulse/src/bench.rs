@@ -2,7 +2,9 @@
 //! cache off, statistics off, and cache on as shipped) with pgbench on a
 //! throw-away cluster, measures the latency a proxy adds, the cache's hit
 //! rate and the memory pgpulse needs per idle client, prints the figures and
-//! writes them into a marked section of `BENCHMARKS.md`.
+//! writes them into a marked section of `BENCHMARKS.md`. The med-spa
+//! workload (`medspa.rs`) runs against PostgreSQL directly and through
+//! pgpulse with the cache off and on, on a database seeded at set-up.
 //!
 //! Everything it starts (PostgreSQL, PgBouncer, pgpulse, pgbench) and every
 //! temporary directory is owned by a guard in [`Lab`] or by the running
@@ -11,6 +13,7 @@
 
 mod console;
 mod idle;
+mod medspa;
 mod pgbench;
 mod procs;
 mod report;
@@ -24,6 +27,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use pgpulse_testkit::PgCluster;
 
 use idle::IdleResult;
+use medspa::MedspaPlan;
 use pgbench::{Protocol, Scenario, Script};
 use procs::{PoolSettings, Server};
 use report::{
@@ -33,13 +37,18 @@ use report::{
 /// Options of `pgpulse bench`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct BenchArgs {
-    /// Seconds per throughput scenario. Default 30 (5 with `--quick`).
+    /// Seconds per throughput scenario. Default 22 (5 with `--quick`).
     #[arg(long)]
     pub duration: Option<u64>,
+    /// Timed seconds of the med-spa workload per target, after a warm-up
+    /// of a quarter as long (at least 2 s). Default 20 (4 with `--quick`).
+    #[arg(long)]
+    pub medspa_seconds: Option<u64>,
     /// pgbench clients in the throughput scenarios.
     #[arg(long, default_value_t = 16)]
     pub clients: u32,
-    /// Short runs for tests: 5 s scenarios, scale 1, 1,000 idle clients.
+    /// Short runs for tests: 5 s scenarios, scale 1, 1,000 idle clients,
+    /// the med-spa data set at its quick size.
     #[arg(long)]
     pub quick: bool,
     /// Idle client connections for the memory measurement. Default 10,000
@@ -67,13 +76,19 @@ struct Plan {
     idle_clients: usize,
     pool_size: u32,
     output: PathBuf,
+    /// The med-spa runs (against [`MEDSPA_TARGETS`] targets).
+    medspa: MedspaPlan,
 }
+
+/// The med-spa workload runs against PostgreSQL and pgpulse with the cache
+/// off and on.
+const MEDSPA_TARGETS: [&str; 3] = [DIRECT, PGPULSE_CACHE_OFF, PGPULSE_CACHE_ON];
 
 impl Plan {
     fn from_args(args: &BenchArgs) -> Plan {
         let seconds = args
             .duration
-            .unwrap_or(if args.quick { 5 } else { 25 })
+            .unwrap_or(if args.quick { 5 } else { 22 })
             .max(1);
         let clients = args.clients.max(1);
         let scenario = |protocol: Protocol, threads: u32| Scenario {
@@ -119,22 +134,47 @@ impl Plan {
                 .unwrap_or(if args.quick { 1_000 } else { 10_000 }),
             pool_size: args.pool_size.max(1),
             output: args.output.clone(),
+            medspa: {
+                let seconds = args
+                    .medspa_seconds
+                    .unwrap_or(if args.quick { 4 } else { 20 })
+                    .max(1);
+                MedspaPlan {
+                    size: if args.quick {
+                        crate::medspa::Size::Quick
+                    } else {
+                        crate::medspa::Size::Demo
+                    },
+                    warmup_seconds: (seconds / 4).max(2),
+                    seconds,
+                    clients,
+                }
+            },
         }
     }
 
-    /// Seconds of timed pgbench runs against `targets` targets.
+    /// Seconds of timed pgbench runs against `targets` targets, plus the
+    /// med-spa runs (warm-up included) against [`MEDSPA_TARGETS`].
     fn total_seconds(&self, targets: usize) -> u64 {
         let per_target: u64 = self.throughput.iter().map(|s| s.seconds).sum();
-        (per_target + self.latency.seconds) * targets as u64
+        let medspa =
+            (self.medspa.warmup_seconds + self.medspa.seconds) * MEDSPA_TARGETS.len() as u64;
+        (per_target + self.latency.seconds) * targets as u64 + medspa
     }
 
     /// A generous estimate of what is not a timed pgbench run: starting
     /// PostgreSQL and the poolers, pgbench's connections and log reading
     /// (30 s), `pgbench -i` (~1 s per scale unit) and the idle-memory
     /// readings of two poolers (~6 s per 1,000 clients; a debug build
-    /// took 62 s for all of this at scale 1 with 10,000 clients).
+    /// took 62 s for all of this at scale 1 with 10,000 clients), plus
+    /// seeding the med-spa data set and its self-checks (60 s at the demo
+    /// size, 5 s at the quick one).
     fn overhead_seconds(&self) -> u64 {
-        30 + u64::from(self.scale) + (self.idle_clients as u64 * 6).div_ceil(1000)
+        let medspa = match self.medspa.size {
+            crate::medspa::Size::Demo => 60,
+            crate::medspa::Size::Quick => 5,
+        };
+        30 + u64::from(self.scale) + (self.idle_clients as u64 * 6).div_ceil(1000) + medspa
     }
 
     /// The read-only throughput scenarios, then the latency run, then the
@@ -177,6 +217,8 @@ struct Lab {
     dir: tempfile::TempDir,
     notes: Vec<String>,
     versions: Vec<String>,
+    /// How long seeding the med-spa database took.
+    medspa_seeded: Duration,
 }
 
 impl Lab {
@@ -215,6 +257,12 @@ async fn setup(plan: &Plan) -> anyhow::Result<Lab> {
         "pgbench -i failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    eprintln!(
+        "pgpulse bench: seeding the med-spa database ({} size)...",
+        plan.medspa.size.name()
+    );
+    let medspa_seeded =
+        medspa::prepare(&cluster, &procs::credentials(&cluster), plan.medspa.size).await?;
     let pool = PoolSettings {
         size: plan.pool_size,
         max_clients: plan.idle_clients + 100,
@@ -265,6 +313,7 @@ async fn setup(plan: &Plan) -> anyhow::Result<Lab> {
         dir,
         notes,
         versions,
+        medspa_seeded,
     })
 }
 
@@ -280,7 +329,7 @@ async fn bench(plan: &Plan, nofile: u64) -> anyhow::Result<()> {
     );
     let estimate = total + plan.overhead_seconds();
     eprintln!(
-        "pgpulse bench: {} targets, {total} s of pgbench runs; about {} min in all with set-up \
+        "pgpulse bench: {} targets, {total} s of timed runs; about {} min in all with set-up \
          and the idle-memory readings{}",
         targets.len(),
         estimate.div_ceil(60),
@@ -295,6 +344,18 @@ async fn bench(plan: &Plan, nofile: u64) -> anyhow::Result<()> {
         for &(target, port) in &targets {
             rows.push(timed_run(&lab, &progress, scenario, target, port).await);
         }
+    }
+    let mut medspa_rows = Vec::new();
+    for target in MEDSPA_TARGETS {
+        let port = match target {
+            PGPULSE_CACHE_OFF => lab.pgpulse_cache_off.port(),
+            PGPULSE_CACHE_ON => lab.pgpulse_cache_on.port(),
+            _ => lab.cluster.port(),
+        };
+        let cred = procs::credentials(&lab.cluster);
+        medspa_rows.push(
+            medspa::run_target(&lab.cluster, &cred, &plan.medspa, target, port, &progress).await,
+        );
     }
     progress.finish_and_clear();
     // The report lists the scenarios in the plan's order, not the run order.
@@ -344,6 +405,8 @@ async fn bench(plan: &Plan, nofile: u64) -> anyhow::Result<()> {
         latency,
         idle,
         notes,
+        medspa_settings: medspa_settings(plan, lab.medspa_seeded),
+        medspa: medspa_rows,
     };
     let body = report::render(&report);
     println!("{body}");
@@ -354,7 +417,45 @@ async fn bench(plan: &Plan, nofile: u64) -> anyhow::Result<()> {
         plan.output.display()
     );
     drop(lab);
+    // A stale read is a data bug: the figures are written, but the run fails.
+    let stale: Vec<String> = report
+        .medspa
+        .iter()
+        .filter_map(|r| match &r.check {
+            Some(Ok(c)) if !c.is_clean() => Some(format!("{}: {}", r.target, c.stale.join("; "))),
+            _ => None,
+        })
+        .collect();
+    anyhow::ensure!(
+        stale.is_empty(),
+        "STALE READS in the med-spa self-check: {}",
+        stale.join(" / ")
+    );
     Ok(())
+}
+
+/// The settings line of the med-spa section.
+fn medspa_settings(plan: &Plan, seeded: Duration) -> String {
+    let m = &plan.medspa;
+    format!(
+        "Data set `{size}` ({clients} clients, {appointments} appointments, seeded in {seeded:.0?}) \
+         in database `medspa`; {sessions} sessions, one connection each, for {warm} s untimed \
+         then {secs} s timed per target, one target after the other; 90% reads (a provider's \
+         day, client by id and by e-mail, a client's history, the catalogue, the clinic's \
+         day, a yearly revenue report), 10% writes (book, cancel, pay in a transaction, use \
+         stock); 80% of client lookups go to the most active 2% of clients and most schedule \
+         reads to today; extended protocol with unnamed statements, as node-postgres sends \
+         them; cache hit rate: `SHOW CACHE` before and after the timed run; self-check after \
+         each run: the workload's reads of 40 clients, every provider's next three days, the \
+         clinic's days, the catalogue and the report, through the target and directly, \
+         byte for byte",
+        size = m.size.name(),
+        clients = m.size.clients(),
+        appointments = m.size.appointments(),
+        sessions = m.clients,
+        warm = m.warmup_seconds,
+        secs = m.seconds,
+    )
 }
 
 /// Runs one scenario against one target while the progress bar advances.
@@ -476,6 +577,7 @@ mod tests {
     fn args(quick: bool, duration: Option<u64>) -> BenchArgs {
         BenchArgs {
             duration,
+            medspa_seconds: None,
             clients: 16,
             quick,
             idle_clients: None,
@@ -517,16 +619,20 @@ mod tests {
         assert!(
             plan.throughput
                 .iter()
-                .all(|s| s.seconds == 25 && s.clients == 16)
+                .all(|s| s.seconds == 22 && s.clients == 16)
         );
         assert_eq!(plan.latency.seconds, 10);
         assert_eq!(plan.latency.clients, 1);
         assert_eq!(plan.latency.script, Script::SelectOnly);
+        // The med-spa workload: the demo data set, 5 s warm-up + 20 s
+        // timed against three targets.
+        assert_eq!(plan.medspa.size, crate::medspa::Size::Demo);
+        assert_eq!((plan.medspa.warmup_seconds, plan.medspa.seconds), (5, 20));
         // Five targets: PostgreSQL, PgBouncer, pgpulse cache off, stats
-        // off, cache on.
-        assert_eq!(plan.total_seconds(5), (5 * 25 + 10) * 5);
-        assert_eq!(plan.overhead_seconds(), 30 + 10 + 60);
-        // 675 s of runs + 100 s of the rest: within the issue's 15 minutes.
+        // off, cache on; the med-spa runs on three.
+        assert_eq!(plan.total_seconds(5), (5 * 22 + 10) * 5 + 25 * 3);
+        assert_eq!(plan.overhead_seconds(), 30 + 10 + 60 + 60);
+        // 675 s of runs + 160 s of the rest: within the issue's 15 minutes.
         assert!(plan.total_seconds(5) + plan.overhead_seconds() <= FULL_RUN_BUDGET_SECONDS);
     }
 
@@ -561,6 +667,8 @@ mod tests {
         let plan = Plan::from_args(&args(true, None));
         assert!(plan.throughput.iter().all(|s| s.seconds == 5));
         assert_eq!(plan.idle_clients, 1_000);
+        assert_eq!(plan.medspa.size, crate::medspa::Size::Quick);
+        assert_eq!((plan.medspa.warmup_seconds, plan.medspa.seconds), (2, 4));
         let plan = Plan::from_args(&args(true, Some(3)));
         assert!(plan.throughput.iter().all(|s| s.seconds == 3));
         assert_eq!(plan.latency.seconds, 3);

@@ -36,6 +36,7 @@ mod seed;
 mod workload;
 
 pub use check::{CheckReport, verify};
+#[cfg(test)]
 pub use latency::LatencySummary;
 pub use seed::{Size, seed};
-pub use workload::{WorkloadOptions, WorkloadReport, run as run_workload};
+pub use workload::{WorkloadOptions, WorkloadReport, connect, run as run_workload};

@@ -1,7 +1,9 @@
 //! `pgpulse bench --quick` end to end: a throw-away PostgreSQL, PgBouncer and
 //! pgpulse (cache off, statistics off, cache on) measured with pgbench; the
 //! written section must hold every target and scenario with non-zero
-//! throughput, and a cache hit rate for the instance with the cache on.
+//! throughput, and a cache hit rate for the instance with the cache on;
+//! its med-spa table must hold PostgreSQL and pgpulse with the cache off
+//! and on, with zero errors, a clean self-check and the cache's hit rate.
 
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -132,6 +134,52 @@ fn quick_bench_writes_every_target_and_scenario_with_throughput() {
         "{section}"
     );
     assert!(section.contains("nproc"), "{section}");
+    check_medspa(section);
+}
+
+/// The med-spa table: a row per target with queries/s, no errors, a clean
+/// self-check through pgpulse, and a hit rate for the cache-on instance.
+fn check_medspa(section: &str) {
+    let at = section
+        .find("### Med-spa workload")
+        .unwrap_or_else(|| panic!("no med-spa section:\n{section}"));
+    let medspa = &section[at..];
+    let rows: BTreeMap<String, Vec<String>> = medspa
+        .lines()
+        .filter(|l| l.starts_with("| ") && l.matches('|').count() == 12)
+        .map(|l| {
+            let cells: Vec<String> = l.split('|').map(|c| c.trim().to_owned()).collect();
+            (cells[1].clone(), cells)
+        })
+        .collect();
+    for target in ["PostgreSQL", "pgpulse, cache off", "pgpulse, cache on"] {
+        let cells = rows
+            .get(target)
+            .unwrap_or_else(|| panic!("no med-spa row for {target}:\n{medspa}"));
+        // | target | q/s | read mean | p95 | p99 | write mean | all mean |
+        //   vs direct | cache | errors | self-check |
+        let qps: f64 = cells[2]
+            .parse()
+            .unwrap_or_else(|_| panic!("{target}: {cells:?}"));
+        assert!(qps > 0.0, "{target}: {cells:?}");
+        assert_eq!(cells[10], "0", "{target} had errors: {cells:?}");
+        if target == "PostgreSQL" {
+            assert_eq!(cells[11], "–", "{cells:?}");
+        } else {
+            assert!(
+                cells[11].ends_with(" reads match"),
+                "{target} self-check: {cells:?}"
+            );
+            assert!(cells[8].ends_with(" lower") || cells[8].ends_with(" higher"));
+        }
+        assert_eq!(
+            cells[9].ends_with(" lookups"),
+            target == "pgpulse, cache on",
+            "{target}: {cells:?}"
+        );
+    }
+    assert!(medspa.contains("Headline: mean read latency"), "{medspa}");
+    assert!(medspa.contains("| client history ("), "{medspa}");
 }
 
 /// Pids and command lines of the direct children of `pid`.

@@ -7,6 +7,7 @@ use std::path::Path;
 
 use super::console::CacheCounters;
 use super::idle::IdleResult;
+use super::medspa::{self, MedspaRow};
 use super::pgbench::Figures;
 use super::sys::Machine;
 
@@ -66,6 +67,10 @@ pub struct Report {
     pub idle: Vec<IdleResult>,
     /// Targets skipped or other remarks.
     pub notes: Vec<String>,
+    /// How the med-spa workload ran.
+    pub medspa_settings: String,
+    /// The med-spa workload, per target.
+    pub medspa: Vec<MedspaRow>,
 }
 
 fn figures<'a>(rows: &'a [RunRow], scenario: &str, target: &str) -> Option<&'a Figures> {
@@ -258,6 +263,11 @@ pub fn render(report: &Report) -> String {
     out.push_str(&latency_table(&report.latency));
     let _ = writeln!(out, "\n### Memory with idle client connections\n");
     out.push_str(&memory_table(&report.idle));
+    let _ = writeln!(out, "\n### Med-spa workload\n");
+    let _ = writeln!(out, "{}.\n", report.medspa_settings);
+    out.push_str(&medspa::table(&report.medspa));
+    let _ = writeln!(out, "\n{}\n", medspa::headline(&report.medspa));
+    out.push_str(&medspa::per_operation_table(&report.medspa));
     out
 }
 

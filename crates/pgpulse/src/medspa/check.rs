@@ -57,7 +57,7 @@ fn raw_rows(rows: &[Row]) -> Result<Vec<Vec<Raw>>, tokio_postgres::Error> {
 /// today and the next two days, the clinic's days around today, the
 /// catalogue and the revenue report.
 fn sample(f: &Facts) -> Vec<Read> {
-    let mut rng = StdRng::seed_from_u64(0x0c4e_c4);
+    let mut rng = StdRng::seed_from_u64(0x00c4_ec4a);
     let mut clients: Vec<i64> = (1..=f.active_clients().min(20)).collect();
     clients.extend((0..20).map(|_| rng.random_range(1..=f.clients)));
     let mut reads = Vec::new();
