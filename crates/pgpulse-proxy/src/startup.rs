@@ -297,8 +297,10 @@ mod tests {
         let shared = Arc::new(Shared::new(opts, crate::ProxyHooks::default()).unwrap());
         let fut = handle_client(s, peer, shared);
         let size = std::mem::size_of_val(&fut);
+        // 4.3 KB with the result cache (its held batch and capture boxed);
         // 12.5 KB before the TLS path, the login, the checkout and the
         // cleanup were boxed; 10,000 idle clients pay this 10,000 times.
-        assert!(size < 6 * 1024, "client task future grew to {size} bytes");
+        eprintln!("client task future: {size} bytes");
+        assert!(size < 5 * 1024, "client task future grew to {size} bytes");
     }
 }

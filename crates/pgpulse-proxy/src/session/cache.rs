@@ -73,8 +73,9 @@ impl Capture {
 /// The session-level facts the cache needs, gathered on the data path.
 #[derive(Debug, Default)]
 pub(crate) struct CacheState {
-    pub held: Option<Held>,
-    pub capture: Option<Capture>,
+    // Boxed: every idle client carries this struct.
+    pub held: Option<Box<Held>>,
+    pub capture: Option<Box<Capture>>,
     /// Statements that wrote, completed in the current transaction.
     pub writes: Vec<Arc<Analysis>>,
     /// The session changed state pgpulse does not track.
@@ -182,7 +183,7 @@ where
                 Ok(true)
             }
             Lookup::Miss(fill) => {
-                self.cstate.capture = Some(Capture::new(fill));
+                self.cstate.capture = Some(Box::new(Capture::new(fill)));
                 self.cstate.next_outcome = Some(CacheOutcome::Miss);
                 Ok(false)
             }
@@ -219,7 +220,7 @@ where
             }
             return Ok(match self.start_hold(&msg) {
                 Some(held) => {
-                    self.cstate.held = Some(held);
+                    self.cstate.held = Some(Box::new(held));
                     Vec::new()
                 }
                 None => vec![msg],
@@ -242,7 +243,7 @@ where
             }
             (b'E', fe::SYNC_TAG) => {
                 held.msgs.push(msg);
-                return self.finish_hold(held).await;
+                return self.finish_hold(*held).await;
             }
             _ => false,
         };
@@ -339,7 +340,7 @@ where
                 Ok(Vec::new())
             }
             Lookup::Miss(fill) => {
-                self.cstate.capture = Some(Capture::new(fill));
+                self.cstate.capture = Some(Box::new(Capture::new(fill)));
                 self.cstate.next_outcome = Some(CacheOutcome::Miss);
                 Ok(held.msgs)
             }
@@ -476,7 +477,8 @@ where
                 msg.tag(),
                 fe::PARSE_TAG | fe::BIND_TAG | fe::DESCRIBE_TAG | fe::EXECUTE_TAG | fe::SYNC_TAG
             ) {
-            self.hold(msg).await?
+            // Boxed: keeps the hold's state out of every idle client's task.
+            Box::pin(self.hold(msg)).await?
         } else if self.cstate.held.is_some() {
             let mut msgs = self.take_held();
             msgs.push(msg);

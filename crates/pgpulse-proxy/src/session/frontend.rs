@@ -145,7 +145,7 @@ where
                 .push(Expect::Synthetic(be::ready_for_query(status)));
             return Ok(());
         }
-        if self.shared.cache.is_some() && self.cached_query(&msg, text).await? {
+        if self.shared.cache.is_some() && Box::pin(self.cached_query(&msg, text)).await? {
             return Ok(());
         }
         let mut timed = Timed::new(Text::Query(msg.clone()));
@@ -249,7 +249,7 @@ where
     async fn on_bind(&mut self, msg: Message) -> Result<(), ProxyError> {
         let (portal, statement) = fe::bind_names(&msg)?;
         if statement.is_empty() {
-            self.resend_unnamed().await?;
+            Box::pin(self.resend_unnamed()).await?;
         }
         let named = self.named(statement);
         let text = match (&named, statement.is_empty()) {
@@ -276,7 +276,7 @@ where
     async fn on_describe(&mut self, msg: Message) -> Result<(), ProxyError> {
         let describe = Describe::parse(&msg)?;
         if describe.kind == b'S' && describe.name.is_empty() {
-            self.resend_unnamed().await?;
+            Box::pin(self.resend_unnamed()).await?;
         }
         let rewritten = if describe.kind == b'S' {
             let named = self.named(describe.name);
