@@ -251,8 +251,10 @@ fn explain_reconnects_after_the_server_closed_its_connection() {
     let killed = pg
         .psql(
             &db,
+            // This database only: other tests run their own EXPLAIN
+            // connections on the same cluster at the same time.
             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
-             WHERE application_name = 'pgpulse-explain'",
+             WHERE application_name = 'pgpulse-explain' AND datname = current_database()",
         )
         .expect("terminate");
     assert_eq!(killed, "1");
