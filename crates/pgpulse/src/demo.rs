@@ -7,6 +7,9 @@
 //! mix, run through pgpulse with the cache on, twice (cold, then warm),
 //! each followed by the stale-read self-check. The dashboard and the
 //! advisor's findings join as those parts land.
+//!
+//! For tests: `PGPULSE_DEMO_SIZE=quick` seeds the small data set and
+//! `PGPULSE_DEMO_SECONDS=N` shortens each workload run.
 
 use std::sync::Arc;
 
@@ -105,7 +108,11 @@ async fn run_medspa(
             )
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
-        medspa::seed(&client, medspa::Size::Demo, &bar).await?;
+        let size = match std::env::var("PGPULSE_DEMO_SIZE").as_deref() {
+            Ok("quick") => medspa::Size::Quick,
+            _ => medspa::Size::Demo,
+        };
+        medspa::seed(&client, size, &bar).await?;
         bar.finish_and_clear();
     }
     // A new config: `host()` / `port()` on a parsed one would add a second
@@ -117,13 +124,19 @@ async fn run_medspa(
         .user(cluster.user())
         .password(cluster.password())
         .dbname("medspa");
+    let seconds = std::env::var("PGPULSE_DEMO_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(15u64);
     for (round, label) in [(1u64, "cold cache"), (2, "warm cache")] {
-        eprintln!("pgpulse demo: med-spa workload through pgpulse, 16 sessions, 15 s ({label})...");
+        eprintln!(
+            "pgpulse demo: med-spa workload through pgpulse, 16 sessions, {seconds} s ({label})..."
+        );
         let before = cache.map(|c| c.stats());
         let report = medspa::run_workload(&medspa::WorkloadOptions {
             config: through.clone(),
             clients: 16,
-            duration: std::time::Duration::from_secs(15),
+            duration: std::time::Duration::from_secs(seconds),
             seed: round,
         })
         .await?;
