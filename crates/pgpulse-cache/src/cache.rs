@@ -116,6 +116,16 @@ pub(crate) struct Inner {
     pub tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
+impl Inner {
+    /// Keeps a background task until the cache is dropped (then aborts it).
+    pub(crate) fn own(&self, task: tokio::task::JoinHandle<()>) {
+        self.tasks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(task);
+    }
+}
+
 impl Drop for Inner {
     fn drop(&mut self) {
         for t in self

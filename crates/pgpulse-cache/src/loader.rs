@@ -14,13 +14,7 @@ pub(crate) fn start(cache: &Cache, database: &str, db: Arc<DbState>) {
     pg.dbname(database);
     let weak = Arc::downgrade(&cache.inner);
     let database: Arc<str> = Arc::from(database);
-    let handle = tokio::spawn(run(weak, database, db, pg));
-    cache
-        .inner
-        .tasks
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .push(handle);
+    cache.inner.own(tokio::spawn(run(weak, database, db, pg)));
 }
 
 async fn run(weak: Weak<Inner>, database: Arc<str>, db: Arc<DbState>, pg: tokio_postgres::Config) {
@@ -48,12 +42,7 @@ async fn run(weak: Weak<Inner>, database: Arc<str>, db: Arc<DbState>, pg: tokio_
                         config.feed_poll,
                         cache.invalidator(),
                     );
-                    cache
-                        .inner
-                        .tasks
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .push(handle);
+                    cache.inner.own(handle);
                 }
                 drop(cache);
                 let _ = tokio::time::timeout(refresh, db.reload.notified()).await;
