@@ -8,12 +8,13 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use pgpulse_sql::{Analysis, StatementKind};
+use pgpulse_sql::Analysis;
 use tokio::sync::Notify;
 
-use crate::catalog::{Catalog, Volatility};
-use crate::config::{CacheConfig, CacheMode, RuleAction};
+use crate::catalog::Catalog;
+use crate::config::{CacheConfig, CacheMode};
 use crate::generations::Generations;
+use crate::invalidator::Invalidator;
 use crate::key::Key;
 use crate::policy::AutoState;
 use crate::reason::NocacheReason;
@@ -31,7 +32,7 @@ pub struct Plan {
     /// The statement's fingerprint.
     pub fingerprint: u64,
     /// A rule allows it (auto mode admits it at once).
-    allowed: bool,
+    pub(crate) allowed: bool,
 }
 
 /// A cached reply.
@@ -110,7 +111,7 @@ pub(crate) struct Inner {
     flights: Mutex<HashMap<Key, Arc<Notify>>>,
     pub dbs: RwLock<HashMap<Arc<str>, Arc<DbState>>>,
     pub stats: Stats,
-    auto: AutoState,
+    pub(crate) auto: AutoState,
     pub l2: std::sync::OnceLock<crate::redis::RedisL2>,
     /// Background tasks (catalog loaders, feeds); aborted on drop.
     pub tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
@@ -275,7 +276,8 @@ impl Cache {
                     let Some(catalog) = catalog else {
                         return Err(NocacheReason::CatalogUnavailable);
                     };
-                    let p = self.make_plan(database, analysis, &catalog).map(Arc::new);
+                    let p = crate::plan::make(&self.inner.config, database, analysis, &catalog)
+                        .map(Arc::new);
                     if plans.len() >= 10_000 {
                         plans.clear();
                     }
@@ -291,81 +293,6 @@ impl Cache {
             self.inner.auto.admit(&plan)?;
         }
         Ok(plan)
-    }
-
-    fn make_plan(
-        &self,
-        database: &str,
-        a: &Analysis,
-        catalog: &Catalog,
-    ) -> Result<Plan, NocacheReason> {
-        if matches!(a.kind, StatementKind::Multi) {
-            return Err(NocacheReason::MultiStatement);
-        }
-        if a.locking {
-            return Err(NocacheReason::Locking);
-        }
-        if !a.certain {
-            return Err(NocacheReason::Uncertain);
-        }
-        if a.may_write || !matches!(a.kind, StatementKind::Select) {
-            return Err(NocacheReason::NotARead);
-        }
-        if a.touches_catalog {
-            return Err(NocacheReason::SystemCatalog);
-        }
-        for f in &a.functions {
-            match catalog.function(f) {
-                None => return Err(NocacheReason::UnknownFunction),
-                Some(Volatility::Immutable) => {}
-                Some(_) => return Err(NocacheReason::VolatileFunction),
-            }
-        }
-        let mut families: Vec<Arc<str>> = Vec::new();
-        let mut names: Vec<&str> = Vec::new();
-        for t in &a.tables_read {
-            if t.schema.as_deref().is_some_and(|s| {
-                s.eq_ignore_ascii_case("pg_catalog") || s.eq_ignore_ascii_case("information_schema")
-            }) || t
-                .schema
-                .as_deref()
-                .is_some_and(|s| s.starts_with("pg_temp"))
-            {
-                return Err(NocacheReason::SystemCatalog);
-            }
-            let info = catalog.table(&t.name).ok_or(NocacheReason::UnknownTable)?;
-            info.cacheable?;
-            for f in &info.reads {
-                if !families.contains(f) {
-                    families.push(f.clone());
-                }
-            }
-            names.push(crate::catalog::bare_name(&t.name));
-        }
-        let fingerprint = a.fingerprint.0;
-        let mut ttl = self.inner.config.ttl;
-        let mut allowed = false;
-        for rule in &self.inner.config.rules {
-            let applies = rule.fingerprint == Some(fingerprint)
-                || rule.table.as_deref().is_some_and(|t| names.contains(&t));
-            if !applies {
-                continue;
-            }
-            match rule.action {
-                RuleAction::Deny => return Err(NocacheReason::RuleDenied),
-                RuleAction::Allow => allowed = true,
-            }
-            if let Some(t) = rule.ttl {
-                ttl = ttl.min(t);
-            }
-        }
-        Ok(Plan {
-            database: Arc::from(database),
-            families: families.into(),
-            ttl,
-            fingerprint,
-            allowed,
-        })
     }
 
     /// Looks `key` up in L1, then (after single flight) in L2.
@@ -523,9 +450,7 @@ impl Cache {
 
     /// A handle for the change feed and the Redis subscriber.
     pub fn invalidator(&self) -> Invalidator {
-        Invalidator {
-            inner: Arc::downgrade(&self.inner),
-        }
+        Invalidator::new(Arc::downgrade(&self.inner))
     }
 
     pub(crate) fn db_state(&self, database: &str) -> Arc<DbState> {
@@ -640,112 +565,5 @@ impl Fill {
     /// Largest reply that will be stored.
     pub fn max_bytes(&self) -> usize {
         self.cache.inner.config.max_entry_bytes
-    }
-}
-
-/// Applies invalidations that come from outside the data path (the change
-/// feed, other instances through Redis) to this instance only. Holds the
-/// cache weakly: it does not keep a dropped cache alive.
-#[derive(Clone, Debug)]
-pub struct Invalidator {
-    inner: std::sync::Weak<Inner>,
-}
-
-impl Invalidator {
-    /// Relations (by name, any schema) of `database` changed: their
-    /// families, resolved through the catalog, are bumped locally. Returns
-    /// the families.
-    pub fn tables<'a>(
-        &self,
-        database: &str,
-        tables: impl IntoIterator<Item = &'a str>,
-    ) -> Vec<Arc<str>> {
-        let Some(inner) = self.inner.upgrade() else {
-            return Vec::new();
-        };
-        let catalog = inner
-            .dbs
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(database)
-            .and_then(|db| db.catalog.read().unwrap_or_else(|p| p.into_inner()).clone());
-        let mut families = Vec::new();
-        for t in tables {
-            match &catalog {
-                Some(c) => c.written_families(t, &mut families),
-                None => {
-                    let f: Arc<str> = Arc::from(crate::catalog::bare_name(t));
-                    if !families.contains(&f) {
-                        families.push(f);
-                    }
-                }
-            }
-        }
-        inner.gens.bump(database, &families);
-        inner.auto.written(&families);
-        for f in &families {
-            inner.stats.invalidation(Some(f));
-        }
-        families
-    }
-
-    /// Like [`tables`](Self::tables), and also in Redis (generations bumped,
-    /// other instances told): for changes seen by this instance first — its
-    /// own writes and its change feed. Without that, an L1 miss after the
-    /// invalidation could be answered by a stale L2 entry.
-    pub fn tables_everywhere<'a>(
-        &self,
-        database: &str,
-        tables: impl IntoIterator<Item = &'a str>,
-    ) -> Vec<Arc<str>> {
-        let families = self.tables(database, tables);
-        if let Some(inner) = self.inner.upgrade()
-            && let Some(l2) = inner.l2.get()
-        {
-            l2.invalidate(database, &families);
-        }
-        families
-    }
-
-    /// Like [`database`](Self::database), and also in Redis.
-    pub fn database_everywhere(&self, database: &str) {
-        self.database(database);
-        if let Some(inner) = self.inner.upgrade()
-            && let Some(l2) = inner.l2.get()
-        {
-            l2.invalidate_database(database);
-        }
-    }
-
-    /// Families (already resolved by another instance) changed.
-    pub fn families(&self, database: &str, families: &[Arc<str>]) {
-        if let Some(inner) = self.inner.upgrade() {
-            inner.gens.bump(database, families);
-            for f in families {
-                inner.stats.invalidation(Some(f));
-            }
-        }
-    }
-
-    /// Anything in `database` may have changed.
-    pub fn database(&self, database: &str) {
-        if let Some(inner) = self.inner.upgrade() {
-            inner.gens.bump_database(database);
-            inner.stats.invalidation(None);
-        }
-    }
-
-    /// Anything anywhere may have changed (a subscription or feed lost
-    /// messages).
-    pub fn everything(&self) {
-        if let Some(inner) = self.inner.upgrade() {
-            inner.gens.bump_all();
-            inner.stats.invalidation(None);
-        }
-    }
-
-    /// Whether the cache still exists.
-    pub fn alive(&self) -> bool {
-        self.inner.strong_count() > 0
     }
 }

@@ -50,8 +50,8 @@ use futures::StreamExt;
 use tokio::sync::mpsc;
 use tokio_postgres::AsyncMessage;
 
-use crate::cache::Invalidator;
 use crate::config::FeedMode;
+use crate::invalidator::Invalidator;
 
 use replication::{Decoder, Slot};
 use triggers::Scope;

@@ -74,7 +74,7 @@ use bytes::Bytes;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{ErrorKind, RedisError, Value};
 
-use crate::cache::Invalidator;
+use crate::invalidator::Invalidator;
 use crate::key::Key;
 
 use self::breaker::Breaker;

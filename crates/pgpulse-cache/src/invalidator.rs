@@ -1,0 +1,118 @@
+//! [`Invalidator`]: invalidations applied from outside the data path
+//! (the change feed, other instances through Redis, and the proxy's own
+//! commits through [`Cache::invalidate_tables`](crate::Cache)).
+
+use std::sync::{Arc, Weak};
+
+use crate::cache::Inner;
+
+/// Applies invalidations that come from outside the data path (the change
+/// feed, other instances through Redis) to this instance only. Holds the
+/// cache weakly: it does not keep a dropped cache alive.
+#[derive(Clone, Debug)]
+pub struct Invalidator {
+    inner: Weak<Inner>,
+}
+
+impl Invalidator {
+    pub(crate) fn new(inner: Weak<Inner>) -> Invalidator {
+        Invalidator { inner }
+    }
+
+    /// Relations (by name, any schema) of `database` changed: their
+    /// families, resolved through the catalog, are bumped locally. Returns
+    /// the families.
+    pub fn tables<'a>(
+        &self,
+        database: &str,
+        tables: impl IntoIterator<Item = &'a str>,
+    ) -> Vec<Arc<str>> {
+        let Some(inner) = self.inner.upgrade() else {
+            return Vec::new();
+        };
+        let catalog = inner
+            .dbs
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(database)
+            .and_then(|db| db.catalog.read().unwrap_or_else(|p| p.into_inner()).clone());
+        let mut families = Vec::new();
+        for t in tables {
+            match &catalog {
+                Some(c) => c.written_families(t, &mut families),
+                None => {
+                    let f: Arc<str> = Arc::from(crate::catalog::bare_name(t));
+                    if !families.contains(&f) {
+                        families.push(f);
+                    }
+                }
+            }
+        }
+        inner.gens.bump(database, &families);
+        inner.auto.written(&families);
+        for f in &families {
+            inner.stats.invalidation(Some(f));
+        }
+        families
+    }
+
+    /// Like [`tables`](Self::tables), and also in Redis (generations bumped,
+    /// other instances told): for changes seen by this instance first — its
+    /// own writes and its change feed. Without that, an L1 miss after the
+    /// invalidation could be answered by a stale L2 entry.
+    pub fn tables_everywhere<'a>(
+        &self,
+        database: &str,
+        tables: impl IntoIterator<Item = &'a str>,
+    ) -> Vec<Arc<str>> {
+        let families = self.tables(database, tables);
+        if let Some(inner) = self.inner.upgrade()
+            && let Some(l2) = inner.l2.get()
+        {
+            l2.invalidate(database, &families);
+        }
+        families
+    }
+
+    /// Like [`database`](Self::database), and also in Redis.
+    pub fn database_everywhere(&self, database: &str) {
+        self.database(database);
+        if let Some(inner) = self.inner.upgrade()
+            && let Some(l2) = inner.l2.get()
+        {
+            l2.invalidate_database(database);
+        }
+    }
+
+    /// Families (already resolved by another instance) changed.
+    pub fn families(&self, database: &str, families: &[Arc<str>]) {
+        if let Some(inner) = self.inner.upgrade() {
+            inner.gens.bump(database, families);
+            for f in families {
+                inner.stats.invalidation(Some(f));
+            }
+        }
+    }
+
+    /// Anything in `database` may have changed.
+    pub fn database(&self, database: &str) {
+        if let Some(inner) = self.inner.upgrade() {
+            inner.gens.bump_database(database);
+            inner.stats.invalidation(None);
+        }
+    }
+
+    /// Anything anywhere may have changed (a subscription or feed lost
+    /// messages).
+    pub fn everything(&self) {
+        if let Some(inner) = self.inner.upgrade() {
+            inner.gens.bump_all();
+            inner.stats.invalidation(None);
+        }
+    }
+
+    /// Whether the cache still exists.
+    pub fn alive(&self) -> bool {
+        self.inner.strong_count() > 0
+    }
+}
