@@ -1,3 +1,23 @@
-//! Persistence of pgpulse performance data behind one trait, with SQLite
-//! (embedded default) and PostgreSQL implementations.
+//! Persistence of pgpulse performance data behind one trait, [`Store`],
+//! with SQLite (embedded default, [`SqliteStore`]) and PostgreSQL
+//! ([`PgStore`]) implementations that pass the same test suite.
+//!
+//! The tables are the ten of the design (`performance_logs`,
+//! `performance_alerts`, `database_statistics`, `cache_performance`,
+//! `query_patterns`, `index_usage_stats`, `connection_pool_stats`,
+//! `performance_reports`, `optimization_recommendations`,
+//! `performance_baselines`) plus `job_runs` and `audit_log`. Migrations are
+//! applied when a store is opened.
+//!
+//! Writes come from background tasks (the insight flusher, collectors,
+//! jobs, the API), never from the proxy's data path.
 #![warn(missing_docs)]
+
+mod error;
+pub mod model;
+mod store;
+
+
+pub use error::StoreError;
+pub use model::*;
+pub use store::Store;
