@@ -18,6 +18,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 mod env;
+mod store;
+
+pub use store::{JobsConfig, RetentionConfig, StoreConfig};
 
 /// A configuration error, phrased for the operator who has to fix it.
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +78,8 @@ pub struct Config {
     pub http: HttpConfig,
     /// Where performance history is stored.
     pub store: StoreConfig,
+    /// Scheduled jobs.
+    pub jobs: JobsConfig,
 }
 
 /// The upstream PostgreSQL server.
@@ -395,23 +400,6 @@ impl Default for HttpConfig {
     }
 }
 
-/// Where performance history is stored.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct StoreConfig {
-    /// `sqlite://PATH` (default `sqlite://pgpulse.db`) or `postgres://...`
-    /// (`PGPULSE_STORE_URL`).
-    pub url: String,
-}
-
-impl Default for StoreConfig {
-    fn default() -> Self {
-        StoreConfig {
-            url: "sqlite://pgpulse.db".to_owned(),
-        }
-    }
-}
-
 impl Config {
     /// Loads the file (if given), applies the process environment and
     /// validates the result.
@@ -483,6 +471,22 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "store.url must be sqlite://PATH or postgres://...".into(),
             ));
+        }
+        if !(0.0..=1.0).contains(&self.store.log_sample_rate) {
+            return Err(ConfigError::Invalid(
+                "store.log_sample_rate must be between 0 and 1".into(),
+            ));
+        }
+        if self.store.flush_interval < Duration::from_secs(1) {
+            return Err(ConfigError::Invalid(
+                "store.flush_interval must be at least 1s".into(),
+            ));
+        }
+        if self.jobs.timezone.parse::<chrono_tz::Tz>().is_err() {
+            return Err(ConfigError::Invalid(format!(
+                "jobs.timezone: unknown time zone {:?} (expected an IANA name such as Europe/Paris)",
+                self.jobs.timezone
+            )));
         }
         let mut seen = std::collections::HashSet::new();
         for user in &self.users {
