@@ -12,6 +12,7 @@ mod demo;
 mod insight;
 mod medspa;
 mod serve;
+mod snapshots;
 
 use config::Config;
 
