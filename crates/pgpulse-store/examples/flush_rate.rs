@@ -26,7 +26,7 @@ const TEMPLATES: &[&str] = &[
 
 fn log_row(i: usize) -> PerformanceLog {
     let t = i % TEMPLATES.len();
-    let slow = i % 100 == 0;
+    let slow = i.is_multiple_of(100);
     PerformanceLog {
         id: 0,
         logged_at: Utc::now(),
