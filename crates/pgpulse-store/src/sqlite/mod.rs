@@ -71,7 +71,7 @@ impl SqliteStore {
     fn open_blocking(path: PathBuf) -> Result<SqliteStore, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| {
-                StoreError::Conflict(format!(
+                StoreError::InvalidUrl(format!(
                     "sqlite store directory {} cannot be created: {e}",
                     dir.display()
                 ))
