@@ -174,3 +174,39 @@ async fn concurrent_writers_all_land() {
         40
     );
 }
+
+/// A file from before migration 2 (its views and its row removed) gets
+/// exactly the missing migration on open, with its data untouched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reopen_applies_only_missing_migrations() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("pgpulse.db");
+    {
+        let store = SqliteStore::open(&path).await.expect("open");
+        store
+            .insert_logs(&[suite::logs::log_row(9)])
+            .await
+            .expect("insert");
+    }
+    let c = rusqlite::Connection::open(&path).expect("open");
+    c.execute_batch(
+        "DROP VIEW performance_summary; DROP VIEW slow_query_analysis; DROP VIEW alert_summary;
+         DELETE FROM schema_migrations WHERE version = 2;",
+    )
+    .expect("downgrade to version 1");
+    drop(c);
+
+    let store = SqliteStore::open(&path).await.expect("upgrade");
+    assert_eq!(store.schema_versions().await.expect("versions"), vec![1, 2]);
+    assert_eq!(
+        store.logs(&LogFilter::default()).await.expect("logs").total,
+        1
+    );
+    let c = rusqlite::Connection::open(&path).expect("open");
+    let slow: i64 = c
+        .query_row("SELECT slow_count FROM slow_query_analysis", [], |r| {
+            r.get(0)
+        })
+        .expect("view back");
+    assert_eq!(slow, 1);
+}
