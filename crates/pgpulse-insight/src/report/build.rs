@@ -11,8 +11,8 @@ use super::body::{
     AlertsSection, BaselineData, RecommendationsSection, Regressions, ReportBody, Summary, TopQuery,
 };
 use super::compute::{
-    cache_deltas, fingerprint_rows, period_points, pool_summary, ratio, regressions, seconds,
-    sum_patterns, top_queries,
+    PatternSums, cache_deltas, fingerprint_rows, period_points, pool_summary, ratio, regressions,
+    seconds, top_queries,
 };
 use crate::error::InsightError;
 
@@ -64,7 +64,7 @@ pub(crate) async fn build_body(
         )));
     }
     let window = Window::between(window_start, window_end);
-    let patterns = store.patterns(window, None).await?;
+    let sums = read_patterns(store, window_start, window_end).await?;
     let snapshots = store.cache_snapshots(window).await?;
     let pools = store.pool_stats(window).await?;
     let slow_logged = store
@@ -80,7 +80,6 @@ pub(crate) async fn build_body(
         .await?
         .total;
 
-    let sums = sum_patterns(&patterns);
     let deltas = cache_deltas(&snapshots);
     let (hits, misses) = deltas.iter().fold((0, 0), |(h, m), d| (h + d.1, m + d.2));
     let threshold_us = options.slow_threshold.as_micros().min(u128::from(u64::MAX)) as u64;
@@ -119,6 +118,27 @@ pub(crate) async fn build_body(
         alerts: alerts(store, window, options.list_limit).await?,
         recommendations: open_recommendations(store, options.list_limit).await?,
     })
+}
+
+/// How much of the window is read at once: bounds the rows (and period
+/// histograms) held in memory for long windows.
+const READ_SLICE: chrono::Duration = chrono::Duration::hours(1);
+
+/// Reads and sums the window's pattern rows one slice at a time (by period
+/// start, so that each period is read whole in one slice).
+async fn read_patterns(
+    store: &dyn Store,
+    start: Timestamp,
+    end: Timestamp,
+) -> Result<PatternSums, InsightError> {
+    let mut sums = PatternSums::default();
+    let mut from = start;
+    while from < end {
+        let to = (from + READ_SLICE).min(end);
+        sums.add_rows(&store.patterns(Window::between(from, to), None).await?);
+        from = to;
+    }
+    Ok(sums)
 }
 
 /// `Performance report 2026-01-05 10:00 – 11:00 UTC` (the date repeated

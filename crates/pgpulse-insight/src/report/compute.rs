@@ -64,35 +64,79 @@ impl Group {
     }
 }
 
+/// One period's sums, kept after its histograms were merged and dropped.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct PeriodSum {
+    /// Executions.
+    pub calls: i64,
+    /// Failed executions.
+    pub errors: i64,
+    /// Sum of durations, ms.
+    pub total_ms: f64,
+    /// Cache hits counted by the patterns.
+    pub cache_hits: i64,
+    /// Cache misses counted by the patterns.
+    pub cache_misses: i64,
+    /// 95th percentile over the period's statements, ms.
+    pub p95_ms: Option<f64>,
+}
+
 /// The pattern rows of a window, summed three ways.
 #[derive(Debug, Default)]
 pub(crate) struct PatternSums {
     /// Everything.
     pub all: Group,
     /// Per (period start, period end), in time order.
-    pub periods: BTreeMap<(Timestamp, Timestamp), Group>,
+    pub periods: BTreeMap<(Timestamp, Timestamp), PeriodSum>,
     /// Per fingerprint (over databases and users).
     pub fingerprints: HashMap<String, Group>,
 }
 
-/// Sums the rows, decoding each histogram once.
+impl PatternSums {
+    /// Adds one batch of rows, decoding each histogram once. The periods of
+    /// a batch are finished when it is added (their histograms are merged
+    /// into the total and dropped, keeping their p95), so that a long
+    /// window can be read in slices without holding every period's
+    /// histogram: rows of one period must come in one batch (slicing the
+    /// window by period start does that).
+    pub fn add_rows(&mut self, rows: &[QueryPattern]) {
+        let mut batch: BTreeMap<(Timestamp, Timestamp), Group> = BTreeMap::new();
+        for p in rows {
+            let h = p.histogram.as_deref().and_then(decode);
+            batch
+                .entry((p.period_start, p.period_end))
+                .or_default()
+                .add(p, h.as_ref());
+            let fp = self.fingerprints.entry(p.fingerprint.clone()).or_default();
+            if fp.query.is_empty() {
+                fp.query = p.query.clone();
+            }
+            fp.add(p, h.as_ref());
+        }
+        for (key, g) in batch {
+            self.all.add_group(&g);
+            let p95 = g.merged.percentiles().p95_ms;
+            let e = self.periods.entry(key).or_default();
+            e.calls += g.calls;
+            e.errors += g.errors;
+            e.total_ms += g.total_ms;
+            e.cache_hits += g.cache_hits;
+            e.cache_misses += g.cache_misses;
+            // A period split over batches (against the rule above) keeps
+            // the worse of its parts' p95s.
+            e.p95_ms = match (e.p95_ms, p95) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            };
+        }
+    }
+}
+
+/// Sums the rows in one batch.
+#[cfg(test)]
 pub(crate) fn sum_patterns(rows: &[QueryPattern]) -> PatternSums {
     let mut sums = PatternSums::default();
-    for p in rows {
-        let h = p.histogram.as_deref().and_then(decode);
-        sums.periods
-            .entry((p.period_start, p.period_end))
-            .or_default()
-            .add(p, h.as_ref());
-        let fp = sums.fingerprints.entry(p.fingerprint.clone()).or_default();
-        if fp.query.is_empty() {
-            fp.query = p.query.clone();
-        }
-        fp.add(p, h.as_ref());
-    }
-    for g in sums.periods.values() {
-        sums.all.add_group(g);
-    }
+    sums.add_rows(rows);
     sums
 }
 
@@ -181,10 +225,13 @@ pub(crate) fn period_points(
             statements: g.calls,
             throughput_per_s: ratio(g.calls as f64, seconds(start, end)).unwrap_or(0.0),
             errors: g.errors,
-            mean_ms: g.mean_ms(),
-            p95_ms: g.merged.percentiles().p95_ms,
+            mean_ms: ratio(g.total_ms, g.calls as f64),
+            p95_ms: g.p95_ms,
             cache_hit_rate: ratio(cache[i].0 as f64, (cache[i].0 + cache[i].1) as f64),
-            pattern_cache_hit_rate: g.cache_hit_rate(),
+            pattern_cache_hit_rate: ratio(
+                g.cache_hits as f64,
+                (g.cache_hits + g.cache_misses) as f64,
+            ),
             pool_utilization: ratio(util[i].0, f64::from(util[i].1)),
         })
         .collect()

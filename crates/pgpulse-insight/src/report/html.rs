@@ -106,7 +106,7 @@ fn kpis(s: &mut String, b: &ReportBody) {
     );
     tile(s, "Mean latency", &ms(m.mean_ms), "all statements", "");
     let exact = if l.exact {
-        "exact (merged histograms)"
+        "exact, merged periods"
     } else {
         "approximate"
     };

@@ -80,7 +80,7 @@ pub(crate) fn line_chart(c: &Chart<'_>) -> String {
         }
     };
     let y_of = |v: f64| TOP + (H - TOP - BOTTOM) * (1.0 - (v / top).clamp(0.0, 1.0));
-    x_labels(&mut s, t0, t1, &x_of);
+    x_labels(&mut s, c.points, &x_of);
     let _ = write!(
         s,
         r#"<defs><linearGradient id="g-{id}" x1="0" y1="0" x2="0" y2="1"><stop offset="0" stop-color="{col}" stop-opacity="0.28"/><stop offset="1" stop-color="{col}" stop-opacity="0.02"/></linearGradient></defs>"#,
@@ -169,22 +169,35 @@ fn grid(s: &mut String, axis: Axis, top: f64) {
     );
 }
 
-/// Time labels under the x axis: the first and last point and up to three
-/// between them.
-fn x_labels(s: &mut String, t0: Timestamp, t1: Timestamp, x_of: &dyn Fn(Timestamp) -> f64) {
-    let span = t1 - t0;
-    let fmt = if span >= chrono::Duration::days(1) {
+/// Time labels under the x axis, at up to six of the points (the first and
+/// the last included), so that each label sits on a period it names.
+fn x_labels(s: &mut String, points: &[(Timestamp, Option<f64>)], x_of: &dyn Fn(Timestamp) -> f64) {
+    let (Some(first), Some(last)) = (points.first(), points.last()) else {
+        return;
+    };
+    let fmt = if last.0 - first.0 >= chrono::Duration::days(1) {
         "%m-%d %H:%M"
     } else {
         "%H:%M"
     };
-    let n = if span.num_seconds() <= 0 { 0 } else { 4 };
-    for i in 0..=n {
-        let t = t0 + span * i / n.max(1);
-        let anchor = match (i, n) {
-            (0, 0) => "middle",
-            (0, _) => "start",
-            (i, n) if i == n => "end",
+    let n = points.len();
+    let labels = n.min(6);
+    let mut previous = None;
+    for i in 0..labels {
+        let idx = if labels == 1 {
+            0
+        } else {
+            (i * (n - 1) + (labels - 1) / 2) / (labels - 1)
+        };
+        if previous == Some(idx) {
+            continue;
+        }
+        previous = Some(idx);
+        let t = points[idx].0;
+        let anchor = match i {
+            _ if labels == 1 => "middle",
+            0 => "start",
+            i if i == labels - 1 => "end",
             _ => "middle",
         };
         let x = x_of(t);
@@ -293,6 +306,18 @@ mod tests {
         let svg = chart(&series(&[Some(7.0)]));
         assert_eq!(polylines(&svg), [1]);
         assert!(svg.contains("<circle"), "a lone point is drawn as a marker");
+    }
+
+    #[test]
+    fn time_labels_sit_on_points() {
+        let x_ticks = |svg: &str| svg.matches(r#"class="tick""#).count() - (TICKS as usize + 1);
+        let svg = chart(&series(&[Some(1.0); 4]));
+        assert_eq!(x_ticks(&svg), 4);
+        assert!(svg.contains(">10:03</text>"));
+        let svg = chart(&series(&[Some(1.0); 100]));
+        assert_eq!(x_ticks(&svg), 6);
+        assert!(svg.contains(">10:00</text>") && svg.contains(">11:39</text>"));
+        assert_eq!(x_ticks(&chart(&series(&[Some(1.0)]))), 1);
     }
 
     #[test]
