@@ -14,7 +14,7 @@ use crate::error::InsightError;
 const CSS: &str = include_str!("report.css");
 
 /// Escapes `& < > " '` for HTML text and attribute values.
-pub fn escape(s: &str) -> String {
+pub(crate) fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 8);
     for c in s.chars() {
         match c {
@@ -113,6 +113,13 @@ fn kpis(s: &mut String, b: &ReportBody) {
     tile(s, "p50 latency", &ms(l.p50_ms), exact, "");
     tile(s, "p95 latency", &ms(l.p95_ms), exact, "");
     tile(s, "p99 latency", &ms(l.p99_ms), exact, "");
+    health_tiles(s, b);
+    s.push_str("</div></section>");
+}
+
+/// Errors, slow statements, cache, pool and alerts.
+fn health_tiles(s: &mut String, b: &ReportBody) {
+    let m = &b.summary;
     let err_tone = tone(m.error_rate, 0.001, 0.01);
     tile(
         s,
@@ -182,7 +189,6 @@ fn kpis(s: &mut String, b: &ReportBody) {
             ""
         },
     );
-    s.push_str("</div></section>");
 }
 
 /// `warn` at or above `warn`, `bad` at or above `bad`.
