@@ -161,14 +161,14 @@ fn health_tiles(s: &mut String, b: &ReportBody) {
         s,
         "Pool utilization",
         &pct(p.mean_utilization),
-        &format!("mean · max {}", pct(p.max_utilization)),
+        &format!("mean · peak {}", pct(p.max_utilization)),
         tone(p.max_utilization, 0.8, 0.95),
     );
     tile(
         s,
-        "Clients waiting",
+        "Peak clients waiting",
         &int(p.max_clients_waiting),
-        &format!("max · mean wait {}", ms(p.mean_wait_ms)),
+        &format!("mean wait {}", ms(p.mean_wait_ms)),
         if p.max_clients_waiting > 0 {
             "warn"
         } else {
@@ -302,15 +302,15 @@ fn top_table(s: &mut String, title: &str, rows: &[TopQuery]) {
         };
         let _ = write!(
             s,
-            r#"<tr><td class="rank">{}</td><td><code class="sql">{}</code><div class="fp">{}</div></td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td></tr>"#,
+            r#"<tr><td class="rank">{}</td><td><code class="sql" title="{q}">{q}</code><div class="fp">{}</div></td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td></tr>"#,
             i + 1,
-            escape(&q.query),
             escape(&q.fingerprint),
             int(q.calls),
             ms(Some(q.total_ms)),
             ms(Some(q.mean_ms)),
             escape(&p95),
-            int(q.errors)
+            int(q.errors),
+            q = escape(&q.query),
         );
     }
     s.push_str("</tbody></table></div>");
@@ -347,15 +347,15 @@ fn regressions(s: &mut String, b: &ReportBody) {
     for g in &r.items {
         let _ = write!(
             s,
-            r#"<tr><td><code class="sql">{}</code><div class="fp">{}</div></td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num"><span class="badge ratio">{}×</span></td><td class="num">{}</td><td class="num">{}</td></tr>"#,
-            escape(&g.query),
+            r#"<tr><td><code class="sql" title="{q}">{q}</code><div class="fp">{}</div></td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num"><span class="badge ratio">{}×</span></td><td class="num">{}</td><td class="num">{}</td></tr>"#,
             escape(&g.fingerprint),
             int(g.calls),
             ms(Some(g.baseline_p95_ms)),
             ms(Some(g.p95_ms)),
             num(g.ratio),
             ms(Some(g.baseline_mean_ms)),
-            ms(Some(g.mean_ms))
+            ms(Some(g.mean_ms)),
+            q = escape(&g.query),
         );
     }
     s.push_str("</tbody></table></div></section>");
