@@ -478,6 +478,25 @@ async fn report_for_last_hour_with_no_data() {
         store.reports(Default::default()).await.expect("list").total,
         1
     );
+
+    // A window without an end, or one that ends before it starts, is refused
+    // and nothing is stored.
+    let open_ended = Window {
+        from: Some(t0()),
+        to: None,
+    };
+    let err = generate_report(&store, open_ended, &ReportOptions::default(), at(60, 0)).await;
+    assert!(err.is_err_and(|e| e.to_string().contains("both ends")));
+    let reversed = Window::between(at(60, 0), t0());
+    assert!(
+        generate_report(&store, reversed, &ReportOptions::default(), at(60, 0))
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        store.reports(Default::default()).await.expect("list").total,
+        1
+    );
 }
 
 /// Where test artifacts go: `$CARGO_TARGET_DIR/test-artifacts`, else the
