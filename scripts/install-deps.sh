@@ -14,6 +14,8 @@ have_bin redis-server || need+=(redis-server)
 have_bin pgbouncer || [ -x /usr/sbin/pgbouncer ] || need+=(pgbouncer)
 ls /usr/lib/postgresql/*/lib/hypopg.so >/dev/null 2>&1 || need+=(postgresql-15-hypopg)
 ls /usr/lib/postgresql/*/lib/pg_stat_statements.so >/dev/null 2>&1 || need+=(postgresql-contrib)
+# The report test takes a screenshot of the HTML report with headless Chromium.
+have_bin chromium || need+=(chromium)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "install-deps: installing ${need[*]}"

@@ -28,6 +28,13 @@ pub enum InsightError {
     /// The background aggregator has stopped.
     #[error("insight aggregator has stopped")]
     Stopped,
+    /// Reading from or writing to the performance store failed.
+    #[error("performance store: {0}")]
+    Store(#[from] pgpulse_store::StoreError),
+    /// A report could not be built (its body did not serialize, a window
+    /// that ends before it starts).
+    #[error("report: {0}")]
+    Report(String),
 }
 
 impl InsightError {

@@ -84,6 +84,7 @@ mod params;
 pub mod plan;
 mod recorder;
 mod registry;
+pub mod report;
 mod series;
 mod slow;
 mod stats;
@@ -97,6 +98,10 @@ pub use insight::Insight;
 pub use pgpulse_sql::Fingerprint;
 pub use recorder::{CounterSnapshot, EventRef, Recorder};
 pub use registry::OrderBy;
+pub use report::{
+    BaselineData, ReportBody, ReportOptions, build_report, generate_report,
+    generate_report_for_last,
+};
 pub use series::{MinuteBucket, Rates};
 pub use slow::{PlanStatus, SlowQuery};
 pub use stats::{FingerprintStats, HISTOGRAM_MAX_US};
