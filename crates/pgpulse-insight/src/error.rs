@@ -1,5 +1,5 @@
-//! The crate's error type: everything that can fail when starting insight or
-//! capturing a plan.
+//! The crate's error type: everything that can fail when starting insight,
+//! capturing a plan, decoding a stored histogram or flushing to the store.
 
 use thiserror::Error;
 
@@ -28,6 +28,13 @@ pub enum InsightError {
     /// The background aggregator has stopped.
     #[error("insight aggregator has stopped")]
     Stopped,
+    /// Writing to the performance store failed (the rows are kept for the
+    /// next flush).
+    #[error("performance store: {0}")]
+    Store(#[from] pgpulse_store::StoreError),
+    /// A stored period histogram cannot be decoded or merged.
+    #[error("invalid period histogram: {0}")]
+    Histogram(String),
 }
 
 impl InsightError {
