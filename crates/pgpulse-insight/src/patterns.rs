@@ -14,9 +14,10 @@ use pgpulse_store::QueryPattern;
 use crate::error::InsightError;
 use crate::registry::{Drained, DrainedPeriod};
 
-/// Milliseconds as the store keeps durations.
+/// Milliseconds as the store keeps durations (one rounding: `0.246`, not
+/// `0.24600000000000002` as seconds times 1000 would give).
 pub(crate) fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
+    d.as_nanos() as f64 / 1e6
 }
 
 /// A wall-clock time as a store timestamp (UTC).
