@@ -439,3 +439,52 @@ async fn the_flusher_flushes_once_more_at_shutdown() {
     assert_eq!(rows[0].period_start.timestamp(), T0 as i64);
     insight.shutdown();
 }
+
+#[tokio::test]
+async fn a_slow_query_whose_plan_is_late_is_logged_without_it_after_the_grace() {
+    // A "server" whose backlog takes connections that nobody answers: the
+    // EXPLAIN stays pending (until its 60 s timeout, or until the listener
+    // is closed at the end, which resets the connection).
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("listener");
+    let port = silent.local_addr().expect("addr").port();
+    let mut explain = ExplainConfig::new(format!("postgres://u@127.0.0.1:{port}/db"));
+    explain.timeout = Duration::from_secs(60);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = store(dir.path()).await;
+    let (insight, clock) = start(InsightConfig {
+        slow_threshold: Duration::from_millis(100),
+        log_sample_rate: 0.0,
+        explain: Some(explain),
+        ..InsightConfig::default()
+    });
+    let text = "SELECT * FROM items WHERE id = 7".to_string();
+    assert!(
+        insight
+            .recorder()
+            .record(event("alice", text, clock.now(), 250_000))
+    );
+    // `Insight::flush` would wait for the EXPLAIN: wait for the aggregator
+    // to have seen the statement instead (a real thread, not a schedule).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while insight.slow_queries(1).is_empty() {
+        assert!(std::time::Instant::now() < deadline, "never aggregated");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    clock.advance(Duration::from_secs(29));
+    let early = flush_once(&insight, &store).await.expect("flush");
+    assert_eq!(early.logs_written, 0, "still waiting for its plan");
+    clock.advance(Duration::from_secs(2));
+    let late = flush_once(&insight, &store).await.expect("flush");
+    assert_eq!(late.logs_written, 1);
+    let logs = all_logs(&store).await;
+    assert_eq!(logs.len(), 1);
+    let l = &logs[0];
+    assert!(l.slow && l.plan.is_none());
+    assert_eq!(l.query, "SELECT * FROM items WHERE id = $1");
+    assert_eq!(
+        l.plan_summary.as_deref(),
+        Some("plan not ready within the grace period")
+    );
+    drop(silent);
+    insight.shutdown();
+}
