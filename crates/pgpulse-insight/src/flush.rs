@@ -79,6 +79,10 @@ fn keep<T>(queue: &mut VecDeque<T>, rows: Vec<T>, max: usize) -> u64 {
 /// counted in `flush_dropped`) and the error is returned. Statements still
 /// in the recorder's queue belong to the next period; call
 /// [`Insight::flush`] first (it blocks) to include them.
+///
+/// Do not cancel it midway (e.g. with a timeout around it): rows drained
+/// and not yet written would be lost; bound the store's own timeouts
+/// instead.
 pub async fn flush_once(insight: &Insight, store: &dyn Store) -> Result<FlushStats, InsightError> {
     let (retry, counters) = insight.retry();
     let (mut patterns, mut logs) = {
