@@ -74,7 +74,8 @@ pub struct CounterSnapshot {
     /// parameters, several statements).
     pub explains_not_explainable: u64,
     /// Undrained periods of evicted entries lost because too many entries
-    /// were evicted between two drains (more than `max_fingerprints`).
+    /// were evicted between two drains (more than `max_fingerprints`, at
+    /// least 1,000).
     pub periods_dropped: u64,
     /// Slow or sampled statements not logged because the buffer of
     /// `max_pending_logs` was full.
