@@ -32,6 +32,10 @@ pub enum InsightError {
     /// next flush).
     #[error("performance store: {0}")]
     Store(#[from] pgpulse_store::StoreError),
+    /// The blocking task draining the statistics failed (it panicked or
+    /// the runtime is shutting down); that drain's rows are lost.
+    #[error("insight flush task failed: {0}")]
+    Flush(String),
     /// A stored period histogram cannot be decoded or merged.
     #[error("invalid period histogram: {0}")]
     Histogram(String),
