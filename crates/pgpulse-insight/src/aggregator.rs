@@ -1,7 +1,8 @@
 //! The aggregator thread: drains the event queue in batches, normalizes and
 //! fingerprints each statement (off the proxy's hot path), updates the
-//! registry, and turns slow statements into slow-query records and, within
-//! the rate limit, EXPLAIN jobs.
+//! registry, turns slow statements into slow-query records and, within the
+//! rate limit, EXPLAIN jobs, and queues the slow ones and a sample of the
+//! others for the performance logs.
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -13,6 +14,7 @@ use pgpulse_sql::Normalized;
 use crate::clock::Clock;
 use crate::event::StatementEvent;
 use crate::explain::Job;
+use crate::logs::{LogRecord, Sampler};
 use crate::params::explainable_text;
 use crate::recorder::{Counters, Msg};
 use crate::registry::{Key, Registry};
@@ -40,6 +42,8 @@ pub(crate) struct Aggregator {
     pub threshold: Duration,
     /// The EXPLAIN queue and its rate limit; `None` when disabled.
     pub explain: Option<(Sender<Job>, TokenBucket)>,
+    /// Which statements under the threshold are logged.
+    pub sampler: Sampler,
 }
 
 /// A normalized event waiting for the registry lock.
@@ -114,6 +118,7 @@ impl Aggregator {
 
     fn process(&mut self, batch: &mut Vec<Prepared>) {
         let mut slow = Vec::new();
+        let mut sampled = Vec::new();
         {
             let mut reg = self.registry.lock().unwrap_or_else(|p| p.into_inner());
             for (i, p) in batch.iter_mut().enumerate() {
@@ -135,12 +140,17 @@ impl Aggregator {
                 let query = reg.record(key, || Arc::from(text), &sample);
                 if e.duration >= self.threshold {
                     slow.push((i, query));
+                } else if self.sampler.sample() {
+                    sampled.push((i, query));
                 }
             }
         }
         self.counters
             .events
             .fetch_add(batch.len() as u64, Ordering::Relaxed);
+        if !sampled.is_empty() {
+            self.log_sampled(batch, sampled);
+        }
         for (i, query) in slow {
             if let Some(p) = batch.get(i) {
                 self.slow_query(p, query);
@@ -149,24 +159,38 @@ impl Aggregator {
         batch.clear();
     }
 
+    /// Queues sampled statements for the performance logs (one lock for
+    /// the batch).
+    fn log_sampled(&self, batch: &[Prepared], sampled: Vec<(usize, Arc<str>)>) {
+        let now = self.clock.now();
+        let mut dropped = 0;
+        let mut log = self.slow.lock().unwrap_or_else(|p| p.into_inner());
+        for (i, query) in sampled {
+            let Some(p) = batch.get(i) else { continue };
+            let mut q = slow_record(p, query);
+            q.plan_status = PlanStatus::Disabled;
+            let record = LogRecord {
+                query: q,
+                slow: false,
+                cache: p.event.cache,
+                seen_at: now,
+            };
+            if !log.pending.push(record) {
+                dropped += 1;
+            }
+        }
+        drop(log);
+        if dropped > 0 {
+            self.counters
+                .logs_dropped
+                .fetch_add(dropped, Ordering::Relaxed);
+        }
+    }
+
     fn slow_query(&mut self, p: &Prepared, query: Arc<str>) {
         self.counters.slow_queries.fetch_add(1, Ordering::Relaxed);
         let e = &p.event;
-        let mut record = SlowQuery {
-            id: 0,
-            fingerprint: p.normalized.fingerprint,
-            query,
-            started_at: e.started_at,
-            duration: e.duration,
-            database: e.session.database.clone(),
-            user: e.session.user.clone(),
-            application_name: e.session.application_name.clone(),
-            rows: e.rows,
-            error: e.error,
-            plan: None,
-            plan_summary: None,
-            plan_status: PlanStatus::Pending,
-        };
+        let mut record = slow_record(p, query);
         let now = self.clock.now();
         let job = match &mut self.explain {
             None => {
@@ -193,11 +217,14 @@ impl Aggregator {
                 }
             }
         };
-        let id = self
+        let (id, kept) = self
             .slow
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .push(record);
+            .push_logged(record, e.cache, now);
+        if !kept {
+            self.counters.logs_dropped.fetch_add(1, Ordering::Relaxed);
+        }
         if let (Some(sql), Some((jobs, _))) = (job, &self.explain) {
             let job = Job::Explain {
                 id,
@@ -214,6 +241,26 @@ impl Aggregator {
                     .set_plan(id, None, PlanStatus::RateLimited);
             }
         }
+    }
+}
+
+/// The record of a statement, plan pending; holds the normalized text only.
+fn slow_record(p: &Prepared, query: Arc<str>) -> SlowQuery {
+    let e = &p.event;
+    SlowQuery {
+        id: 0,
+        fingerprint: p.normalized.fingerprint,
+        query,
+        started_at: e.started_at,
+        duration: e.duration,
+        database: e.session.database.clone(),
+        user: e.session.user.clone(),
+        application_name: e.session.application_name.clone(),
+        rows: e.rows,
+        error: e.error,
+        plan: None,
+        plan_summary: None,
+        plan_status: PlanStatus::Pending,
     }
 }
 

@@ -1,5 +1,5 @@
-//! Insight configuration: queue and memory bounds, the slow-query threshold
-//! and the EXPLAIN capture settings. Plain structs; the binary fills them
+//! Insight configuration: queue and memory bounds, the slow-query threshold,
+//! the EXPLAIN capture settings and what is kept for the performance store. Plain structs; the binary fills them
 //! from its TOML/env config.
 
 use std::time::Duration;
@@ -36,6 +36,20 @@ pub struct InsightConfig {
     /// EXPLAIN capture of slow queries; `None` disables it (slow queries are
     /// still recorded, without plans). Default `None`.
     pub explain: Option<ExplainConfig>,
+    /// Fraction (0..=1) of the statements under the slow threshold that are
+    /// also written to `performance_logs` (slow ones always are); 0 logs
+    /// none. Default 0.01.
+    pub log_sample_rate: f64,
+    /// Statements (slow and sampled) held for the next flush at most; more
+    /// are dropped and counted (`logs_dropped`). Default 10,000.
+    pub max_pending_logs: usize,
+    /// How long a slow query waits for its EXPLAIN before it is flushed
+    /// without a plan. Default 30 s.
+    pub log_plan_grace: Duration,
+    /// Rows of each kind (patterns, logs) kept for the next attempt when the
+    /// store fails; beyond it the oldest are dropped and counted
+    /// (`flush_dropped`). Default 50,000.
+    pub max_retry_rows: usize,
 }
 
 impl Default for InsightConfig {
@@ -49,6 +63,10 @@ impl Default for InsightConfig {
             max_series_buckets: 2_000_000,
             histogram_digits: 2,
             explain: None,
+            log_sample_rate: 0.01,
+            max_pending_logs: 10_000,
+            log_plan_grace: Duration::from_secs(30),
+            max_retry_rows: 50_000,
         }
     }
 }
@@ -71,6 +89,9 @@ impl InsightConfig {
         }
         if !(1..=5).contains(&self.histogram_digits) {
             return bad("histogram_digits must be between 1 and 5");
+        }
+        if !(0.0..=1.0).contains(&self.log_sample_rate) {
+            return bad("log_sample_rate must be between 0 and 1");
         }
         if let Some(e) = &self.explain {
             if e.per_minute == 0 {
@@ -129,6 +150,14 @@ mod tests {
         };
         let e = c.validate().expect_err("must fail").to_string();
         assert!(e.contains("max_fingerprints"), "{e}");
+        for rate in [-0.1, 1.5, f64::NAN] {
+            let c = InsightConfig {
+                log_sample_rate: rate,
+                ..InsightConfig::default()
+            };
+            let e = c.validate().expect_err("must fail").to_string();
+            assert!(e.contains("log_sample_rate"), "{e}");
+        }
         let c = InsightConfig {
             explain: Some(ExplainConfig::new("not a url ===")),
             ..InsightConfig::default()

@@ -1,5 +1,5 @@
-//! The crate's error type: everything that can fail when starting insight or
-//! capturing a plan.
+//! The crate's error type: everything that can fail when starting insight,
+//! capturing a plan, decoding a stored histogram or flushing to the store.
 
 use thiserror::Error;
 
@@ -28,13 +28,21 @@ pub enum InsightError {
     /// The background aggregator has stopped.
     #[error("insight aggregator has stopped")]
     Stopped,
-    /// Reading from or writing to the performance store failed.
+    /// Reading from or writing to the performance store failed (a flush
+    /// keeps its rows for the next attempt).
     #[error("performance store: {0}")]
     Store(#[from] pgpulse_store::StoreError),
     /// A report could not be built (its body did not serialize, a window
     /// that ends before it starts).
     #[error("report: {0}")]
     Report(String),
+    /// The blocking task draining the statistics failed (it panicked or
+    /// the runtime is shutting down); that drain's rows are lost.
+    #[error("insight flush task failed: {0}")]
+    Flush(String),
+    /// A stored period histogram cannot be decoded or merged.
+    #[error("invalid period histogram: {0}")]
+    Histogram(String),
 }
 
 impl InsightError {

@@ -1,6 +1,7 @@
 //! [`Insight`], the handle that starts the aggregator (and the EXPLAIN
 //! worker) and serves the live read API: top statements, one fingerprint,
-//! time series, rates, slow queries and counters.
+//! time series, rates, slow queries and counters; and the drains the
+//! flusher (`flush.rs`) writes to the store.
 
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
@@ -9,11 +10,14 @@ use std::time::Duration;
 
 use crossbeam_channel::Sender;
 use pgpulse_sql::Fingerprint;
+use pgpulse_store::{PerformanceLog, QueryPattern};
 
 use crate::aggregator::Aggregator;
 use crate::clock::{Clock, SystemClock};
 use crate::config::InsightConfig;
 use crate::error::InsightError;
+use crate::flush::Retry;
+use crate::logs::Sampler;
 use crate::recorder::{CounterSnapshot, Counters, Msg, Recorder};
 use crate::registry::{Key, OrderBy, Registry};
 use crate::series::{MinuteBucket, Rates};
@@ -35,6 +39,10 @@ struct Inner {
     counters: Arc<Counters>,
     clock: Arc<dyn Clock>,
     threads: Mutex<Vec<JoinHandle<()>>>,
+    /// How long a slow query waits for its plan before being logged.
+    log_plan_grace: Duration,
+    /// Rows a failed flush keeps for the next one.
+    retry: Mutex<Retry>,
 }
 
 impl Drop for Inner {
@@ -65,8 +73,12 @@ impl Insight {
             config.histogram_digits,
             config.series_retention,
             config.max_series_buckets,
+            clock.now(),
         )));
-        let slow = Arc::new(Mutex::new(SlowLog::new(config.slow_log_capacity)));
+        let slow = Arc::new(Mutex::new(SlowLog::new(
+            config.slow_log_capacity,
+            config.max_pending_logs,
+        )));
         let counters = Arc::new(Counters::default());
         let (tx, rx) = crossbeam_channel::bounded(config.queue_capacity);
         let mut threads = Vec::new();
@@ -95,6 +107,7 @@ impl Insight {
             clock: clock.clone(),
             threshold: config.slow_threshold,
             explain,
+            sampler: Sampler::new(config.log_sample_rate),
         };
         threads.push(
             std::thread::Builder::new()
@@ -109,6 +122,8 @@ impl Insight {
                 counters,
                 clock,
                 threads: Mutex::new(threads),
+                log_plan_grace: config.log_plan_grace,
+                retry: Mutex::new(Retry::new(config.max_retry_rows)),
             }),
         })
     }
@@ -209,13 +224,53 @@ impl Insight {
             .newest(limit)
     }
 
-    /// Counters: events, drops, evictions, slow queries, EXPLAINs.
+    /// Counters: events, drops, evictions, slow queries, EXPLAINs, flushes.
     pub fn counters(&self) -> CounterSnapshot {
-        let (evicted, len, buckets) = {
+        let (evicted, len, buckets, periods_dropped) = {
             let r = self.registry();
-            (r.evicted, r.len(), r.series_buckets())
+            (r.evicted, r.len(), r.series_buckets(), r.periods_dropped)
         };
-        self.inner.counters.snapshot(evicted, len, buckets)
+        self.inner
+            .counters
+            .snapshot(evicted, len, buckets, periods_dropped)
+    }
+
+    /// The statistics of every (fingerprint, database, user) that ran since
+    /// the previous drain (or the start), one `query_patterns` row each for
+    /// the period `[previous drain, now)`, and starts a new period.
+    ///
+    /// Statements still in the queue count in the next period (call
+    /// [`Insight::flush`] first to include them). Evicted entries keep
+    /// their period until this drain.
+    ///
+    /// # Performance
+    /// The registry lock is held only to move the period accumulators out;
+    /// percentiles and histogram serialization (a few µs per row) run after.
+    pub fn drain_patterns(&self) -> Vec<QueryPattern> {
+        let now = self.inner.clock.now();
+        let drained = self.registry().drain_periods(now);
+        crate::patterns::to_patterns(&drained)
+    }
+
+    /// The statements to write to `performance_logs` since the previous
+    /// drain: every slow query whose plan status is final (captured, failed,
+    /// rate-limited, ...) or that waited longer than `log_plan_grace` (then
+    /// without its plan), and the sampled others. Normalized text only.
+    pub fn drain_logs(&self) -> Vec<PerformanceLog> {
+        let now = self.inner.clock.now();
+        let records = self
+            .inner
+            .slow
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pending
+            .drain(now, self.inner.log_plan_grace);
+        records.into_iter().map(crate::logs::to_log).collect()
+    }
+
+    /// The flusher's retry buffer and the shared counters.
+    pub(crate) fn retry(&self) -> (&Mutex<Retry>, &Counters) {
+        (&self.inner.retry, &self.inner.counters)
     }
 }
 
@@ -427,5 +482,107 @@ mod tests {
         ins.shutdown();
         assert!(!r.record(event("SELECT 1", clock.now(), 1)));
         assert_eq!(ins.counters().dropped, sent - accepted + 1);
+    }
+
+    #[test]
+    fn drain_patterns_gives_one_row_per_key_and_period() {
+        let (ins, clock) = start(InsightConfig::default());
+        let r = ins.recorder();
+        for i in 1..=10u64 {
+            let mut e = event(&format!("SELECT * FROM t WHERE id = {i}"), clock.now(), i);
+            e.error = (i == 3).then(|| SqlState::new("23505")).flatten();
+            e.cache = CacheOutcome::Filled;
+            assert!(r.record(e));
+        }
+        assert!(r.record(event("SELECT 1", clock.now(), 1)));
+        ins.flush().expect("flush");
+        clock.advance(Duration::from_secs(60));
+        let mut rows = ins.drain_patterns();
+        rows.sort_by_key(|p| std::cmp::Reverse(p.calls));
+        assert_eq!(rows.len(), 2);
+        let p = &rows[0];
+        assert_eq!(p.query, "SELECT * FROM t WHERE id = $1");
+        assert_eq!(
+            p.fingerprint,
+            ins.top(1, OrderBy::Calls)[0].fingerprint.to_string()
+        );
+        assert_eq!(p.fingerprint.len(), 16);
+        assert_eq!((p.calls, p.rows, p.errors), (10, 10, 1));
+        assert_eq!((p.cache_hits, p.cache_misses), (0, 10));
+        assert_eq!((p.min_ms, p.max_ms, p.total_time_ms), (1.0, 10.0, 55.0));
+        assert_eq!((&*p.database, &*p.user_name), ("db", "alice"));
+        assert_eq!(p.period_start.timestamp(), T0 as i64);
+        assert_eq!(p.period_end.timestamp(), T0 as i64 + 60);
+        // Nothing ran since: nothing to drain. Then a second period.
+        assert!(ins.drain_patterns().is_empty());
+        assert!(r.record(event("SELECT 1", clock.now(), 7)));
+        ins.flush().expect("flush");
+        clock.advance(Duration::from_secs(60));
+        let rows = ins.drain_patterns();
+        assert_eq!(rows.len(), 1);
+        assert_eq!((rows[0].calls, rows[0].max_ms), (1, 7.0));
+        assert_eq!(rows[0].period_start.timestamp(), T0 as i64 + 60);
+        assert_eq!(rows[0].period_end.timestamp(), T0 as i64 + 120);
+        // The live statistics still add up everything.
+        assert_eq!(ins.top(2, OrderBy::Calls)[1].calls, 2);
+        ins.shutdown();
+    }
+
+    #[test]
+    fn drain_logs_has_slow_queries_and_the_sample() {
+        let sampled = |rate: f64| {
+            let config = InsightConfig {
+                slow_threshold: Duration::from_millis(100),
+                log_sample_rate: rate,
+                ..InsightConfig::default()
+            };
+            let (ins, clock) = start(config);
+            let r = ins.recorder();
+            for i in 0..50 {
+                assert!(r.record(event(&format!("SELECT {i}"), clock.now(), 5)));
+            }
+            assert!(r.record(event(
+                "SELECT * FROM p WHERE name = 'Jane'",
+                clock.now(),
+                250
+            )));
+            ins.flush().expect("flush");
+            let logs = ins.drain_logs();
+            assert!(ins.drain_logs().is_empty(), "drained once");
+            ins.shutdown();
+            logs
+        };
+        for (rate, others) in [(0.0, 0), (1.0, 50)] {
+            let logs = sampled(rate);
+            assert_eq!(logs.len(), 1 + others, "rate {rate}");
+            let slow: Vec<_> = logs.iter().filter(|l| l.slow).collect();
+            assert_eq!(slow.len(), 1);
+            let s = slow[0];
+            assert_eq!(s.query, "SELECT * FROM p WHERE name = $1");
+            assert_eq!((s.duration_ms, s.rows), (250.0, 1));
+            assert_eq!(s.plan_summary.as_deref(), Some("explain disabled"));
+            assert_eq!((&*s.application_name, &*s.cache), ("app", "bypass"));
+            assert!(logs.iter().all(|l| l.query == "SELECT $1" || l.slow));
+            let json = serde_json::to_string(&logs).expect("json");
+            assert!(!json.contains("Jane"), "{json}");
+        }
+    }
+
+    #[test]
+    fn the_log_buffer_is_bounded_and_counts_drops() {
+        let config = InsightConfig {
+            log_sample_rate: 1.0,
+            max_pending_logs: 5,
+            ..InsightConfig::default()
+        };
+        let (ins, clock) = start(config);
+        let r = ins.recorder();
+        for _ in 0..8 {
+            assert!(r.record(event("SELECT 1", clock.now(), 1)));
+        }
+        ins.flush().expect("flush");
+        assert_eq!(ins.counters().logs_dropped, 3);
+        assert_eq!(ins.drain_logs().len(), 5);
+        ins.shutdown();
     }
 }

@@ -2,17 +2,36 @@
 //! capture, alerts, baselines, pattern analysis, the index advisor, reports and
 //! scheduled jobs.
 //!
-//! What exists so far is the statistics pipeline:
+//! What exists so far is the statistics pipeline and its flush into the
+//! performance store:
 //!
 //! ```text
 //! proxy ──record()──► bounded queue ──► aggregator thread ──► Registry (LRU, per
 //!        (never waits;    (full: drop     normalize + fingerprint   fingerprint/db/user:
-//!         counts drops)    and count)     per event                 HDR histogram, minutes)
-//!                                                │ duration ≥ threshold
-//!                                                ▼
-//!                              SlowLog ◄── EXPLAIN thread (own runtime, direct
-//!                                          connection, token bucket 30/min)
+//!         counts drops)    and count)     per event                 HDR histogram, minutes,
+//!                                           │            │          current period)
+//!                     duration ≥ threshold  │            │ sample (log_sample_rate)
+//!                                           ▼            ▼                 │
+//!     EXPLAIN thread (own runtime, ──► SlowLog + pending logs              │
+//!     direct connection, 30/min)       (bounded, max_pending_logs)         │
+//!                                           │ drain_logs()    drain_patterns()
+//!                                           ▼                              ▼
+//!                          flush::flush_once ◄─────────────────────────────┘
+//!                          (every 60 s via spawn_flusher, once more at shutdown)
+//!                                           │ upsert_patterns, insert_logs
+//!                                           ▼ (fails: rows kept in a bounded retry buffer)
+//!                                    pgpulse_store::Store
 //! ```
+//!
+//! - `drain_patterns` returns one `query_patterns` row per key that ran in
+//!   the period `[previous drain, now)` (injected clock): counts, ms times,
+//!   p50/p95/p99 and the period's HDR histogram (V2 + deflate, µs), which
+//!   [`merge_histograms`] adds up for exact percentiles over several
+//!   periods. The lock is held only to move the accumulators out; an
+//!   evicted entry's period waits (bounded) for the drain.
+//! - `drain_logs` returns every slow query once its plan status is final
+//!   or after `log_plan_grace` (30 s, then without plan), and the sampled
+//!   others; normalized text only.
 //!
 //! The integrator's adapter from the proxy's `QueryObserver` is a few lines:
 //!
@@ -36,6 +55,10 @@
 //! let insight = Insight::start(config)?;          // spawns its own threads
 //! let observer = InsightObserver(insight.recorder());
 //! // admin console: insight.show_queries(n) / insight.show_slow_queries(n)
+//! let (stop, stopped) = tokio::sync::watch::channel(false);
+//! let flusher = pgpulse_insight::spawn_flusher(
+//!     insight.clone(), store.clone(), pgpulse_insight::flush::DEFAULT_INTERVAL, stopped);
+//! // at exit: stop.send(true); flusher.await; insight.shutdown();
 //! ```
 //!
 //! What the integrator must know:
@@ -56,8 +79,16 @@
 //!   about 45 KB for statements up to 1 s and up to 94 KB up to 1 h, so 5,000
 //!   entries may reach a few hundred MB at 3 digits; the default is 2 for
 //!   about 7x less. Minute buckets are capped by `max_series_buckets`.
-//! - The aggregator polls the queue every 2 ms when idle instead of blocking,
-//!   so that `record` never pays for waking it.
+//! - The aggregator polls the queue every 20 ms when idle instead of
+//!   blocking, so that `record` never pays for waking it.
+//! - Flushing: `spawn_flusher` needs a tokio runtime; stop it through its
+//!   watch channel and await it *before* `Insight::shutdown` (its last
+//!   flush waits for the aggregator). Knobs: `log_sample_rate` (0.01),
+//!   `max_pending_logs` (10,000), `log_plan_grace` (30 s), `max_retry_rows`
+//!   (50,000 of each kind). Losses are counted: `periods_dropped`,
+//!   `logs_dropped`, `flush_dropped`; `flush_failures` counts store errors.
+//!   A period row takes a second histogram per active entry (reset at each
+//!   drain, so it only grows to the period's largest value).
 //!
 //! Privacy: statement texts are normalized (constants become `$n`) before
 //! anything is stored; the raw text and `Bind` values only reach the EXPLAIN
@@ -79,8 +110,11 @@ mod console;
 mod error;
 mod event;
 mod explain;
+pub mod flush;
 mod insight;
+mod logs;
 mod params;
+mod patterns;
 pub mod plan;
 mod recorder;
 mod registry;
@@ -94,7 +128,10 @@ pub use config::{ExplainConfig, InsightConfig};
 pub use console::{SHOW_QUERIES_COLUMNS, SHOW_SLOW_QUERIES_COLUMNS, Table};
 pub use error::InsightError;
 pub use event::{CacheOutcome, Session, SqlState, StatementEvent};
+pub use flush::{FlushStats, flush_once, spawn_flusher};
+pub use hdrhistogram::Histogram;
 pub use insight::Insight;
+pub use patterns::{decode_histogram, merge_histograms};
 pub use pgpulse_sql::Fingerprint;
 pub use recorder::{CounterSnapshot, EventRef, Recorder};
 pub use registry::OrderBy;

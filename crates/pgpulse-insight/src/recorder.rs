@@ -41,6 +41,11 @@ pub(crate) struct Counters {
     pub explains_failed: AtomicU64,
     pub explains_rate_limited: AtomicU64,
     pub explains_not_explainable: AtomicU64,
+    pub logs_dropped: AtomicU64,
+    pub patterns_flushed: AtomicU64,
+    pub logs_flushed: AtomicU64,
+    pub flush_failures: AtomicU64,
+    pub flush_dropped: AtomicU64,
 }
 
 /// A snapshot of the insight counters.
@@ -68,6 +73,22 @@ pub struct CounterSnapshot {
     /// Slow queries that cannot be explained (utility statements, binary
     /// parameters, several statements).
     pub explains_not_explainable: u64,
+    /// Undrained periods of evicted entries lost because too many entries
+    /// were evicted between two drains (more than `max_fingerprints`, at
+    /// least 1,000).
+    pub periods_dropped: u64,
+    /// Slow or sampled statements not logged because the buffer of
+    /// `max_pending_logs` was full.
+    pub logs_dropped: u64,
+    /// `query_patterns` rows written to the store.
+    pub patterns_flushed: u64,
+    /// `performance_logs` rows written to the store.
+    pub logs_flushed: u64,
+    /// Store writes that failed (their rows were kept for the next flush).
+    pub flush_failures: u64,
+    /// Rows lost because the retry buffer (`max_retry_rows`) overflowed
+    /// during a store outage.
+    pub flush_dropped: u64,
 }
 
 impl Counters {
@@ -76,6 +97,7 @@ impl Counters {
         evicted: u64,
         fingerprints: usize,
         series_buckets: usize,
+        periods_dropped: u64,
     ) -> CounterSnapshot {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         CounterSnapshot {
@@ -89,6 +111,12 @@ impl Counters {
             explains_failed: get(&self.explains_failed),
             explains_skipped: get(&self.explains_rate_limited),
             explains_not_explainable: get(&self.explains_not_explainable),
+            periods_dropped,
+            logs_dropped: get(&self.logs_dropped),
+            patterns_flushed: get(&self.patterns_flushed),
+            logs_flushed: get(&self.logs_flushed),
+            flush_failures: get(&self.flush_failures),
+            flush_dropped: get(&self.flush_dropped),
         }
     }
 }

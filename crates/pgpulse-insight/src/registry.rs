@@ -1,7 +1,12 @@
 //! The table of statistics entries, one per (fingerprint, database, user),
 //! bounded by an LRU cap, plus the all-statements series and rate ring. Owned
 //! by the aggregator behind a mutex; readers take snapshots.
+//!
+//! Each entry also accumulates its current *period* (since the last drain):
+//! [`Registry::drain_periods`] takes them all and starts a new period; the
+//! period of an evicted entry waits in a bounded list for the next drain.
 
+use std::collections::HashMap;
 use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -41,6 +46,26 @@ pub(crate) struct Entry {
     series: MinuteSeries,
     /// Cached p95 for ordering; `None` after a new execution.
     p95: Option<Duration>,
+    /// The executions since the last drain; `None` when there were none
+    /// (an empty histogram is not kept for idle entries).
+    period: Option<Accum>,
+}
+
+/// One entry's statistics over the period being drained.
+#[derive(Debug)]
+pub(crate) struct DrainedPeriod {
+    pub key: Key,
+    pub query: Arc<str>,
+    pub accum: Accum,
+}
+
+/// Everything [`Registry::drain_periods`] took: the period `[start, end)`
+/// and one row per key that ran in it.
+#[derive(Debug)]
+pub(crate) struct Drained {
+    pub start: SystemTime,
+    pub end: SystemTime,
+    pub rows: Vec<DrainedPeriod>,
 }
 
 impl Entry {
@@ -61,11 +86,26 @@ pub(crate) struct Registry {
     ring: SecondRing,
     rng: u64,
     pub evicted: u64,
+    /// Start of the current period (the previous drain).
+    period_start: SystemTime,
+    /// Undrained periods of evicted entries, at most `max_evicted_periods`.
+    evicted_periods: Vec<DrainedPeriod>,
+    max_evicted_periods: usize,
+    /// Evicted periods lost because `evicted_periods` was full.
+    pub periods_dropped: u64,
 }
 
 impl Registry {
-    /// An empty registry holding at most `cap` entries.
-    pub fn new(cap: NonZeroUsize, digits: u8, retention: Duration, max_buckets: usize) -> Self {
+    /// An empty registry holding at most `cap` entries, whose first period
+    /// starts at `period_start`. Up to `cap` (at least 1,000) periods of
+    /// evicted entries wait for the next drain.
+    pub fn new(
+        cap: NonZeroUsize,
+        digits: u8,
+        retention: Duration,
+        max_buckets: usize,
+        period_start: SystemTime,
+    ) -> Self {
         let retention_minutes = (retention.as_secs() / 60).max(1);
         Registry {
             entries: LruCache::new(cap),
@@ -83,6 +123,10 @@ impl Registry {
             ring: SecondRing::default(),
             rng: 0x9E37_79B9_7F4A_7C15,
             evicted: 0,
+            period_start,
+            evicted_periods: Vec::new(),
+            max_evicted_periods: cap.get().max(1_000),
+            periods_dropped: 0,
         }
     }
 
@@ -100,15 +144,19 @@ impl Registry {
                 accum: Accum::new(self.digits),
                 series: MinuteSeries::default(),
                 p95: None,
+                period: None,
             };
-            if let Some((_, old)) = self.entries.push(key.clone(), entry) {
+            if let Some((old_key, old)) = self.entries.push(key.clone(), entry) {
                 self.evicted += 1;
                 self.budget.used = self.budget.used.saturating_sub(old.series.closed_len());
+                self.keep_evicted_period(old_key, old);
             }
         }
+        let digits = self.digits;
         match self.entries.get_mut(&key) {
             Some(e) => {
                 e.accum.record(s);
+                e.period.get_or_insert_with(|| Accum::new(digits)).record(s);
                 e.series
                     .record(minute, us, s.error, &mut self.rng, &mut self.budget);
                 e.p95 = None;
@@ -116,6 +164,66 @@ impl Registry {
             }
             // Just inserted above and the cap is at least 1: always present.
             None => Arc::from(""),
+        }
+    }
+
+    /// Keeps the undrained period of an evicted entry for the next drain,
+    /// unless the list is full (then it is counted as dropped).
+    fn keep_evicted_period(&mut self, key: Key, old: Entry) {
+        let Some(accum) = old.period else { return };
+        if self.evicted_periods.len() >= self.max_evicted_periods {
+            self.periods_dropped += 1;
+            return;
+        }
+        self.evicted_periods.push(DrainedPeriod {
+            key,
+            query: old.query,
+            accum,
+        });
+    }
+
+    /// Takes every entry's period (and those of evicted entries) and starts
+    /// a new period at `now`. A key evicted and seen again within the period
+    /// gives one row (both parts merged).
+    ///
+    /// # Performance
+    /// Runs under the registry lock: it only moves accumulators (one pass
+    /// over the entries, no percentile, no serialization, no I/O).
+    pub fn drain_periods(&mut self, now: SystemTime) -> Drained {
+        let start = std::mem::replace(&mut self.period_start, now);
+        let mut rows = std::mem::take(&mut self.evicted_periods);
+        let mut index: HashMap<Key, usize> = HashMap::new();
+        if !rows.is_empty() {
+            // Rare (evictions in the period): merge repeated keys.
+            let mut merged: Vec<DrainedPeriod> = Vec::with_capacity(rows.len());
+            for row in rows {
+                match index.get(&row.key) {
+                    Some(&i) => merged[i].accum.merge(&row.accum),
+                    None => {
+                        index.insert(row.key.clone(), merged.len());
+                        merged.push(row);
+                    }
+                }
+            }
+            rows = merged;
+        }
+        for (key, e) in self.entries.iter_mut() {
+            let Some(accum) = e.period.take() else {
+                continue;
+            };
+            match index.get(key) {
+                Some(&i) => rows[i].accum.merge(&accum),
+                None => rows.push(DrainedPeriod {
+                    key: key.clone(),
+                    query: e.query.clone(),
+                    accum,
+                }),
+            }
+        }
+        Drained {
+            start,
+            end: now,
+            rows,
         }
     }
 
@@ -265,7 +373,13 @@ mod tests {
 
     fn registry(cap: usize) -> Registry {
         let cap = NonZeroUsize::new(cap).expect("nonzero");
-        Registry::new(cap, 3, Duration::from_secs(24 * 3600), 1_000_000)
+        Registry::new(
+            cap,
+            3,
+            Duration::from_secs(24 * 3600),
+            1_000_000,
+            UNIX_EPOCH,
+        )
     }
 
     #[test]
@@ -350,5 +464,62 @@ mod tests {
         );
         // The cumulative statistics stay.
         assert_eq!(r.get(Fingerprint(1)).map(|s| s.calls), Some(4));
+    }
+
+    fn calls_by_fp(d: &Drained) -> Vec<(u64, u64)> {
+        let mut v: Vec<(u64, u64)> = d
+            .rows
+            .iter()
+            .map(|r| (r.key.fingerprint.0, r.accum.calls))
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn periods_are_taken_by_the_drain_and_restart() {
+        let mut r = registry(10);
+        for _ in 0..3 {
+            r.record(key(1, "d"), || "q1".into(), &sample(5, 10));
+        }
+        r.record(key(2, "d"), || "q2".into(), &sample(5, 20));
+        let t1 = UNIX_EPOCH + Duration::from_secs(60);
+        let d = r.drain_periods(t1);
+        assert_eq!((d.start, d.end), (UNIX_EPOCH, t1));
+        assert_eq!(calls_by_fp(&d), [(1, 3), (2, 1)]);
+        let one = d.rows.iter().find(|r| r.key.fingerprint.0 == 1);
+        assert_eq!(one.map(|r| &*r.query), Some("q1"));
+        // The next period has only what ran since, and starts at t1.
+        r.record(key(2, "d"), || "q2".into(), &sample(70, 30));
+        let t2 = t1 + Duration::from_secs(60);
+        let d = r.drain_periods(t2);
+        assert_eq!((d.start, d.end), (t1, t2));
+        assert_eq!(calls_by_fp(&d), [(2, 1)]);
+        assert_eq!(d.rows[0].accum.max_ns, 30_000_000);
+        assert!(r.drain_periods(t2).rows.is_empty());
+        // The cumulative statistics are untouched.
+        assert_eq!(r.get(Fingerprint(2)).map(|s| s.calls), Some(2));
+    }
+
+    #[test]
+    fn evicted_entries_keep_their_period_until_the_drain() {
+        let mut r = registry(1);
+        r.record(key(1, "d"), || "q1".into(), &sample(0, 1));
+        r.record(key(1, "d"), || "q1".into(), &sample(0, 1));
+        r.record(key(2, "d"), || "q2".into(), &sample(0, 1)); // evicts 1
+        r.record(key(1, "d"), || "q1".into(), &sample(0, 1)); // evicts 2
+        assert_eq!(r.evicted, 2);
+        let d = r.drain_periods(UNIX_EPOCH + Duration::from_secs(60));
+        // Key 1's evicted part and its new entry give one row.
+        assert_eq!(calls_by_fp(&d), [(1, 3), (2, 1)]);
+        assert_eq!(r.periods_dropped, 0);
+        // At most so many evicted periods wait; more are counted as dropped.
+        r.max_evicted_periods = 1;
+        r.record(key(3, "d"), || "q3".into(), &sample(0, 1)); // evicts 1 (drained: nothing kept)
+        r.record(key(4, "d"), || "q4".into(), &sample(0, 1)); // evicts 3
+        r.record(key(5, "d"), || "q5".into(), &sample(0, 1)); // evicts 4: list full
+        assert_eq!(r.periods_dropped, 1);
+        let d = r.drain_periods(UNIX_EPOCH + Duration::from_secs(120));
+        assert_eq!(calls_by_fp(&d), [(3, 1), (5, 1)]);
     }
 }

@@ -1,5 +1,7 @@
-//! Slow-query records: the bounded log readers see, the plan status of each
-//! record, and the token bucket that limits how many EXPLAINs run.
+//! Slow-query records: the bounded log readers see (with, under the same
+//! lock, the records waiting to be flushed as performance logs), the plan
+//! status of each record, and the token bucket that limits how many
+//! EXPLAINs run.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -8,7 +10,8 @@ use std::time::{Duration, SystemTime};
 use pgpulse_sql::Fingerprint;
 use serde::Serialize;
 
-use crate::event::SqlState;
+use crate::event::{CacheOutcome, SqlState};
+use crate::logs::{LogBuffer, LogRecord};
 
 /// Whether a slow query has a plan, and if not, why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -85,21 +88,47 @@ fn ser_fingerprint<S: serde::Serializer>(f: &Fingerprint, s: S) -> Result<S::Ok,
     s.collect_str(f)
 }
 
-/// The last `capacity` slow queries, oldest first.
+/// The last `capacity` slow queries, oldest first, and the statements
+/// waiting to be flushed as performance logs.
 #[derive(Debug)]
 pub(crate) struct SlowLog {
     records: VecDeque<SlowQuery>,
     capacity: usize,
     next_id: u64,
+    /// Slow and sampled statements not yet drained.
+    pub pending: LogBuffer,
 }
 
 impl SlowLog {
-    pub fn new(capacity: usize) -> Self {
+    /// A log of `capacity` records whose flush buffer holds `max_pending`.
+    pub fn new(capacity: usize, max_pending: usize) -> Self {
         SlowLog {
             records: VecDeque::new(),
             capacity: capacity.max(1),
             next_id: 1,
+            pending: LogBuffer::new(max_pending),
         }
+    }
+
+    /// [`SlowLog::push`], and queues the record for the performance logs;
+    /// returns the id and whether the flush buffer had room.
+    pub fn push_logged(
+        &mut self,
+        q: SlowQuery,
+        cache: CacheOutcome,
+        seen_at: SystemTime,
+    ) -> (u64, bool) {
+        let id = self.push(q);
+        let kept = match self.records.back() {
+            Some(stored) => self.pending.push(LogRecord {
+                query: stored.clone(),
+                slow: true,
+                cache,
+                seen_at,
+            }),
+            None => false,
+        };
+        (id, kept)
     }
 
     /// Adds a record (its `id` is assigned here) and returns the id.
@@ -113,8 +142,10 @@ impl SlowLog {
         self.next_id - 1
     }
 
-    /// Sets the plan of record `id` if it is still kept.
+    /// Sets the plan of record `id` if it is still kept (in the log or in
+    /// the flush buffer).
     pub fn set_plan(&mut self, id: u64, plan: Option<serde_json::Value>, status: PlanStatus) {
+        self.pending.set_plan(id, plan.as_ref(), &status);
         let Ok(i) = self.records.binary_search_by_key(&id, |r| r.id) else {
             return;
         };
@@ -194,7 +225,7 @@ mod tests {
 
     #[test]
     fn log_is_bounded_and_newest_first() {
-        let mut log = SlowLog::new(3);
+        let mut log = SlowLog::new(3, 10);
         for n in 1..=5 {
             log.push(record(n));
         }
