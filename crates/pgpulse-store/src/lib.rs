@@ -15,9 +15,10 @@
 
 mod error;
 pub mod model;
+mod postgres;
 mod store;
-
 
 pub use error::StoreError;
 pub use model::*;
+pub use postgres::{PgStore, PgStoreOptions};
 pub use store::Store;
