@@ -77,6 +77,14 @@ impl Filter {
         }
     }
 
+    /// [`where_sql`](Self::where_sql), leaving the parameters but no
+    /// conditions (for a WHERE placed inside a derived table).
+    pub(super) fn take_where(&mut self) -> String {
+        let sql = self.where_sql();
+        self.clauses.clear();
+        sql
+    }
+
     /// The parameters in placeholder order.
     pub(super) fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
         self.params

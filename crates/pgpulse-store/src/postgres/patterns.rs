@@ -98,7 +98,7 @@ pub(super) async fn summaries(
     let grouped = format!(
         "(SELECT {SUMMARY_COLUMNS} FROM query_patterns{} \
          GROUP BY fingerprint, database, user_name) s",
-        f.where_sql()
+        f.take_where()
     );
     let key = match filter.order {
         PatternOrder::TotalTime => "total_time_ms",
