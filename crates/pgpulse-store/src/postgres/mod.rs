@@ -40,7 +40,10 @@ pub struct PgStoreOptions {
     /// `pgpulse`. Lower-case letters, digits and `_` only.
     pub schema: String,
     /// Role whose members may read and write the tables (row-level
-    /// security); default: the connecting user. It must exist.
+    /// security); default: the connecting user. It must exist and the
+    /// connecting user must be a member. Changing it re-applies the
+    /// row-level security migration at the next connect (the old role
+    /// keeps its grants but no policy admits it any more).
     pub admin_role: Option<String>,
     /// Connections kept; default 4.
     pub pool_size: usize,
@@ -135,6 +138,7 @@ impl PgStore {
                 .await?
                 .try_get(0)?,
         };
+        migrate::check_membership(&client, &admin_role).await?;
         migrate::run(&mut client, &opts.schema, &admin_role).await?;
         drop(client);
         Ok(PgStore {
