@@ -2,6 +2,25 @@
 //! owns connecting (options, the connection pool, `search_path`) and routes
 //! each trait method to the file that owns its table group; the schema,
 //! views, functions and row-level security are the migrations in `sql/`.
+//!
+//! What a deployment needs to know:
+//! - The store lives in its own schema (`pgpulse` by default), created at
+//!   the first connect: the user needs `CREATE` on the database, or the
+//!   schema must exist and belong to it. Every pooled connection starts
+//!   with `-c search_path=<schema>` (appended to the URL's `options`).
+//! - Every table has row-level security enabled and forced, with one
+//!   policy admitting members of the admin role (default: the connecting
+//!   user). Nothing is granted to `PUBLIC`; the admin role gets the tables,
+//!   views (`security_invoker`), sequences and functions. A superuser
+//!   bypasses row-level security, as PostgreSQL always allows.
+//! - The SQL functions (`log_performance_data`, `create_performance_alert`,
+//!   `update_query_pattern`, `get_performance_statistics`,
+//!   `analyze_query_patterns`, `get_slow_queries`,
+//!   `cleanup_performance_data`, `generate_performance_report`) run with
+//!   the caller's rights and a fixed `search_path`, so they can be called
+//!   schema-qualified from any session. `raise_alert` and `upsert_patterns`
+//!   go through them.
+//! - Connections are plain TCP (`NoTls`) for now.
 
 mod alerts;
 mod baselines;
