@@ -62,3 +62,58 @@ async fn concurrent_connects_on_a_fresh_database_all_succeed() {
         .collect();
     assert_eq!(versions, vec![1, 2, 3]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn options_keep_url_parameters_and_name_the_schema() {
+    let (_pg, db, url) = fresh("store_options");
+    let bad = PgStore::connect(PgStoreOptions {
+        schema: "Bad-Name".to_string(),
+        ..PgStoreOptions::new(url.clone())
+    })
+    .await
+    .expect_err("a schema name that needs quoting");
+    assert!(
+        matches!(bad, pgpulse_store::StoreError::InvalidUrl(_)),
+        "{bad}"
+    );
+
+    let with_params = format!("{url}?application_name=pulse_opts&options=-c%20work_mem%3D8MB");
+    let store = PgStore::connect(PgStoreOptions {
+        schema: "pulse_custom".to_string(),
+        pool_size: 2,
+        ..PgStoreOptions::new(with_params)
+    })
+    .await
+    .expect("connect");
+    store
+        .audit(&suite::runs::audit_record(suite::sec(5, 1), "opts", 1))
+        .await
+        .expect("write");
+    let c = client(&url).await;
+    let tables: i64 = c
+        .query_one(
+            "SELECT count(*) FROM pg_tables WHERE schemaname = 'pulse_custom'",
+            &[],
+        )
+        .await
+        .expect("pg_tables")
+        .get(0);
+    assert_eq!(tables, 13, "twelve tables and schema_migrations");
+    let audit: i64 = c
+        .query_one("SELECT count(*) FROM pulse_custom.audit_log", &[])
+        .await
+        .expect("audit rows")
+        .get(0);
+    assert_eq!(audit, 1);
+    // The pooled connection is idle, with the URL's application_name.
+    let named: i64 = c
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE datname = $1 AND application_name = 'pulse_opts'",
+            &[&db],
+        )
+        .await
+        .expect("pg_stat_activity")
+        .get(0);
+    assert!(named >= 1, "no store connection named pulse_opts");
+}
