@@ -117,3 +117,47 @@ async fn options_keep_url_parameters_and_name_the_schema() {
         .get(0);
     assert!(named >= 1, "no store connection named pulse_opts");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_raises_and_recommendations_dedupe_to_one_row() {
+    let (_pg, _db, url) = fresh("store_dedupe_race");
+    // Two stores, as two pgpulse instances sharing the database would be.
+    let stores = [store_on(&url).await, store_on(&url).await];
+    let mut tasks = Vec::new();
+    for i in 0..8_i64 {
+        let store = stores[(i % 2) as usize].clone();
+        tasks.push(tokio::spawn(async move {
+            let severity = if i == 7 {
+                pgpulse_store::Severity::Critical
+            } else {
+                pgpulse_store::Severity::Warning
+            };
+            let alert = suite::alerts::new_alert("slow_query", "race", severity, i);
+            let rec = suite::recs::new_rec("missing_index", "race", i);
+            let mut created = 0;
+            for j in 0..5 {
+                let at = suite::sec(6, i * 10 + j);
+                created += i64::from(store.raise_alert(&alert, at).await.expect("raise").1);
+                created += i64::from(store.upsert_recommendation(&rec, at).await.expect("rec").1);
+            }
+            created
+        }));
+    }
+    let mut created = 0;
+    for t in tasks {
+        created += t.await.expect("task");
+    }
+    assert_eq!(created, 2, "one new alert and one new recommendation");
+    let alerts = stores[0]
+        .alerts(&pgpulse_store::AlertFilter::default())
+        .await
+        .expect("alerts");
+    assert_eq!(alerts.total, 1);
+    assert_eq!(alerts.items[0].occurrences, 40);
+    assert_eq!(alerts.items[0].severity, pgpulse_store::Severity::Critical);
+    let recs = stores[1]
+        .recommendations(&pgpulse_store::RecommendationFilter::default())
+        .await
+        .expect("recommendations");
+    assert_eq!(recs.total, 1);
+}
