@@ -15,10 +15,12 @@
 
 mod error;
 pub mod model;
+mod postgres;
 mod sqlite;
 mod store;
 
 pub use error::StoreError;
 pub use model::*;
+pub use postgres::{PgStore, PgStoreOptions};
 pub use sqlite::SqliteStore;
 pub use store::Store;
