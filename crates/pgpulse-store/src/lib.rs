@@ -15,12 +15,14 @@
 
 mod error;
 pub mod model;
+mod open;
 mod postgres;
 mod sqlite;
 mod store;
 
 pub use error::StoreError;
 pub use model::*;
+pub use open::open;
 pub use postgres::{PgStore, PgStoreOptions};
 pub use sqlite::SqliteStore;
 pub use store::Store;
