@@ -53,6 +53,7 @@ pub fn start(config: &Config) -> anyhow::Result<Arc<Insight>> {
         max_fingerprints: config.insight.max_fingerprints,
         slow_threshold: config.insight.slow_query_threshold,
         explain,
+        log_sample_rate: config.store.log_sample_rate,
         ..InsightConfig::default()
     })?;
     Ok(Arc::new(insight))

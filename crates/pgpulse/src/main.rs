@@ -5,12 +5,14 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+mod background;
 mod bench;
 mod cache;
 mod config;
 mod demo;
 mod insight;
 mod medspa;
+mod report;
 mod serve;
 mod snapshots;
 
@@ -57,6 +59,9 @@ enum Command {
     /// Compare PostgreSQL direct, PgBouncer and pgpulse with pgbench and
     /// write the figures into BENCHMARKS.md.
     Bench(bench::BenchArgs),
+    /// Generate a performance report over the last period from the store,
+    /// print its JSON and optionally write its HTML page.
+    Report(report::ReportArgs),
 }
 
 fn main() -> ExitCode {
@@ -72,6 +77,7 @@ fn main() -> ExitCode {
             .and_then(|c| runtime()?.block_on(serve::run(c, config))),
         Command::Demo { upstream } => runtime().and_then(|rt| rt.block_on(demo::run(upstream))),
         Command::Bench(args) => runtime().and_then(|rt| rt.block_on(bench::run(args))),
+        Command::Report(args) => runtime().and_then(|rt| rt.block_on(report::run(args))),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

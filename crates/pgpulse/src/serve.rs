@@ -13,6 +13,7 @@ use pgpulse_proxy::{
     UserOptions,
 };
 
+use crate::background::{Background, Handles};
 use crate::config::{self, Config};
 
 /// The default `auth_query` (PgBouncer's).
@@ -21,12 +22,14 @@ const DEFAULT_AUTH_QUERY: &str = "SELECT usename, passwd FROM pg_shadow WHERE us
 /// Runs pgpulse until SIGTERM / SIGINT.
 pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result<()> {
     let opts = proxy_options(&config)?;
+    let store = crate::background::open_store(&config, config_path.as_deref()).await?;
     let reload: pgpulse_proxy::ReloadFn = Box::new(move || {
         let fresh = Config::load(config_path.as_deref()).map_err(|e| e.to_string())?;
         let opts = proxy_options(&fresh).map_err(|e| format!("{e:#}"))?;
         Ok((opts.users, opts.pool))
     });
     let (hooks, insight) = crate::insight::hooks(&config, Some(reload))?;
+    let cache = hooks.cache.clone();
     let proxy = Proxy::bind(opts.clone(), hooks)
         .await
         .with_context(|| format!("cannot listen on {}", opts.listen))?;
@@ -35,10 +38,22 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result
         listen = %proxy.local_addr()?,
         upstream = %format!("{}:{}", opts.upstream.host, opts.upstream.port),
         mode = opts.pool.mode.as_str(),
+        store = store.backend(),
         "pgpulse proxy listening"
+    );
+    let background = Background::start(
+        &config,
+        store,
+        Handles {
+            insight: insight.clone(),
+            cache,
+            proxy: handle.clone(),
+        },
     );
     tokio::spawn(signals(handle));
     proxy.run().await?;
+    // The flusher's last write needs the aggregator: stop it first.
+    background.stop().await;
     if let Some(insight) = insight {
         insight.shutdown();
     }

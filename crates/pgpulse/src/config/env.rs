@@ -24,6 +24,10 @@ const ENV_VARS: &[(&str, &str)] = &[
     ("PGPULSE_POOL_MODE", "one of session, transaction"),
     ("PGPULSE_POOL_SIZE", "a whole number of server connections"),
     ("PGPULSE_STATS", "one of on, off"),
+    (
+        "PGPULSE_FLUSH_INTERVAL",
+        "a duration such as 60s or 1m (at least 1s)",
+    ),
     ("REDIS_URL", "a redis:// or rediss:// URL"),
     ("REDIS_HOST", "a host name"),
     ("REDIS_PORT", "a port number"),
@@ -78,6 +82,10 @@ impl Config {
                 "transaction" => PoolMode::Transaction,
                 _ => return Err(env_error(var, v)),
             };
+        }
+        if let Some((var, v)) = get("PGPULSE_FLUSH_INTERVAL") {
+            self.store.flush_interval =
+                humantime::parse_duration(v.trim()).map_err(|_| env_error(var, v))?;
         }
         if let Some((var, v)) = get("PGPULSE_STATS") {
             self.insight.enabled = match v.as_str() {
