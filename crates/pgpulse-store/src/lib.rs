@@ -14,10 +14,11 @@
 #![warn(missing_docs)]
 
 mod error;
+mod keys;
 pub mod model;
 mod store;
 
-
 pub use error::StoreError;
+pub use keys::{ApiKeyRecord, ApiKeys, ApiRole, NewApiKey};
 pub use model::*;
 pub use store::Store;
