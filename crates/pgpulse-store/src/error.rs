@@ -44,6 +44,10 @@ pub enum StoreError {
     /// The blocking task running a SQLite call panicked or was cancelled.
     #[error("store task failed: {0}")]
     Task(String),
+    /// No PostgreSQL connection could be had from the pool (timed out,
+    /// closed, or the pool could not be built).
+    #[error("postgres store pool: {0}")]
+    Pool(String),
 }
 
 impl StoreError {

@@ -16,9 +16,11 @@
 mod error;
 mod keys;
 pub mod model;
+mod postgres;
 mod store;
 
 pub use error::StoreError;
 pub use keys::{ApiKeyRecord, ApiKeys, ApiRole, NewApiKey};
 pub use model::*;
+pub use postgres::{PgStore, PgStoreOptions};
 pub use store::Store;
