@@ -31,6 +31,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "rls",
         sql: include_str!("sql/0003_rls.sql"),
     },
+    Migration {
+        version: 4,
+        name: "api_keys",
+        sql: include_str!("sql/0004_api_keys.sql"),
+    },
 ];
 
 /// The advisory lock key: a constant for pgpulse mixed with the schema

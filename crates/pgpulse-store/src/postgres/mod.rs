@@ -4,6 +4,7 @@
 //! views, functions and row-level security are the migrations in `sql/`.
 
 mod alerts;
+mod api_keys;
 mod baselines;
 mod collections;
 mod filter;
