@@ -51,19 +51,27 @@ pub fn json_body<T: DeserializeOwned + Default>(body: &Bytes) -> Result<T, ApiEr
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    serde_json::from_slice(body).map_err(|e| {
-        let msg = e.to_string();
-        let field = msg
-            .split('`')
-            .nth(1)
-            .filter(|_| msg.contains("field"))
-            .unwrap_or("body")
-            .to_owned();
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let msg = e.inner().to_string();
+        // Type errors carry the field's path; unknown fields only name it
+        // in the message (`unknown field `who``).
+        let field = if path != "." && !path.is_empty() {
+            path
+        } else if msg.starts_with("unknown field") {
+            msg.split('`').nth(1).unwrap_or("body").to_owned()
+        } else {
+            "body".to_owned()
+        };
         ApiError::BadRequest {
             field: Some(field),
             message: format!("invalid JSON body: {msg}"),
         }
-    })
+    })?;
+    de.end()
+        .map_err(|_| ApiError::bad_field("body", "trailing characters after the JSON body"))?;
+    Ok(value)
 }
 
 /// Appends the audit record of a mutating call.
