@@ -3,6 +3,8 @@
 //! `Cache`), in the list envelope; bad filters are a 400 naming the field;
 //! acknowledging an alert records who did it and an audit record.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::sync::Arc;

@@ -4,6 +4,8 @@
 //! non-admin JWT, 429 with `Retry-After` past the budget, revoked keys
 //! refused, `x-request-id` echoed or generated.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::net::SocketAddr;
