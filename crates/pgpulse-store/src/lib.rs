@@ -17,10 +17,12 @@ mod error;
 mod keys;
 pub mod model;
 mod postgres;
+mod sqlite;
 mod store;
 
 pub use error::StoreError;
 pub use keys::{ApiKeyRecord, ApiKeys, ApiRole, NewApiKey};
 pub use model::*;
 pub use postgres::{PgStore, PgStoreOptions};
+pub use sqlite::SqliteStore;
 pub use store::Store;
