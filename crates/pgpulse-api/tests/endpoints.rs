@@ -261,7 +261,7 @@ async fn every_endpoint_answers_an_admin_with_real_rows() {
 
     let (s, b) = get(&app, &api("/status"), k).await;
     assert_eq!(s, StatusCode::OK, "{b}");
-    assert_eq!(b["store"], json!({ "backend": "postgres", "ok": true }));
+    assert_eq!(b["store"], json!({ "backend": "sqlite", "ok": true }));
     assert_eq!(b["open_alerts"], 2);
     assert_eq!(b["latency"]["calls"], 3, "{b}");
     assert_eq!(b["throughput"]["calls_last_minute"], 3, "{b}");

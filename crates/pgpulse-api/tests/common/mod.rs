@@ -1,5 +1,5 @@
-//! Shared harness for the API tests: a real store (PostgreSQL from the
-//! testkit, in a fresh database), an admin API key made through the store,
+//! Shared harness for the API tests: a real store (a `SqliteStore` in a
+//! temporary directory; [`pg_store`] gives the PostgreSQL one), an admin API key made through the store,
 //! JWTs signed with the test secret, a manual clock, and requests sent with
 //! `tower::ServiceExt::oneshot` (no socket).
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
@@ -16,7 +16,7 @@ use pgpulse_api::{
     ApiOptions, ApiState, AuthOptions, JwtKey, JwtOptions, RateLimitOptions, app, create_api_key,
 };
 use pgpulse_insight::ManualClock;
-use pgpulse_store::{ApiKeys, ApiRole, PgStore, PgStoreOptions, Store, Timestamp};
+use pgpulse_store::{ApiKeys, ApiRole, PgStore, PgStoreOptions, SqliteStore, Store, Timestamp};
 use pgpulse_testkit::PgCluster;
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -48,13 +48,14 @@ pub const ENDPOINTS: [(&str, &str); 15] = [
 
 /// A store, the clock and an admin key.
 pub struct Harness {
-    pub store: Arc<PgStore>,
+    pub store: Arc<SqliteStore>,
+    _dir: tempfile::TempDir,
     pub clock: Arc<ManualClock>,
     pub admin_key: String,
 }
 
-/// The store in a fresh database of the shared cluster.
-pub async fn store(prefix: &str) -> Arc<PgStore> {
+/// The PostgreSQL store in a fresh database of the shared cluster.
+pub async fn pg_store(prefix: &str) -> Arc<PgStore> {
     let pg = PgCluster::shared();
     let db = pg.fresh_database(prefix).expect("fresh database");
     Arc::new(
@@ -66,13 +67,22 @@ pub async fn store(prefix: &str) -> Arc<PgStore> {
 
 impl Harness {
     pub async fn new(prefix: &str) -> Harness {
-        let store = store(prefix).await;
+        let dir = tempfile::Builder::new()
+            .prefix(prefix)
+            .tempdir()
+            .expect("tempdir");
+        let store = Arc::new(
+            SqliteStore::open(&dir.path().join("pgpulse.db"))
+                .await
+                .expect("open the store"),
+        );
         let clock = Arc::new(ManualClock::at_unix(T0));
         let (admin_key, _) = create_api_key(&*store, "ops-admin", ApiRole::Admin, now(&clock))
             .await
             .expect("create key");
         Harness {
             store,
+            _dir: dir,
             clock,
             admin_key,
         }
