@@ -29,6 +29,9 @@ pub enum ApiError {
     /// No such row or route (404).
     #[error("{0}")]
     NotFound(String),
+    /// The route exists with other methods (405).
+    #[error("method not allowed on this endpoint")]
+    MethodNotAllowed,
     /// The request contradicts the row's state (409).
     #[error("{0}")]
     Conflict(String),
@@ -62,6 +65,7 @@ impl ApiError {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
@@ -77,6 +81,7 @@ impl ApiError {
             ApiError::Unauthorized(_) => "unauthorized",
             ApiError::Forbidden => "forbidden",
             ApiError::NotFound(_) => "not_found",
+            ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::Conflict(_) => "conflict",
             ApiError::RateLimited(_) => "rate_limited",
             ApiError::NotImplemented(_) => "not_implemented",
@@ -168,4 +173,9 @@ impl IntoResponse for ApiError {
 /// Handler for unknown routes.
 pub(crate) async fn not_found() -> ApiError {
     ApiError::NotFound("no such endpoint".into())
+}
+
+/// Handler for known routes called with another method.
+pub(crate) async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
 }

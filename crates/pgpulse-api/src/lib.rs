@@ -66,6 +66,7 @@ pub fn app_with(state: ApiState, extra: Router<ApiState>) -> Router {
         .route("/readyz", get(routes::status::readyz))
         .route("/metrics", get(metrics::metrics))
         .fallback(error::not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
         .layer(axum::middleware::from_fn(middleware::request_id))
         .with_state(state)
 }

@@ -252,7 +252,13 @@ async fn request_ids_are_echoed_or_generated_and_errors_carry_them() {
     let id = resp.headers()["x-request-id"].to_str().unwrap();
     assert_eq!(id.len(), 16);
     assert_ne!(id, "a b");
-    // Unknown routes get the JSON shape too.
+    // Wrong methods and unknown routes get the JSON shape too.
+    let (s, _, body) = send(&app, request("GET", "/api/performance/cleanup", Some(&h.admin_key), None)).await;
+    assert_eq!(s, StatusCode::METHOD_NOT_ALLOWED);
+    assert_error(&body, "method_not_allowed");
+    let (s, _, body) = send(&app, request("DELETE", "/healthz", None, None)).await;
+    assert_eq!(s, StatusCode::METHOD_NOT_ALLOWED);
+    assert_error(&body, "method_not_allowed");
     let (s, _, body) = send(&app, request("GET", "/nowhere", None, None)).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     assert_error(&body, "not_found");
