@@ -1,5 +1,6 @@
 //! `/metrics` in the Prometheus text format, written by hand: proxy pools,
-//! cache, insight. Guarded by its own bearer token when one is configured.
+//! cache, insight. When a scrape token is configured, it (or any valid API
+//! credential, `read` keys included) is required; otherwise it is open.
 
 use std::fmt::Write;
 
@@ -214,12 +215,14 @@ fn insight(out: &mut Out, state: &ApiState) {
 /// The metrics page.
 pub(crate) async fn metrics(State(state): State<ApiState>, headers: HeaderMap) -> Response {
     if let Some(token) = &state.inner.metrics_token {
-        let given = headers
+        let header = headers
             .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or("");
-        if !bool::from(given.as_bytes().ct_eq(token.as_bytes())) {
+            .and_then(|v| v.to_str().ok());
+        let given = header.and_then(|v| v.strip_prefix("Bearer ")).unwrap_or("");
+        // The scrape token, or any valid API credential (a `read` key too).
+        if !bool::from(given.as_bytes().ct_eq(token.as_bytes()))
+            && state.inner.auth.authenticate(header).await.is_err()
+        {
             return ApiError::Unauthorized("invalid metrics token").into_response();
         }
     }

@@ -1,5 +1,5 @@
 //! The API over the PostgreSQL store: an acknowledgement round trip, store
-//! failures answered as a 500 (or 503 on `/readyz`) that never shows SQL,
+//! failures answered as a 500 that never shows SQL (and 503 on `/readyz`),
 //! and `serve` on a real socket with RS256 JWTs.
 #![allow(clippy::unwrap_used)]
 

@@ -253,7 +253,11 @@ async fn request_ids_are_echoed_or_generated_and_errors_carry_them() {
     assert_eq!(id.len(), 16);
     assert_ne!(id, "a b");
     // Wrong methods and unknown routes get the JSON shape too.
-    let (s, _, body) = send(&app, request("GET", "/api/performance/cleanup", Some(&h.admin_key), None)).await;
+    let (s, _, body) = send(
+        &app,
+        request("GET", "/api/performance/cleanup", Some(&h.admin_key), None),
+    )
+    .await;
     assert_eq!(s, StatusCode::METHOD_NOT_ALLOWED);
     assert_error(&body, "method_not_allowed");
     let (s, _, body) = send(&app, request("DELETE", "/healthz", None, None)).await;
@@ -297,4 +301,9 @@ async fn health_readiness_and_metrics_token() {
     assert_eq!(s, StatusCode::UNAUTHORIZED);
     let (s, _, _) = send(&app, request("GET", "/metrics", Some("scrape-me"), None)).await;
     assert_eq!(s, StatusCode::OK);
+    let (reader, _) = create_api_key(&*h.store, "grafana", ApiRole::Read, h.now())
+        .await
+        .unwrap();
+    let (s, _, _) = send(&app, request("GET", "/metrics", Some(&reader), None)).await;
+    assert_eq!(s, StatusCode::OK, "a read key may scrape");
 }
