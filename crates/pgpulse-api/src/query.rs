@@ -73,7 +73,14 @@ impl ApiQuery {
     pub fn time(&self, name: &str) -> Result<Option<Timestamp>, ApiError> {
         self.str(name)
             .map(|v| {
+                // An unencoded `+01:00` offset arrives as ` 01:00`.
                 chrono::DateTime::parse_from_rfc3339(v)
+                    .or_else(|e| match v.rsplit_once(' ') {
+                        Some((head, tail)) => {
+                            chrono::DateTime::parse_from_rfc3339(&format!("{head}+{tail}"))
+                        }
+                        None => Err(e),
+                    })
                     .map(|t| t.with_timezone(&chrono::Utc))
                     .map_err(|_| {
                         ApiError::bad_field(
@@ -228,5 +235,55 @@ impl<T> Listing<T> {
     pub fn from_source(mut self, source: &'static str) -> Listing<T> {
         self.source = Some(source);
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn q(raw: &str) -> ApiQuery {
+        ApiQuery {
+            pairs: form_urlencoded::parse(raw.as_bytes())
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn times_accept_offsets_encoded_or_not() {
+        let want = chrono::DateTime::parse_from_rfc3339("2026-01-01T11:00:00Z").unwrap();
+        for raw in [
+            "from=2026-01-01T12:00:00%2B01:00",
+            "from=2026-01-01T12:00:00+01:00",
+            "from=2026-01-01T11:00:00Z",
+        ] {
+            assert_eq!(
+                q(raw).time("from").unwrap(),
+                Some(want.with_timezone(&chrono::Utc))
+            );
+        }
+        assert!(q("from=2026-01-01 12:00").time("from").is_err());
+    }
+
+    #[test]
+    fn paging_defaults_and_bounds() {
+        assert_eq!(
+            q("").page().unwrap(),
+            Page {
+                limit: 100,
+                offset: 0
+            }
+        );
+        assert_eq!(
+            q("limit=1000&offset=5").page().unwrap(),
+            Page {
+                limit: 1000,
+                offset: 5
+            }
+        );
+        assert!(q("limit=1001").page().is_err());
+        assert!(q("a=1").allow(&["b"]).is_err());
+        assert!(q("b=1").allow(&["b"]).is_ok());
     }
 }
