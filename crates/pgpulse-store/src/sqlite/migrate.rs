@@ -8,10 +8,10 @@ use rusqlite::{Connection, TransactionBehavior};
 use crate::error::StoreError;
 
 /// The migrations, in order. Never edit one that shipped: add another.
-const MIGRATIONS: &[(u32, &str)] = &[(1, V1_SCHEMA), (2, V2_API_KEYS)];
+const MIGRATIONS: &[(u32, &str)] = &[(1, V1_SCHEMA), (2, V2_VIEWS), (3, V3_API_KEYS)];
 
 /// API keys: argon2 hashes only, never keys (see `keys.rs`).
-const V2_API_KEYS: &str = r#"
+const V3_API_KEYS: &str = r#"
 CREATE TABLE api_keys (
     id INTEGER PRIMARY KEY,
     key_id TEXT NOT NULL UNIQUE,
@@ -245,6 +245,49 @@ CREATE TABLE audit_log (
     details TEXT NOT NULL
 );
 CREATE INDEX audit_log_at ON audit_log (at);
+"#;
+
+/// The design's three views, for people reading the file with `sqlite3`.
+/// Times are shown as ISO-8601 UTC text.
+const V2_VIEWS: &str = r#"
+CREATE VIEW performance_summary AS
+SELECT fingerprint,
+       max(query_text) AS query_text,
+       database_name,
+       sum(calls) AS calls,
+       sum(total_time_ms) AS total_time_ms,
+       CASE WHEN sum(calls) > 0 THEN sum(total_time_ms) / sum(calls) ELSE 0.0 END AS mean_ms,
+       max(max_ms) AS max_ms,
+       max(p95_ms) AS worst_p95_ms,
+       sum(errors) AS errors,
+       sum(cache_hits) AS cache_hits,
+       strftime('%Y-%m-%dT%H:%M:%fZ', min(period_start) / 1000000.0, 'unixepoch') AS first_period,
+       strftime('%Y-%m-%dT%H:%M:%fZ', max(period_end) / 1000000.0, 'unixepoch') AS last_period
+FROM query_patterns
+GROUP BY fingerprint, database_name;
+
+CREATE VIEW slow_query_analysis AS
+SELECT fingerprint,
+       max(query_text) AS query_text,
+       database_name,
+       count(*) AS slow_count,
+       avg(duration_ms) AS mean_ms,
+       max(duration_ms) AS max_ms,
+       strftime('%Y-%m-%dT%H:%M:%fZ', max(logged_at) / 1000000.0, 'unixepoch') AS last_seen,
+       count(plan) AS with_plan
+FROM performance_logs
+WHERE slow = 1
+GROUP BY fingerprint, database_name;
+
+CREATE VIEW alert_summary AS
+SELECT rule,
+       severity,
+       status,
+       count(*) AS alerts,
+       sum(occurrences) AS occurrences,
+       strftime('%Y-%m-%dT%H:%M:%fZ', max(last_seen_at) / 1000000.0, 'unixepoch') AS last_seen
+FROM performance_alerts
+GROUP BY rule, severity, status;
 "#;
 
 /// Applies the migrations not yet recorded; returns the schema version.
