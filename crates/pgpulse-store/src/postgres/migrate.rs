@@ -55,8 +55,14 @@ pub(super) fn quote_literal(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
 }
 
-/// Applies the migrations not yet recorded. `schema` was checked to be a
-/// plain identifier; the connection's `search_path` is already `schema`.
+/// The version of the row-level security migration, which is rendered
+/// with the admin role and applied again when the role changes.
+const RLS_VERSION: i32 = 3;
+
+/// Applies the migrations not yet recorded, and the row-level security
+/// migration again if `admin_role` is not the role it was applied for.
+/// `schema` was checked to be a plain identifier; the connection's
+/// `search_path` is already `schema`.
 pub(super) async fn run(
     client: &mut Object,
     schema: &str,
@@ -70,21 +76,25 @@ pub(super) async fn run(
          CREATE TABLE IF NOT EXISTS {schema}.schema_migrations (
              version integer PRIMARY KEY,
              name text NOT NULL,
-             applied_at timestamptz NOT NULL DEFAULT now())"
+             applied_at timestamptz NOT NULL DEFAULT now(),
+             admin_role text)"
     ))
     .await?;
-    let applied: Vec<i32> = tx
+    let applied: Vec<(i32, Option<String>)> = tx
         .query(
-            &format!("SELECT version FROM {schema}.schema_migrations"),
+            &format!("SELECT version, admin_role FROM {schema}.schema_migrations"),
             &[],
         )
         .await?
         .iter()
-        .map(|row| row.try_get(0))
-        .collect::<Result<_, _>>()?;
+        .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+        .collect::<Result<_, tokio_postgres::Error>>()?;
     for m in MIGRATIONS {
         let version = i32::try_from(m.version).unwrap_or(i32::MAX);
-        if applied.contains(&version) {
+        let done = applied.iter().find(|(v, _)| *v == version);
+        let role_changed = version == RLS_VERSION
+            && done.is_some_and(|(_, role)| role.as_deref() != Some(admin_role));
+        if done.is_some() && !role_changed {
             continue;
         }
         let sql = m
@@ -96,20 +106,46 @@ pub(super) async fn run(
                 version: m.version,
                 message: describe(&e),
             })?;
+        let role = (version == RLS_VERSION).then_some(admin_role);
         tx.execute(
-            &format!("INSERT INTO {schema}.schema_migrations (version, name) VALUES ($1, $2)"),
-            &[&version, &m.name],
+            &format!(
+                "INSERT INTO {schema}.schema_migrations (version, name, admin_role) \
+                 VALUES ($1, $2, $3) ON CONFLICT (version) DO UPDATE \
+                 SET admin_role = EXCLUDED.admin_role, applied_at = now()"
+            ),
+            &[&version, &m.name, &role],
         )
         .await?;
         tracing::info!(
             version = m.version,
             name = m.name,
             schema,
+            again = role_changed,
             "store migration applied"
         );
     }
     tx.commit().await?;
     Ok(())
+}
+
+/// Fails unless the connecting user is a member of `admin_role`: the
+/// policies would hide every row from the store itself.
+pub(super) async fn check_membership(client: &Object, admin_role: &str) -> Result<(), StoreError> {
+    let member: bool = client
+        .query_one(
+            "SELECT pg_has_role(current_user, $1, 'member')",
+            &[&admin_role],
+        )
+        .await?
+        .try_get(0)?;
+    if member {
+        Ok(())
+    } else {
+        Err(StoreError::InvalidUrl(format!(
+            "the store's user is not a member of its admin role {admin_role:?}, \
+             so row-level security would hide every row from it"
+        )))
+    }
 }
 
 /// The server's message (with detail and hint) rather than "db error".

@@ -2,6 +2,25 @@
 //! owns connecting (options, the connection pool, `search_path`) and routes
 //! each trait method to the file that owns its table group; the schema,
 //! views, functions and row-level security are the migrations in `sql/`.
+//!
+//! What a deployment needs to know:
+//! - The store lives in its own schema (`pgpulse` by default), created at
+//!   the first connect: the user needs `CREATE` on the database, or the
+//!   schema must exist and belong to it. Every pooled connection starts
+//!   with `-c search_path=<schema>` (appended to the URL's `options`).
+//! - Every table has row-level security enabled and forced, with one
+//!   policy admitting members of the admin role (default: the connecting
+//!   user). Nothing is granted to `PUBLIC`; the admin role gets the tables,
+//!   views (`security_invoker`), sequences and functions. A superuser
+//!   bypasses row-level security, as PostgreSQL always allows.
+//! - The SQL functions (`log_performance_data`, `create_performance_alert`,
+//!   `update_query_pattern`, `get_performance_statistics`,
+//!   `analyze_query_patterns`, `get_slow_queries`,
+//!   `cleanup_performance_data`, `generate_performance_report`) run with
+//!   the caller's rights and a fixed `search_path`, so they can be called
+//!   schema-qualified from any session. `raise_alert` and `upsert_patterns`
+//!   go through them.
+//! - Connections are plain TCP (`NoTls`) for now.
 
 mod alerts;
 mod api_keys;
@@ -41,7 +60,10 @@ pub struct PgStoreOptions {
     /// `pgpulse`. Lower-case letters, digits and `_` only.
     pub schema: String,
     /// Role whose members may read and write the tables (row-level
-    /// security); default: the connecting user. It must exist.
+    /// security); default: the connecting user. It must exist and the
+    /// connecting user must be a member. Changing it re-applies the
+    /// row-level security migration at the next connect (the old role
+    /// keeps its grants but no policy admits it any more).
     pub admin_role: Option<String>,
     /// Connections kept; default 4.
     pub pool_size: usize,
@@ -136,6 +158,7 @@ impl PgStore {
                 .await?
                 .try_get(0)?,
         };
+        migrate::check_membership(&client, &admin_role).await?;
         migrate::run(&mut client, &opts.schema, &admin_role).await?;
         drop(client);
         Ok(PgStore {
