@@ -112,4 +112,27 @@ async fn postgres_api_keys_with_row_level_security() {
         .psql(&db, "SELECT relrowsecurity AND relforcerowsecurity FROM pg_class WHERE relname = 'api_keys'")
         .expect("psql");
     assert_eq!(rls.trim(), "t");
+
+    // Another admin role: the api_keys policy follows it, like the others.
+    let role = format!("{db}_adm2");
+    pg.psql(&db, &format!("CREATE ROLE {role}")).expect("role");
+    drop(store);
+    let _store = PgStore::connect(PgStoreOptions {
+        admin_role: Some(role.clone()),
+        ..PgStoreOptions::new(pg.url_for(&db))
+    })
+    .await
+    .expect("reconnect with another admin role");
+    let quals = pg
+        .psql(
+            &db,
+            "SELECT tablename || ':' || qual FROM pg_policies \
+             WHERE tablename IN ('api_keys', 'audit_log') ORDER BY tablename",
+        )
+        .expect("psql");
+    let lines: Vec<&str> = quals.lines().collect();
+    assert_eq!(lines.len(), 2, "{quals}");
+    for line in lines {
+        assert!(line.contains(&role), "{line}");
+    }
 }

@@ -1,6 +1,7 @@
 -- pgpulse store, migration 4: API keys (argon2 hashes only, never keys),
--- with the same row-level security as the other tables.
-CREATE TABLE api_keys (
+-- with the same row-level security as the other tables. Applied again
+-- (idempotently) when the admin role changes, like migration 3.
+CREATE TABLE IF NOT EXISTS api_keys (
     id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     key_id       text NOT NULL UNIQUE,
     name         text NOT NULL,
@@ -16,6 +17,7 @@ DECLARE
 BEGIN
     ALTER TABLE api_keys ENABLE ROW LEVEL SECURITY;
     ALTER TABLE api_keys FORCE ROW LEVEL SECURITY;
+    DROP POLICY IF EXISTS pgpulse_admin_only ON api_keys;
     EXECUTE format('CREATE POLICY pgpulse_admin_only ON api_keys FOR ALL '
                    'USING (pg_has_role(current_user, %L, ''member'')) '
                    'WITH CHECK (pg_has_role(current_user, %L, ''member''))',
