@@ -22,9 +22,11 @@ BEGIN
         EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', v_table);
         EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', v_table);
         EXECUTE format('DROP POLICY IF EXISTS pgpulse_admin_only ON %I', v_table);
+        -- The sub-select makes the check an InitPlan: evaluated once per
+        -- statement rather than once per row.
         EXECUTE format('CREATE POLICY pgpulse_admin_only ON %I FOR ALL '
-                       'USING (pg_has_role(current_user, %L, ''member'')) '
-                       'WITH CHECK (pg_has_role(current_user, %L, ''member''))',
+                       'USING ((SELECT pg_has_role(current_user, %L, ''member''))) '
+                       'WITH CHECK ((SELECT pg_has_role(current_user, %L, ''member'')))',
                        v_table, v_admin, v_admin);
         EXECUTE format('REVOKE ALL ON %I FROM PUBLIC', v_table);
         EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %I TO %I', v_table, v_admin);
