@@ -18,9 +18,10 @@ BEGIN
     ALTER TABLE api_keys ENABLE ROW LEVEL SECURITY;
     ALTER TABLE api_keys FORCE ROW LEVEL SECURITY;
     DROP POLICY IF EXISTS pgpulse_admin_only ON api_keys;
+    -- As in migration 3: the sub-select is one InitPlan per statement.
     EXECUTE format('CREATE POLICY pgpulse_admin_only ON api_keys FOR ALL '
-                   'USING (pg_has_role(current_user, %L, ''member'')) '
-                   'WITH CHECK (pg_has_role(current_user, %L, ''member''))',
+                   'USING ((SELECT pg_has_role(current_user, %L, ''member''))) '
+                   'WITH CHECK ((SELECT pg_has_role(current_user, %L, ''member'')))',
                    v_admin, v_admin);
     REVOKE ALL ON api_keys FROM PUBLIC;
     EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON api_keys TO %I', v_admin);
