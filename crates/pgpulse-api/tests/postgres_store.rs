@@ -95,16 +95,18 @@ fn rsa_pair(dir: &std::path::Path) -> (Vec<u8>, String) {
             "-out",
         ])
         .arg(&key)
-        .status()
+        .output()
         .unwrap()
+        .status
         .success()
         && std::process::Command::new("openssl")
             .args(["pkey", "-pubout", "-in"])
             .arg(&key)
             .arg("-out")
             .arg(&public)
-            .status()
+            .output()
             .unwrap()
+            .status
             .success();
     assert!(ok, "openssl failed");
     (

@@ -307,3 +307,48 @@ async fn health_readiness_and_metrics_token() {
     let (s, _, _) = send(&app, request("GET", "/metrics", Some(&reader), None)).await;
     assert_eq!(s, StatusCode::OK, "a read key may scrape");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn extra_routes_get_the_same_protection_and_the_credential() {
+    use axum::Extension;
+    use axum::routing::post;
+    use pgpulse_api::{ApiState, Credential, RequestId, app_with, audit};
+
+    async fn implement(
+        axum::extract::State(state): axum::extract::State<ApiState>,
+        Extension(cred): Extension<Credential>,
+        Extension(rid): Extension<RequestId>,
+    ) -> Result<String, pgpulse_api::ApiError> {
+        audit(
+            &state,
+            &cred,
+            &rid,
+            "recommendation.implement",
+            "recommendation:7",
+            json!({}),
+        )
+        .await?;
+        Ok(cred.name)
+    }
+    let h = Harness::new("api_extra").await;
+    let extra = axum::Router::new().route("/recommendations/{id}/implement", post(implement));
+    let app = app_with(ApiState::new(h.options()).unwrap(), extra);
+    let uri = "/api/performance/recommendations/7/implement";
+    let (s, _, body) = send(&app, request("POST", uri, None, None)).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    assert_error(&body, "unauthorized");
+    let viewer = jwt(json!({ "role": "viewer" }));
+    assert_eq!(
+        send(&app, request("POST", uri, Some(&viewer), None))
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
+    let (s, _, body) = send(&app, request("POST", uri, Some(&h.admin_key), None)).await;
+    assert_eq!((s, body.as_str()), (StatusCode::OK, Some("ops-admin")));
+    let log = pgpulse_store::Store::audit_log(&*h.store, Default::default())
+        .await
+        .unwrap();
+    assert_eq!(log.items[0].action, "recommendation.implement");
+    assert_eq!(log.items[0].actor, "ops-admin");
+}
