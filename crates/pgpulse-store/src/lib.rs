@@ -14,6 +14,7 @@
 #![warn(missing_docs)]
 
 mod error;
+mod keys;
 pub mod model;
 mod open;
 mod postgres;
@@ -21,6 +22,7 @@ mod sqlite;
 mod store;
 
 pub use error::StoreError;
+pub use keys::{ApiKeyRecord, ApiKeys, ApiRole, NewApiKey};
 pub use model::*;
 pub use open::open;
 pub use postgres::{PgStore, PgStoreOptions};

@@ -24,7 +24,10 @@ async fn reopen_keeps_data_and_migrations() {
     let rows: Vec<_> = (0..4).map(suite::logs::log_row).collect();
     {
         let store = SqliteStore::open(&path).await.expect("open");
-        assert_eq!(store.schema_versions().await.expect("versions"), vec![1, 2]);
+        assert_eq!(
+            store.schema_versions().await.expect("versions"),
+            vec![1, 2, 3]
+        );
         store.insert_logs(&rows).await.expect("insert");
         let b = suite::recs::baseline("rolling", true, suite::sec(1, 0), 1);
         store.save_baseline(&b).await.expect("baseline");
@@ -32,7 +35,7 @@ async fn reopen_keeps_data_and_migrations() {
     let store = SqliteStore::open(&path).await.expect("reopen");
     assert_eq!(
         store.schema_versions().await.expect("versions"),
-        vec![1, 2],
+        vec![1, 2, 3],
         "no migration applied twice"
     );
     let filter = LogFilter {
@@ -197,7 +200,10 @@ async fn reopen_applies_only_missing_migrations() {
     drop(c);
 
     let store = SqliteStore::open(&path).await.expect("upgrade");
-    assert_eq!(store.schema_versions().await.expect("versions"), vec![1, 2]);
+    assert_eq!(
+        store.schema_versions().await.expect("versions"),
+        vec![1, 2, 3]
+    );
     assert_eq!(
         store.logs(&LogFilter::default()).await.expect("logs").total,
         1

@@ -31,6 +31,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "rls",
         sql: include_str!("sql/0003_rls.sql"),
     },
+    Migration {
+        version: 4,
+        name: "api_keys",
+        sql: include_str!("sql/0004_api_keys.sql"),
+    },
 ];
 
 /// The advisory lock key: a constant for pgpulse mixed with the schema
@@ -50,12 +55,13 @@ pub(super) fn quote_literal(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
 }
 
-/// The version of the row-level security migration, which is rendered
-/// with the admin role and applied again when the role changes.
-const RLS_VERSION: i32 = 3;
+/// The migrations rendered with the admin role (row-level security of the
+/// performance tables, then `api_keys` with its policy), applied again
+/// when the role changes; both are idempotent.
+const ROLE_VERSIONS: [i32; 2] = [3, 4];
 
 /// Applies the migrations not yet recorded, and the row-level security
-/// migration again if `admin_role` is not the role it was applied for.
+/// migrations again if `admin_role` is not the role they were applied for.
 /// `schema` was checked to be a plain identifier; the connection's
 /// `search_path` is already `schema`.
 pub(super) async fn run(
@@ -87,7 +93,7 @@ pub(super) async fn run(
     for m in MIGRATIONS {
         let version = i32::try_from(m.version).unwrap_or(i32::MAX);
         let done = applied.iter().find(|(v, _)| *v == version);
-        let role_changed = version == RLS_VERSION
+        let role_changed = ROLE_VERSIONS.contains(&version)
             && done.is_some_and(|(_, role)| role.as_deref() != Some(admin_role));
         if done.is_some() && !role_changed {
             continue;
@@ -101,7 +107,7 @@ pub(super) async fn run(
                 version: m.version,
                 message: describe(&e),
             })?;
-        let role = (version == RLS_VERSION).then_some(admin_role);
+        let role = ROLE_VERSIONS.contains(&version).then_some(admin_role);
         tx.execute(
             &format!(
                 "INSERT INTO {schema}.schema_migrations (version, name, admin_role) \

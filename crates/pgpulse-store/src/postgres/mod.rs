@@ -23,6 +23,7 @@
 //! - Connections are plain TCP (`NoTls`) for now.
 
 mod alerts;
+mod api_keys;
 mod baselines;
 mod collections;
 mod filter;

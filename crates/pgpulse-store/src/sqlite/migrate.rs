@@ -8,7 +8,21 @@ use rusqlite::{Connection, TransactionBehavior};
 use crate::error::StoreError;
 
 /// The migrations, in order. Never edit one that shipped: add another.
-const MIGRATIONS: &[(u32, &str)] = &[(1, V1_SCHEMA), (2, V2_VIEWS)];
+const MIGRATIONS: &[(u32, &str)] = &[(1, V1_SCHEMA), (2, V2_VIEWS), (3, V3_API_KEYS)];
+
+/// API keys: argon2 hashes only, never keys (see `keys.rs`).
+const V3_API_KEYS: &str = r#"
+CREATE TABLE api_keys (
+    id INTEGER PRIMARY KEY,
+    key_id TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    role TEXT NOT NULL CHECK (role IN ('admin', 'read')),
+    hash TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    revoked_at INTEGER,
+    last_used_at INTEGER
+);
+"#;
 
 /// The ten tables of the design plus `job_runs` and `audit_log`. Times are
 /// INTEGER microseconds since the epoch, JSON is TEXT (see `codec.rs`).

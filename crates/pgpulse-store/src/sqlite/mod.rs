@@ -10,6 +10,7 @@
 //! writer once per batch so that flushes interleave with a long cleanup.
 
 mod alerts;
+mod api_keys;
 mod codec;
 mod logs;
 mod migrate;

@@ -24,8 +24,8 @@ pub async fn store_on(url: &str) -> PgStore {
         .expect("connect the store")
 }
 
-/// The twelve tables, every one under row-level security.
-pub const TABLES: [&str; 12] = [
+/// The thirteen tables, every one under row-level security.
+pub const TABLES: [&str; 13] = [
     "performance_logs",
     "performance_alerts",
     "database_statistics",
@@ -38,6 +38,7 @@ pub const TABLES: [&str; 12] = [
     "performance_baselines",
     "job_runs",
     "audit_log",
+    "api_keys",
 ];
 
 /// `base` with another user and password.

@@ -7,7 +7,7 @@ use pgpulse_store::{PgStore, PgStoreOptions, Store};
 use super::{TABLES, client, count, fresh, store_on, url_as};
 use crate::suite;
 
-/// One row in each of the twelve tables, through the store.
+/// One row in each of the thirteen tables, through the store.
 async fn seed_every_table(store: &PgStore) {
     use suite::*;
     let t = sec(200, 5);
@@ -74,6 +74,18 @@ async fn seed_every_table(store: &PgStore) {
         .audit(&runs::audit_record(t, "admin", 1))
         .await
         .expect("audit");
+    pgpulse_store::ApiKeys::create_api_key(
+        store,
+        &pgpulse_store::NewApiKey {
+            key_id: "rlskey01".into(),
+            name: "rls".into(),
+            role: pgpulse_store::ApiRole::Admin,
+            hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+            created_at: t,
+        },
+    )
+    .await
+    .expect("api key");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -103,7 +115,7 @@ async fn row_level_security_admits_only_members_of_the_admin_role() {
 
     let admin_client = client(&admin_url).await;
     // Give the application role the grants a careless operator might on
-    // the twelve tables, to show that row-level security itself keeps it
+    // the thirteen tables, to show that row-level security itself keeps it
     // out.
     let tables: Vec<String> = TABLES.iter().map(|t| format!("pgpulse.{t}")).collect();
     admin_client
@@ -177,7 +189,7 @@ async fn tables_admit_only_members(
         .await
         .expect("pg_class")
         .get(0);
-    assert_eq!(flags, 12);
+    assert_eq!(flags, 13);
 }
 
 async fn views_and_functions_are_closed(

@@ -1,0 +1,155 @@
+//! [`ApiOptions`] (what the binary passes in) and [`ApiState`] (what every
+//! handler sees): read-only handles on the store and the live components,
+//! the auth and rate-limit settings, the clock and the hooks that endpoints
+//! built elsewhere (reports, baselines, the advisor) are called through.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use futures::future::BoxFuture;
+use pgpulse_insight::{Clock, SystemClock};
+use pgpulse_store::{ApiKeys, Report, RetainedTable, Store, Timestamp, Window};
+
+use crate::auth::{AuthOptions, Authenticator};
+use crate::ratelimit::{RateLimitOptions, RateLimiter};
+
+/// Generates (and stores) a report over a window; returns the stored report.
+pub type GenerateReportFn =
+    Arc<dyn Fn(Window) -> BoxFuture<'static, Result<Report, String>> + Send + Sync>;
+
+/// Callbacks into work done by other components. Each is optional: an
+/// endpoint whose hook is missing answers 501.
+#[derive(Clone, Default)]
+pub struct ApiHooks {
+    /// `POST /api/performance/reports/generate`.
+    pub generate_report: Option<GenerateReportFn>,
+}
+
+impl fmt::Debug for ApiHooks {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApiHooks")
+            .field("generate_report", &self.generate_report.is_some())
+            .finish()
+    }
+}
+
+/// Retention periods used by `POST /cleanup`.
+#[derive(Debug, Clone)]
+pub struct CleanupOptions {
+    /// Per table: rows older than this are deleted.
+    pub periods: Vec<(RetainedTable, Duration)>,
+    /// Rows per delete transaction.
+    pub batch: u32,
+}
+
+impl Default for CleanupOptions {
+    fn default() -> Self {
+        CleanupOptions {
+            periods: Vec::new(),
+            batch: 5_000,
+        }
+    }
+}
+
+/// Everything the API needs, as the binary builds it.
+#[derive(Debug, Clone)]
+pub struct ApiOptions {
+    /// The performance store.
+    pub store: Arc<dyn Store>,
+    /// Where API keys live (usually the same store object).
+    pub keys: Option<Arc<dyn ApiKeys>>,
+    /// Live statistics.
+    pub insight: Option<pgpulse_insight::Insight>,
+    /// The result cache.
+    pub cache: Option<pgpulse_cache::Cache>,
+    /// The proxy (its pools).
+    pub proxy: Option<pgpulse_proxy::ProxyHandle>,
+    /// API keys and JWT settings.
+    pub auth: AuthOptions,
+    /// Rate limits.
+    pub rate_limit: RateLimitOptions,
+    /// Retention for `POST /cleanup`.
+    pub cleanup: CleanupOptions,
+    /// Bearer token `/metrics` requires; `None`: open.
+    pub metrics_token: Option<String>,
+    /// The clock (tests drive it).
+    pub clock: Arc<dyn Clock>,
+    /// Callbacks for endpoints built by other components.
+    pub hooks: ApiHooks,
+}
+
+impl ApiOptions {
+    /// Options with defaults around a store: no live handles, no keys, no
+    /// JWT, default rate limits, system clock.
+    pub fn new(store: Arc<dyn Store>) -> ApiOptions {
+        ApiOptions {
+            store,
+            keys: None,
+            insight: None,
+            cache: None,
+            proxy: None,
+            auth: AuthOptions::default(),
+            rate_limit: RateLimitOptions::default(),
+            cleanup: CleanupOptions::default(),
+            metrics_token: None,
+            clock: Arc::new(SystemClock),
+            hooks: ApiHooks::default(),
+        }
+    }
+}
+
+/// The state every handler sees; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct ApiState {
+    pub(crate) inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub store: Arc<dyn Store>,
+    pub insight: Option<pgpulse_insight::Insight>,
+    pub cache: Option<pgpulse_cache::Cache>,
+    pub proxy: Option<pgpulse_proxy::ProxyHandle>,
+    pub auth: Authenticator,
+    pub limiter: RateLimiter,
+    pub cleanup: CleanupOptions,
+    pub metrics_token: Option<String>,
+    pub clock: Arc<dyn Clock>,
+    pub hooks: ApiHooks,
+}
+
+impl ApiState {
+    /// Builds the state; fails when the JWT key is unreadable.
+    pub fn new(opts: ApiOptions) -> Result<ApiState, crate::ApiSetupError> {
+        let auth = Authenticator::new(opts.auth, opts.keys, opts.clock.clone())?;
+        Ok(ApiState {
+            inner: Arc::new(Inner {
+                store: opts.store,
+                insight: opts.insight,
+                cache: opts.cache,
+                proxy: opts.proxy,
+                auth,
+                limiter: RateLimiter::new(opts.rate_limit),
+                cleanup: opts.cleanup,
+                metrics_token: opts.metrics_token,
+                clock: opts.clock,
+                hooks: opts.hooks,
+            }),
+        })
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    /// Now, by the state's clock.
+    pub fn now(&self) -> Timestamp {
+        Timestamp::from(self.inner.clock.now())
+    }
+
+    pub(crate) fn now_system(&self) -> SystemTime {
+        self.inner.clock.now()
+    }
+}
