@@ -74,12 +74,14 @@
 
 mod aggregator;
 mod clock;
+pub mod collect;
 mod config;
 mod console;
 mod error;
 mod event;
 mod explain;
 mod insight;
+pub mod jobs;
 mod params;
 pub mod plan;
 mod recorder;

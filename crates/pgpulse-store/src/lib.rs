@@ -17,7 +17,6 @@ mod error;
 pub mod model;
 mod store;
 
-
 pub use error::StoreError;
 pub use model::*;
 pub use store::Store;

@@ -51,8 +51,11 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// it is updated (occurrences + 1, `last_seen_at`, message, details,
     /// the higher severity) and `false` is returned; otherwise a new one is
     /// stored and `true` is returned.
-    async fn raise_alert(&self, alert: &NewAlert, at: Timestamp)
-    -> Result<(Alert, bool), StoreError>;
+    async fn raise_alert(
+        &self,
+        alert: &NewAlert,
+        at: Timestamp,
+    ) -> Result<(Alert, bool), StoreError>;
     /// Acknowledges an open alert. A resolved alert is a `Conflict`; an
     /// acknowledged one is acknowledged again (the newer name wins).
     async fn acknowledge_alert(
@@ -72,10 +75,8 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     // -- database_statistics, index_usage_stats -----------------------------
 
     /// Stores one collection of database statistics.
-    async fn insert_database_statistics(
-        &self,
-        row: &DatabaseStatistics,
-    ) -> Result<i64, StoreError>;
+    async fn insert_database_statistics(&self, row: &DatabaseStatistics)
+    -> Result<i64, StoreError>;
     /// Database statistics in a window, oldest first, optionally for one
     /// database.
     async fn database_statistics(
