@@ -11,6 +11,7 @@
 
 use std::time::Duration;
 
+use pgpulse_store::Timestamp;
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
@@ -36,7 +37,10 @@ impl Scheduler {
     pub fn start(&self) -> SchedulerTask {
         let (stop, stop_rx) = watch::channel(None);
         let this = self.clone();
-        let handle = tokio::spawn(async move { this.run_loop(stop_rx).await });
+        // Read the starting point now, not when the task first runs: an
+        // occurrence between the two would otherwise be lost.
+        let start = to_timestamp(self.shared.clock.now());
+        let handle = tokio::spawn(async move { this.run_loop(start, stop_rx).await });
         SchedulerTask {
             scheduler: self.clone(),
             stop,
@@ -44,9 +48,12 @@ impl Scheduler {
         }
     }
 
-    async fn run_loop(self, mut stop: watch::Receiver<Option<Duration>>) -> bool {
+    async fn run_loop(
+        self,
+        mut last_tick: Timestamp,
+        mut stop: watch::Receiver<Option<Duration>>,
+    ) -> bool {
         let mut tasks = JoinSet::new();
-        let mut last_tick = to_timestamp(self.shared.clock.now());
         let grace = loop {
             let now = to_timestamp(self.shared.clock.now());
             if now > last_tick {
