@@ -15,8 +15,10 @@
 
 mod error;
 pub mod model;
+mod sqlite;
 mod store;
 
 pub use error::StoreError;
 pub use model::*;
+pub use sqlite::SqliteStore;
 pub use store::Store;
