@@ -37,10 +37,13 @@ async fn advance(clock: &ManualClock, by: Duration) {
 /// Waits until the scheduler has recorded at least `n` runs.
 async fn recorded(s: &Scheduler, n: u64) {
     let mut rx = s.recorded();
-    tokio::time::timeout(Duration::from_secs(86_400), rx.wait_for(|c| *c >= n))
+    let waited = tokio::time::timeout(Duration::from_secs(86_400), rx.wait_for(|c| *c >= n))
         .await
-        .unwrap_or_else(|_| panic!("fewer than {n} runs recorded: {}", *rx.borrow()))
-        .expect("scheduler alive");
+        .map(|r| r.map(|_| ()));
+    match waited {
+        Ok(r) => r.expect("scheduler alive"),
+        Err(_) => panic!("fewer than {n} runs recorded: {}", *s.recorded().borrow()),
+    }
 }
 
 async fn all_runs(s: &Scheduler) -> Vec<JobRun> {
@@ -112,7 +115,10 @@ async fn default_schedule_over_one_day(zone: &str) {
     // Readable state before anything ran: retention is next due at 02:00
     // local time.
     let info = sched.jobs();
-    let retention = info.iter().find(|j| j.name == names::RETENTION).expect("retention");
+    let retention = info
+        .iter()
+        .find(|j| j.name == names::RETENTION)
+        .expect("retention");
     assert_eq!(retention.cron, "0 2 * * *");
     assert!(!retention.running);
     let two_am = tz
@@ -141,7 +147,10 @@ async fn default_schedule_over_one_day(zone: &str) {
     got.sort();
     assert_eq!(got.len(), 288 + 96 + 4 + 1 + 1);
     assert_eq!(got, expected, "runs in {zone}");
-    assert!(runs.iter().all(|r| r.outcome == JobOutcome::Ok && r.rows_affected == 1));
+    assert!(
+        runs.iter()
+            .all(|r| r.outcome == JobOutcome::Ok && r.rows_affected == 1)
+    );
     assert!(runs.iter().all(|r| r.message.starts_with("probe for ")));
 
     // The once-a-day jobs, in local time.
@@ -184,13 +193,24 @@ async fn default_schedule_in_new_york() {
 }
 
 /// A job that blocks until the test releases it.
-#[derive(Default)]
 struct Blocker {
     started: AtomicUsize,
     running: AtomicUsize,
     max_running: AtomicUsize,
     entered: Notify,
     release: Semaphore,
+}
+
+impl Default for Blocker {
+    fn default() -> Self {
+        Blocker {
+            started: AtomicUsize::new(0),
+            running: AtomicUsize::new(0),
+            max_running: AtomicUsize::new(0),
+            entered: Notify::new(),
+            release: Semaphore::new(0),
+        }
+    }
 }
 
 #[async_trait]
@@ -200,14 +220,20 @@ impl Job for Blocker {
         let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
         self.max_running.fetch_max(now, Ordering::SeqCst);
         self.entered.notify_one();
-        self.release.acquire().await.map_err(|e| e.to_string())?.forget();
+        self.release
+            .acquire()
+            .await
+            .map_err(|e| e.to_string())?
+            .forget();
         self.running.fetch_sub(1, Ordering::SeqCst);
         Ok(7)
     }
 }
 
 fn utc(h: u32, m: u32) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 3, 10, h, m, 0).single().expect("time")
+    Utc.with_ymd_and_hms(2026, 3, 10, h, m, 0)
+        .single()
+        .expect("time")
 }
 
 #[tokio::test(start_paused = true)]
@@ -296,15 +322,21 @@ async fn failures_panics_and_shutdown_are_recorded_and_the_loop_goes_on() {
         .expect_err("minute 61")
         .to_string();
     assert!(e.contains("`bad`") && e.contains("61 * * * *"), "{e}");
-    sched.register("failing", "0 * * * *", Arc::new(Failing)).expect("failing");
-    sched.register("panicking", "0 * * * *", Arc::new(Panicking)).expect("panicking");
+    sched
+        .register("failing", "0 * * * *", Arc::new(Failing))
+        .expect("failing");
+    sched
+        .register("panicking", "0 * * * *", Arc::new(Panicking))
+        .expect("panicking");
     let e = sched
         .register("failing", "0 * * * *", Arc::new(Probe))
         .expect_err("duplicate")
         .to_string();
     assert!(e.contains("failing"), "{e}");
     let blocker = Arc::new(Blocker::default());
-    sched.register("stuck", "0 * * * *", blocker.clone()).expect("stuck");
+    sched
+        .register("stuck", "0 * * * *", blocker.clone())
+        .expect("stuck");
     let task = sched.start();
 
     advance(&clock, Duration::from_secs(60)).await; // 10:00
@@ -313,7 +345,10 @@ async fn failures_panics_and_shutdown_are_recorded_and_the_loop_goes_on() {
     // The panic did not kill the loop: the next hour runs again.
     advance(&clock, Duration::from_secs(3600)).await; // 11:00
     recorded(&sched, 5).await;
-    assert!(!task.shutdown(Duration::from_secs(10)).await, "stuck job times out");
+    assert!(
+        !task.shutdown(Duration::from_secs(10)).await,
+        "stuck job times out"
+    );
 
     let runs = all_runs(&sched).await;
     let view: Vec<(&str, JobOutcome, DateTime<Utc>)> = runs
