@@ -249,3 +249,66 @@ async fn collectors_see_bloat_indexes_long_transactions_and_lock_waits() {
     holder.batch_execute("COMMIT").await.expect("commit");
     assert_eq!(waiting.await.expect("join").expect("count"), 10);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn collector_jobs_store_their_rows_and_fail_cleanly_when_unreachable() {
+    use pgpulse_insight::jobs::{
+        CollectorConfig, DatabaseStatsJob, IndexUsageJob, Job, JobContext,
+    };
+    use pgpulse_store::{SqliteStore, Store, Window};
+    use std::sync::Arc;
+
+    let pg = PgCluster::shared();
+    let db = pg.fresh_database("collect_job").expect("database");
+    pg.psql(
+        &db,
+        "CREATE TABLE t (id int PRIMARY KEY, v int); CREATE INDEX t_v ON t (v);
+         INSERT INTO t SELECT g, g FROM generate_series(1, 100) g",
+    )
+    .expect("schema");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store: Arc<dyn Store> = Arc::new(
+        SqliteStore::open(&dir.path().join("store.db"))
+            .await
+            .expect("store"),
+    );
+    let now = Utc::now();
+    let ctx = JobContext::new("database_statistics", now, now, store.clone());
+    let config = CollectorConfig::new(pg.url_for(&db));
+    assert_eq!(DatabaseStatsJob::new(config.clone()).run(&ctx).await, Ok(1));
+    let message = ctx.take_message().expect("message");
+    assert!(message.starts_with(&format!("{db}: ")), "{message}");
+    let stored = store
+        .database_statistics(Window::default(), Some(&db))
+        .await
+        .expect("read");
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].database, db);
+    let tables: Vec<TableStats> = serde_json::from_value(stored[0].tables.clone()).expect("tables");
+    assert_eq!(table(&tables, "t").n_live_tup, 100);
+
+    let ctx = JobContext::new("index_usage", now, now, store.clone());
+    assert_eq!(IndexUsageJob::new(config).run(&ctx).await, Ok(2));
+    let latest = store.latest_index_usage(Some(&db)).await.expect("read");
+    let mut names: Vec<&str> = latest.iter().map(|i| i.index_name.as_str()).collect();
+    names.sort();
+    assert_eq!(names, ["t_pkey", "t_v"]);
+
+    // Nobody listens on this port: the run fails with a message, no row.
+    let port = pgpulse_testkit::free_port();
+    let unreachable = CollectorConfig::new(format!("postgres://u:p@127.0.0.1:{port}/{db}"));
+    let ctx = JobContext::new("database_statistics", now, now, store.clone());
+    let err = DatabaseStatsJob::new(unreachable)
+        .run(&ctx)
+        .await
+        .expect_err("unreachable");
+    assert!(err.contains("upstream PostgreSQL"), "{err}");
+    assert_eq!(
+        store
+            .database_statistics(Window::default(), Some(&db))
+            .await
+            .expect("read")
+            .len(),
+        1
+    );
+}

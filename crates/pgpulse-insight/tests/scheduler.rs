@@ -69,16 +69,16 @@ fn expected_at(h: u32, m: u32) -> Vec<&'static str> {
     if h == 2 && m == 0 {
         due.push(names::RETENTION);
     }
-    if m == 0 && h % 6 == 0 {
+    if m == 0 && h.is_multiple_of(6) {
         due.push(names::REPORTS);
     }
     if h == 3 && m == 0 {
         due.push(names::PATTERN_ANALYSIS);
     }
-    if m % 5 == 0 {
+    if m.is_multiple_of(5) {
         due.push(names::DATABASE_STATS);
     }
-    if m % 15 == 0 {
+    if m.is_multiple_of(15) {
         due.push(names::INDEX_USAGE);
     }
     due
