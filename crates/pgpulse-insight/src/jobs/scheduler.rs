@@ -3,6 +3,12 @@
 //! [`Scheduler::due_jobs`]), and starting a due job or recording it as
 //! skipped when its previous run is still going. The loop that sleeps
 //! between due times is in `runner.rs`.
+//!
+//! Daylight-saving changes follow Vixie cron (croner's behaviour, pinned by
+//! the tests below): a time skipped by a spring-forward change runs right
+//! after the jump (02:00 → 03:00), a time repeated by a fall-back change
+//! runs once, and interval jobs (`*/5`) keep running through the repeated
+//! hour.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -344,5 +350,61 @@ impl<T> AbortOnDrop<T> {
 impl<T> Drop for AbortOnDrop<T> {
     fn drop(&mut self) {
         self.0.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn utc(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> Timestamp {
+        Utc.with_ymd_and_hms(y, mo, d, h, mi, 0)
+            .single()
+            .expect("valid time")
+    }
+
+    fn next(expr: &str, zone: &str, after: Timestamp) -> Option<Timestamp> {
+        let tz: Tz = zone.parse().expect("zone");
+        next_occurrence(&parse_cron("t", expr).expect("cron"), tz, after)
+    }
+
+    #[test]
+    fn daylight_saving_changes_follow_vixie_cron() {
+        let ny = "America/New_York";
+        // Spring forward: 02:00 does not exist on 2026-03-08; the daily job
+        // runs at 03:00 EDT (07:00 UTC), then at 02:00 EDT the day after.
+        let gap = next("0 2 * * *", ny, utc(2026, 3, 8, 5, 0));
+        assert_eq!(gap, Some(utc(2026, 3, 8, 7, 0)));
+        assert_eq!(
+            next("0 2 * * *", ny, utc(2026, 3, 8, 7, 0)),
+            Some(utc(2026, 3, 9, 6, 0))
+        );
+        // Fall back: 01:30 happens twice on 2026-11-01; the daily job runs
+        // once (the first, EDT), then 01:30 EST the next day.
+        assert_eq!(
+            next("30 1 * * *", ny, utc(2026, 11, 1, 5, 0)),
+            Some(utc(2026, 11, 1, 5, 30))
+        );
+        assert_eq!(
+            next("30 1 * * *", ny, utc(2026, 11, 1, 5, 30)),
+            Some(utc(2026, 11, 2, 6, 30))
+        );
+        // An interval job keeps its real-time interval through the
+        // repeated hour.
+        assert_eq!(
+            next("*/15 * * * *", ny, utc(2026, 11, 1, 5, 45)),
+            Some(utc(2026, 11, 1, 6, 0))
+        );
+    }
+
+    #[test]
+    fn five_fields_only() {
+        assert!(parse_cron("t", "*/5 * * * *").is_ok());
+        assert!(parse_cron("t", "0 */5 * * * *").is_err());
+        assert!(parse_cron("t", "* * * *").is_err());
+        let e = parse_cron("nightly", "0 24 * * *").expect_err("hour 24");
+        let text = e.to_string();
+        assert!(text.contains("nightly") && text.contains("0 24 * * *"), "{text}");
     }
 }
