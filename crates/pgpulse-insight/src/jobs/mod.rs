@@ -14,6 +14,23 @@
 //!
 //! Every run, skipped ones included, is a row in the store's `job_runs`
 //! (`Store::record_job_run`); the run history is read from there.
+//!
+//! Wiring (the reports and pattern-analysis bodies come from elsewhere):
+//!
+//! ```ignore
+//! let config = JobsConfig::default();       // filled from the binary's config
+//! config.validate()?;
+//! let scheduler = Scheduler::new(store.clone(), Arc::new(SystemClock), config.tz()?);
+//! let jobs = StandardJobs::new(&config, upstream_url, reports_job, pattern_job);
+//! config.register(&scheduler, jobs)?;
+//! let task = scheduler.start();              // needs a tokio runtime
+//! // API: scheduler.jobs(), scheduler.runs(Some(name), 50).await
+//! task.shutdown(config.shutdown_timeout).await; // on exit
+//! ```
+//!
+//! Missed occurrences are not caught up: a job runs for occurrences after
+//! the loop started, and several occurrences missed at once (the process
+//! was stopped, the machine slept) are folded into one run.
 
 mod collectors;
 mod config;

@@ -405,6 +405,9 @@ mod tests {
         assert!(parse_cron("t", "* * * *").is_err());
         let e = parse_cron("nightly", "0 24 * * *").expect_err("hour 24");
         let text = e.to_string();
-        assert!(text.contains("nightly") && text.contains("0 24 * * *"), "{text}");
+        assert!(
+            text.contains("nightly") && text.contains("0 24 * * *"),
+            "{text}"
+        );
     }
 }
