@@ -48,7 +48,9 @@ async fn recorded(s: &Scheduler, n: u64) {
 
 async fn all_runs(s: &Scheduler) -> Vec<JobRun> {
     let mut runs = s.runs(None, 10_000).await.expect("runs");
-    runs.sort_by(|a, b| (a.started_at, &a.job).cmp(&(b.started_at, &b.job)));
+    runs.sort_by(|a, b| {
+        (a.started_at, &a.job, a.finished_at).cmp(&(b.started_at, &b.job, b.finished_at))
+    });
     runs
 }
 
@@ -252,23 +254,35 @@ async fn a_long_job_is_not_overlapped_and_its_next_occurrences_are_skipped() {
     let info = &sched.jobs()[0];
     assert!(info.running);
     assert_eq!(info.running_since, Some(utc(12, 1)));
+    // A manual run is refused the same way.
+    let manual = tokio::time::timeout(Duration::from_secs(60), sched.run_now("slow"))
+        .await
+        .expect("a refused manual run returns at once")
+        .expect("run_now");
+    assert_eq!(manual.outcome, JobOutcome::Skipped);
 
     advance(&clock, Duration::from_secs(60)).await; // 12:02: still running
-    recorded(&sched, 1).await;
-    advance(&clock, Duration::from_secs(60)).await; // 12:03: still running
     recorded(&sched, 2).await;
+    advance(&clock, Duration::from_secs(60)).await; // 12:03: still running
+    recorded(&sched, 3).await;
     assert_eq!(blocker.started.load(Ordering::SeqCst), 1);
 
     blocker.release.add_permits(1);
-    recorded(&sched, 3).await;
+    recorded(&sched, 4).await;
     assert!(!sched.jobs()[0].running);
 
     blocker.release.add_permits(1); // the next run may finish at once
     advance(&clock, Duration::from_secs(60)).await; // 12:04: runs again
-    recorded(&sched, 4).await;
+    recorded(&sched, 5).await;
     assert!(task.shutdown(Duration::from_secs(5)).await);
 
-    assert_eq!(blocker.started.load(Ordering::SeqCst), 2);
+    // After shutdown a manual run still works (the caller awaits it).
+    assert!(sched.run_now("nope").await.is_err());
+    blocker.release.add_permits(1);
+    let manual = sched.run_now("slow").await.expect("run_now");
+    assert_eq!((manual.outcome, manual.rows_affected), (JobOutcome::Ok, 7));
+
+    assert_eq!(blocker.started.load(Ordering::SeqCst), 3);
     assert_eq!(blocker.max_running.load(Ordering::SeqCst), 1);
     let runs: Vec<(JobOutcome, DateTime<Utc>, DateTime<Utc>, i64)> = all_runs(&sched)
         .await
@@ -278,9 +292,11 @@ async fn a_long_job_is_not_overlapped_and_its_next_occurrences_are_skipped() {
     assert_eq!(
         runs,
         [
+            (JobOutcome::Skipped, utc(12, 1), utc(12, 1), 0),
             (JobOutcome::Ok, utc(12, 1), utc(12, 3), 7),
             (JobOutcome::Skipped, utc(12, 2), utc(12, 2), 0),
             (JobOutcome::Skipped, utc(12, 3), utc(12, 3), 0),
+            (JobOutcome::Ok, utc(12, 4), utc(12, 4), 7),
             (JobOutcome::Ok, utc(12, 4), utc(12, 4), 7),
         ]
     );

@@ -20,6 +20,9 @@ pub enum JobsError {
     /// Two jobs with one name.
     #[error("job `{0}` is already registered")]
     DuplicateJob(String),
+    /// No job has this name.
+    #[error("no job named `{0}`")]
+    UnknownJob(String),
     /// The time zone is not an IANA name known to chrono-tz.
     #[error("invalid jobs timezone `{0}` (expected an IANA name such as `Europe/Paris`)")]
     InvalidTimezone(String),

@@ -49,6 +49,11 @@ pub struct Due {
     pub at: Timestamp,
 }
 
+enum Claim {
+    Start(Arc<dyn Job>, Timestamp),
+    Skip(JobRun),
+}
+
 struct Entry {
     name: String,
     expr: String,
@@ -217,16 +222,17 @@ impl Scheduler {
             .unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Starts `due` on `tasks`, or records it as skipped if its previous run
-    /// is still going.
-    pub(super) fn launch(&self, due: Due, tasks: &mut JoinSet<()>) {
+    /// Marks the job running and hands out its body, or, when its previous
+    /// run is still going, the `Skipped` run to record.
+    fn claim(&self, due: &Due) -> Result<Claim, JobsError> {
         let now = to_timestamp(self.shared.clock.now());
         let mut entries = self.entries();
         let Some(entry) = entries.iter_mut().find(|e| e.name == due.name) else {
-            return;
+            return Err(JobsError::UnknownJob(due.name.clone()));
         };
         if let Some(since) = entry.running_since {
-            let run = JobRun {
+            tracing::warn!(job = %due.name, "job still running; occurrence skipped");
+            return Ok(Claim::Skip(JobRun {
                 id: 0,
                 job: due.name.clone(),
                 started_at: now,
@@ -238,21 +244,50 @@ impl Scheduler {
                     due.at.to_rfc3339(),
                     since.to_rfc3339()
                 ),
-            };
-            tracing::warn!(job = %due.name, "job still running; occurrence skipped");
-            let this = self.clone();
-            tasks.spawn(async move { this.record(run).await });
-            return;
+            }));
         }
         entry.running_since = Some(now);
-        let body = entry.body.clone();
-        drop(entries);
+        Ok(Claim::Start(entry.body.clone(), now))
+    }
+
+    /// Starts `due` on `tasks`, or records it as skipped if its previous run
+    /// is still going.
+    pub(super) fn launch(&self, due: Due, tasks: &mut JoinSet<()>) {
         let this = self.clone();
-        tasks.spawn(async move { this.execute(due, now, body).await });
+        match self.claim(&due) {
+            Ok(Claim::Skip(run)) => {
+                tasks.spawn(async move { this.record(run).await });
+            }
+            Ok(Claim::Start(body, now)) => {
+                tasks.spawn(async move {
+                    this.execute(due, now, body).await;
+                });
+            }
+            // Registered jobs are never removed; nothing to start.
+            Err(_) => {}
+        }
+    }
+
+    /// Runs job `name` now, outside its schedule, and returns the recorded
+    /// run: `Skipped` if a run of it is going on. The run counts for
+    /// overlap like a scheduled one, but shutdown does not wait for it (the
+    /// caller does).
+    pub async fn run_now(&self, name: &str) -> Result<JobRun, JobsError> {
+        let due = Due {
+            name: name.to_string(),
+            at: to_timestamp(self.shared.clock.now()),
+        };
+        match self.claim(&due)? {
+            Claim::Skip(run) => {
+                self.record(run.clone()).await;
+                Ok(run)
+            }
+            Claim::Start(body, now) => Ok(self.execute(due, now, body).await),
+        }
     }
 
     /// Runs one job to its end, records it and marks it not running.
-    async fn execute(&self, due: Due, started_at: Timestamp, body: Arc<dyn Job>) {
+    async fn execute(&self, due: Due, started_at: Timestamp, body: Arc<dyn Job>) -> JobRun {
         let ctx = Arc::new(JobContext::new(
             due.name.clone(),
             due.at,
@@ -287,9 +322,10 @@ impl Scheduler {
             rows_affected: i64::try_from(rows).unwrap_or(i64::MAX),
             message,
         };
-        self.record(run).await;
+        self.record(run.clone()).await;
         self.set_idle(&due.name);
         self.bump();
+        run
     }
 
     /// Records a run; a store failure is logged (the run still counts).
