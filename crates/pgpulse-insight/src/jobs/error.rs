@@ -23,6 +23,9 @@ pub enum JobsError {
     /// No job has this name.
     #[error("no job named `{0}`")]
     UnknownJob(String),
+    /// A manual run's task was cancelled (the runtime is shutting down).
+    #[error("job run interrupted: {0}")]
+    Interrupted(String),
     /// The time zone is not an IANA name known to chrono-tz.
     #[error("invalid jobs timezone `{0}` (expected an IANA name such as `Europe/Paris`)")]
     InvalidTimezone(String),

@@ -270,8 +270,8 @@ impl Scheduler {
 
     /// Runs job `name` now, outside its schedule, and returns the recorded
     /// run: `Skipped` if a run of it is going on. The run counts for
-    /// overlap like a scheduled one, but shutdown does not wait for it (the
-    /// caller does).
+    /// overlap like a scheduled one and runs to its end even if the caller
+    /// stops waiting; shutdown does not wait for it.
     pub async fn run_now(&self, name: &str) -> Result<JobRun, JobsError> {
         let due = Due {
             name: name.to_string(),
@@ -282,7 +282,15 @@ impl Scheduler {
                 self.record(run.clone()).await;
                 Ok(run)
             }
-            Claim::Start(body, now) => Ok(self.execute(due, now, body).await),
+            Claim::Start(body, now) => {
+                // Its own task, so that a caller giving up (a dropped HTTP
+                // request) neither cancels the run nor leaves the job
+                // marked running forever.
+                let this = self.clone();
+                tokio::spawn(async move { this.execute(due, now, body).await })
+                    .await
+                    .map_err(|e| JobsError::Interrupted(e.to_string()))
+            }
         }
     }
 
