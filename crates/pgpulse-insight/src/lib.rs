@@ -105,6 +105,7 @@
 
 mod aggregator;
 mod clock;
+pub mod collect;
 mod config;
 mod console;
 mod error;
@@ -112,6 +113,7 @@ mod event;
 mod explain;
 pub mod flush;
 mod insight;
+pub mod jobs;
 mod logs;
 mod params;
 mod patterns;
