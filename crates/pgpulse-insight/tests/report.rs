@@ -4,8 +4,7 @@
 //! (escaping, one chart per series with one point per period) and, in
 //! headless Chromium, that the page renders.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use hdrhistogram::Histogram;
@@ -499,76 +498,22 @@ async fn report_for_last_hour_with_no_data() {
     );
 }
 
-/// Where test artifacts go: `$CARGO_TARGET_DIR/test-artifacts`, else the
-/// `target` directory above this test binary.
-fn artifacts_dir() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .or_else(|| {
-            let exe = std::env::current_exe().ok()?;
-            // <target>/debug/deps/report-<hash>
-            Some(exe.parent()?.parent()?.parent()?.to_path_buf())
-        })
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
-    target.join("test-artifacts")
-}
-
 #[tokio::test]
 async fn report_renders_in_headless_chromium() {
-    let found = Command::new("chromium").arg("--version").output();
-    assert!(
-        found.is_ok_and(|o| o.status.success()),
-        "chromium is not installed: run `make deps` (scripts/install-deps.sh installs it)"
-    );
     let (dir, _store, report) = seeded_report().await;
     let page = dir.path().join("report.html");
     std::fs::write(&page, &report.html).expect("write page");
     let shot = dir.path().join("report.png");
-    let out = Command::new("timeout")
-        .args([
-            "120",
-            "chromium",
-            "--headless=new",
-            "--no-sandbox",
-            "--disable-gpu",
-        ])
-        .args(["--hide-scrollbars", "--window-size=1280,2400"])
-        .arg(format!("--screenshot={}", shot.display()))
-        .arg(format!("file://{}", page.display()))
-        .env("HOME", dir.path())
-        .output()
-        .expect("run chromium");
+    let seen =
+        pgpulse_testkit::screenshot(&format!("file://{}", page.display()), &shot, 1280, 2400)
+            .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((seen.width, seen.height), (1280, 2400));
     assert!(
-        out.status.success() && shot.exists(),
-        "chromium failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let bytes = std::fs::read(&shot).expect("read screenshot");
-    assert!(
-        bytes.len() > 20_000,
-        "screenshot is only {} bytes",
-        bytes.len()
-    );
-    let decoder = png::Decoder::new(std::io::Cursor::new(&bytes));
-    let mut reader = decoder.read_info().expect("png header");
-    let mut buf = vec![0; reader.output_buffer_size().expect("size")];
-    let info = reader.next_frame(&mut buf).expect("png frame");
-    assert_eq!((info.width, info.height), (1280, 2400));
-    let px = info.color_type.samples();
-    let pixels = &buf[..info.buffer_size()];
-    let mut colours = std::collections::HashSet::new();
-    for p in pixels.chunks(px) {
-        colours.insert(p.to_vec());
-        if colours.len() > 200 {
-            break;
-        }
-    }
-    assert!(
-        colours.len() > 200,
+        seen.colours > 200,
         "page looks blank: {} colours",
-        colours.len()
+        seen.colours
     );
-    let dest = artifacts_dir();
+    let dest = pgpulse_testkit::artifacts_dir();
     std::fs::create_dir_all(&dest).expect("artifacts dir");
     std::fs::copy(&shot, dest.join("report.png")).expect("save screenshot");
     std::fs::write(dest.join("report.html"), &report.html).expect("save page");

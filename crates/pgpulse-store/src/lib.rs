@@ -24,7 +24,7 @@ mod store;
 pub use error::StoreError;
 pub use keys::{ApiKeyRecord, ApiKeys, ApiRole, NewApiKey};
 pub use model::*;
-pub use open::open;
+pub use open::{Opened, open};
 pub use postgres::{PgStore, PgStoreOptions};
 pub use sqlite::SqliteStore;
 pub use store::Store;

@@ -4,19 +4,25 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::error::StoreError;
+use crate::keys::ApiKeys;
 use crate::postgres::{PgStore, PgStoreOptions};
 use crate::sqlite::SqliteStore;
 use crate::store::Store;
+
+/// An opened store, seen through each of its traits.
+#[derive(Debug, Clone)]
+pub struct Opened {
+    /// The performance tables.
+    pub store: Arc<dyn Store>,
+    /// The API keys (same database).
+    pub keys: Arc<dyn ApiKeys>,
+}
 
 /// Opens (and migrates) the store at `url`: `sqlite://PATH` — a relative
 /// PATH is taken relative to `base_dir` (the config file's directory, or
 /// the working directory) — or `postgres://...` / `postgresql://...`, whose
 /// schema and admin role come from `pg` (the URL itself is kept whole).
-pub async fn open(
-    url: &str,
-    base_dir: &Path,
-    pg: PgStoreOptions,
-) -> Result<Arc<dyn Store>, StoreError> {
+pub async fn open(url: &str, base_dir: &Path, pg: PgStoreOptions) -> Result<Opened, StoreError> {
     if let Some(path) = url.strip_prefix("sqlite://") {
         if path.is_empty() {
             return Err(StoreError::InvalidUrl(
@@ -29,13 +35,21 @@ pub async fn open(
         } else {
             base_dir.join(path)
         };
-        Ok(Arc::new(SqliteStore::open(&path).await?))
+        let store = Arc::new(SqliteStore::open(&path).await?);
+        Ok(Opened {
+            store: store.clone(),
+            keys: store,
+        })
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         let opts = PgStoreOptions {
             url: url.to_owned(),
             ..pg
         };
-        Ok(Arc::new(PgStore::connect(opts).await?))
+        let store = Arc::new(PgStore::connect(opts).await?);
+        Ok(Opened {
+            store: store.clone(),
+            keys: store,
+        })
     } else {
         Err(StoreError::InvalidUrl(
             "expected sqlite://PATH or postgres://...".into(),
@@ -57,8 +71,9 @@ mod tests {
         )
         .await
         .expect("open");
-        assert_eq!(store.backend(), "sqlite");
-        store.ping().await.expect("ping");
+        assert_eq!(store.store.backend(), "sqlite");
+        store.store.ping().await.expect("ping");
+        assert!(store.keys.api_keys().await.expect("keys").is_empty());
         assert!(dir.path().join("sub/pgpulse.db").exists());
     }
 

@@ -54,6 +54,7 @@
 #![warn(missing_docs)]
 
 mod bins;
+mod browser;
 mod cleanup;
 mod error;
 mod external;
@@ -61,6 +62,7 @@ mod pg;
 mod privilege;
 mod redis;
 
+pub use browser::{Screenshot, artifacts_dir, screenshot};
 pub use error::TestkitError;
 pub use external::{DATABASE_URL_VAR, REDIS_URL_VAR};
 pub use pg::{PgCluster, PgOptions, StopMode, TlsFiles, generate_tls};

@@ -11,7 +11,7 @@ use anyhow::Context;
 use pgpulse_cache::Cache;
 use pgpulse_insight::Insight;
 use pgpulse_proxy::ProxyHandle;
-use pgpulse_store::{PgStoreOptions, Store};
+use pgpulse_store::{Opened, PgStoreOptions, Store};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -43,10 +43,7 @@ pub struct Handles {
 
 /// Opens the store named by the configuration (a relative SQLite path is
 /// beside the config file, else in the working directory).
-pub async fn open_store(
-    config: &Config,
-    config_path: Option<&Path>,
-) -> anyhow::Result<Arc<dyn Store>> {
+pub async fn open_store(config: &Config, config_path: Option<&Path>) -> anyhow::Result<Opened> {
     let base = match config_path.and_then(Path::parent) {
         Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
         _ => std::env::current_dir().context("working directory")?,

@@ -5,12 +5,14 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+mod api;
 mod background;
 mod bench;
 mod cache;
 mod config;
 mod demo;
 mod insight;
+mod jobs;
 mod medspa;
 mod report;
 mod serve;
@@ -62,6 +64,14 @@ enum Command {
     /// Generate a performance report over the last period from the store,
     /// print its JSON and optionally write its HTML page.
     Report(report::ReportArgs),
+    /// Create, list or revoke admin API keys (stored hashed in the store).
+    ApiKey {
+        /// TOML configuration file; environment variables override it.
+        #[arg(long, short, global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: api::ApiKeyCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -77,6 +87,9 @@ fn main() -> ExitCode {
             .and_then(|c| runtime()?.block_on(serve::run(c, config))),
         Command::Demo { upstream } => runtime().and_then(|rt| rt.block_on(demo::run(upstream))),
         Command::Bench(args) => runtime().and_then(|rt| rt.block_on(bench::run(args))),
+        Command::ApiKey { config, command } => Config::load(config.as_deref())
+            .map_err(anyhow::Error::from)
+            .and_then(|c| runtime()?.block_on(api::key_command(&c, config.as_deref(), command))),
         Command::Report(args) => runtime().and_then(|rt| rt.block_on(report::run(args))),
     };
     match result {

@@ -32,9 +32,14 @@ pub async fn run(args: ReportArgs) -> anyhow::Result<()> {
         slow_threshold: config.insight.slow_query_threshold,
         ..ReportOptions::default()
     };
-    let report = generate_report_for_last(store.as_ref(), args.last, &options, chrono::Utc::now())
-        .await
-        .context("cannot generate the report")?;
+    let report = generate_report_for_last(
+        store.store.as_ref(),
+        args.last,
+        &options,
+        chrono::Utc::now(),
+    )
+    .await
+    .context("cannot generate the report")?;
     if let Some(path) = &args.html {
         std::fs::write(path, &report.html)
             .with_context(|| format!("cannot write {}", path.display()))?;

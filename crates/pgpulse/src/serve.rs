@@ -38,20 +38,28 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result
         listen = %proxy.local_addr()?,
         upstream = %format!("{}:{}", opts.upstream.host, opts.upstream.port),
         mode = opts.pool.mode.as_str(),
-        store = store.backend(),
+        store = store.store.backend(),
         "pgpulse proxy listening"
     );
-    let background = Background::start(
-        &config,
-        store,
-        Handles {
-            insight: insight.clone(),
-            cache,
-            proxy: handle.clone(),
-        },
-    );
+    let handles = Handles {
+        insight: insight.clone(),
+        cache,
+        proxy: handle.clone(),
+    };
+    let (http_stop, http_stopped) = tokio::sync::watch::channel(false);
+    let http = if config.api.enabled {
+        let opts = crate::api::options(&config, &store, &handles)?;
+        Some(crate::api::start(&config, opts, http_stopped).await?)
+    } else {
+        None
+    };
+    let background = Background::start(&config, store.store.clone(), handles);
     tokio::spawn(signals(handle));
     proxy.run().await?;
+    let _ = http_stop.send(true);
+    if let Some(http) = http {
+        let _ = http.await;
+    }
     // The flusher's last write needs the aggregator: stop it first.
     background.stop().await;
     if let Some(insight) = insight {

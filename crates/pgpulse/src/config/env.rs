@@ -24,6 +24,8 @@ const ENV_VARS: &[(&str, &str)] = &[
     ("PGPULSE_POOL_MODE", "one of session, transaction"),
     ("PGPULSE_POOL_SIZE", "a whole number of server connections"),
     ("PGPULSE_STATS", "one of on, off"),
+    ("PGPULSE_JWT_SECRET", "an HS256 secret"),
+    ("PGPULSE_METRICS_TOKEN", "a bearer token for /metrics"),
     (
         "PGPULSE_FLUSH_INTERVAL",
         "a duration such as 60s or 1m (at least 1s)",
@@ -82,6 +84,12 @@ impl Config {
                 "transaction" => PoolMode::Transaction,
                 _ => return Err(env_error(var, v)),
             };
+        }
+        if let Some((_, v)) = get("PGPULSE_JWT_SECRET") {
+            self.api.jwt_secret = Some(v);
+        }
+        if let Some((_, v)) = get("PGPULSE_METRICS_TOKEN") {
+            self.api.metrics_token = Some(v);
         }
         if let Some((var, v)) = get("PGPULSE_FLUSH_INTERVAL") {
             self.store.flush_interval =

@@ -17,9 +17,11 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+mod api;
 mod env;
 mod store;
 
+pub use api::ApiConfig;
 pub use store::{JobsConfig, RetentionConfig, StoreConfig};
 
 /// A configuration error, phrased for the operator who has to fix it.
@@ -80,6 +82,8 @@ pub struct Config {
     pub store: StoreConfig,
     /// Scheduled jobs.
     pub jobs: JobsConfig,
+    /// The admin API's credentials and limits.
+    pub api: ApiConfig,
 }
 
 /// The upstream PostgreSQL server.
@@ -472,6 +476,19 @@ impl Config {
                 "store.url must be sqlite://PATH or postgres://...".into(),
             ));
         }
+        if self.api.jwt_secret.is_some() && self.api.jwt_public_key.is_some() {
+            return Err(ConfigError::Invalid(
+                "api.jwt_secret and api.jwt_public_key: choose one".into(),
+            ));
+        }
+        if !(self.api.reads_per_second > 0.0 && self.api.writes_per_second > 0.0)
+            || self.api.reads_burst == 0
+            || self.api.writes_burst == 0
+        {
+            return Err(ConfigError::Invalid(
+                "api rate limits must be positive".into(),
+            ));
+        }
         if !(0.0..=1.0).contains(&self.store.log_sample_rate) {
             return Err(ConfigError::Invalid(
                 "store.log_sample_rate must be between 0 and 1".into(),
@@ -506,6 +523,11 @@ impl Config {
         c.upstream.url = c.upstream.url.as_deref().map(redact_url);
         c.redis.url = c.redis.url.as_deref().map(redact_url);
         c.store.url = redact_url(&c.store.url);
+        for secret in [&mut c.api.jwt_secret, &mut c.api.metrics_token] {
+            if secret.is_some() {
+                *secret = Some(REDACTED.to_owned());
+            }
+        }
         for user in &mut c.users {
             user.password = REDACTED.to_owned();
         }

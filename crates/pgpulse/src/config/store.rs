@@ -115,6 +115,9 @@ pub struct JobsConfig {
     pub retention: String,
     /// Reports over the past period. Default `0 */6 * * *` (every 6 h).
     pub reports: String,
+    /// The window each scheduled report covers, up to its run. Default 6h.
+    #[serde(with = "humantime_serde")]
+    pub report_window: Duration,
     /// Pattern analysis. Default `0 3 * * *` (daily at 03:00).
     pub pattern_analysis: String,
     /// Server statistics collection. Default `*/5 * * * *`.
@@ -130,6 +133,7 @@ impl Default for JobsConfig {
             timezone: "UTC".to_owned(),
             retention: "0 2 * * *".to_owned(),
             reports: "0 */6 * * *".to_owned(),
+            report_window: Duration::from_secs(6 * 3600),
             pattern_analysis: "0 3 * * *".to_owned(),
             database_statistics: "*/5 * * * *".to_owned(),
             index_usage: "*/15 * * * *".to_owned(),

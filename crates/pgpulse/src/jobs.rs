@@ -1,0 +1,108 @@
+//! Wiring of the scheduled jobs: the insight scheduler with the standard
+//! jobs (retention, reports, pattern analysis, the two collectors) built
+//! from the configuration.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use async_trait::async_trait;
+use pgpulse_insight::SystemClock;
+use pgpulse_insight::jobs::{
+    Job, JobContext, JobsConfig, RetentionConfig as JobRetention, Scheduler, SchedulerTask,
+    StandardJobs,
+};
+use pgpulse_insight::report::{ReportOptions, generate_report_for_last};
+use pgpulse_store::Store;
+
+use crate::config::Config;
+
+/// The insight scheduler's settings from the configuration.
+pub fn jobs_config(config: &Config) -> JobsConfig {
+    let j = &config.jobs;
+    let r = &config.store.retention;
+    JobsConfig {
+        retention_cron: j.retention.clone(),
+        reports_cron: j.reports.clone(),
+        pattern_analysis_cron: j.pattern_analysis.clone(),
+        database_stats_cron: j.database_statistics.clone(),
+        index_usage_cron: j.index_usage.clone(),
+        timezone: j.timezone.clone(),
+        retention: JobRetention {
+            performance_logs: r.performance_logs,
+            query_patterns: r.query_patterns,
+            database_statistics: r.database_statistics,
+            index_usage_stats: r.index_usage_stats,
+            cache_performance: r.cache_performance,
+            connection_pool_stats: r.connection_pool_stats,
+            performance_alerts: r.performance_alerts,
+            performance_reports: r.performance_reports,
+            job_runs: r.job_runs,
+            audit_log: r.audit_log,
+            batch: r.batch,
+        },
+        ..JobsConfig::default()
+    }
+}
+
+/// Checks the cron expressions and the time zone (for `check-config`).
+pub fn validate(config: &Config) -> anyhow::Result<()> {
+    jobs_config(config).validate().context("jobs")?;
+    Ok(())
+}
+
+/// A scheduled report over the `window` up to each run.
+struct ReportsJob {
+    window: Duration,
+    options: ReportOptions,
+}
+
+#[async_trait]
+impl Job for ReportsJob {
+    async fn run(&self, ctx: &JobContext) -> Result<u64, String> {
+        let report = generate_report_for_last(
+            ctx.store.as_ref(),
+            self.window,
+            &self.options,
+            ctx.started_at,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        ctx.set_message(format!(
+            "report {}: {}",
+            report.summary.id, report.summary.title
+        ));
+        Ok(1)
+    }
+}
+
+/// Starts the scheduler with the standard jobs; `None` when jobs are off or
+/// there is no upstream server to collect from.
+pub fn start(
+    config: &Config,
+    store: Arc<dyn Store>,
+    pattern_analysis: Arc<dyn Job>,
+) -> anyhow::Result<Option<SchedulerTask>> {
+    let Some(url) = config.upstream.url.clone() else {
+        return Ok(None);
+    };
+    if !config.jobs.enabled {
+        return Ok(None);
+    }
+    let jobs = jobs_config(config);
+    jobs.validate().context("jobs")?;
+    let scheduler = Scheduler::new(store, Arc::new(SystemClock), jobs.tz()?);
+    let reports: Arc<dyn Job> = Arc::new(ReportsJob {
+        window: config.jobs.report_window,
+        options: ReportOptions {
+            slow_threshold: config.insight.slow_query_threshold,
+            trigger: "scheduled".into(),
+            ..ReportOptions::default()
+        },
+    });
+    jobs.register(
+        &scheduler,
+        StandardJobs::new(&jobs, url, reports, pattern_analysis),
+    )?;
+    Ok(Some(scheduler.start()))
+}
