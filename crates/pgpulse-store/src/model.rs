@@ -66,10 +66,12 @@ impl Window {
 /// One executed statement: every slow one (with its plan) and a sample of
 /// the others (`performance_logs`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PerformanceLog {
     /// Row id.
     pub id: i64,
     /// When the statement started.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub logged_at: Timestamp,
     /// Fingerprint of the normalized text.
     pub fingerprint: String,
@@ -169,6 +171,7 @@ pub struct QueryPattern {
 
 /// How pattern summaries are ordered (largest first).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum PatternOrder {
     /// Sum of durations.
@@ -200,6 +203,7 @@ pub struct PatternFilter {
 /// One fingerprint's statistics summed over the periods of a window (for
 /// each database and user).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PatternSummary {
     /// Fingerprint of the normalized text.
     pub fingerprint: String,
@@ -210,8 +214,10 @@ pub struct PatternSummary {
     /// User name.
     pub user_name: String,
     /// Start of the first period.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub first_period: Timestamp,
     /// End of the last period.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub last_period: Timestamp,
     /// Executions.
     pub calls: i64,
@@ -241,6 +247,7 @@ pub struct PatternSummary {
 
 /// How bad an alert is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     /// Worth knowing.
@@ -254,6 +261,7 @@ pub enum Severity {
 /// Where an alert is in its lifecycle: open → acknowledged → resolved
 /// (an open alert may also resolve itself when its condition clears).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum AlertStatus {
     /// Raised and not yet seen.
@@ -286,12 +294,15 @@ pub struct NewAlert {
 
 /// A stored alert (`performance_alerts`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Alert {
     /// Row id.
     pub id: i64,
     /// When it was first raised.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub created_at: Timestamp,
     /// When its condition was last seen.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub last_seen_at: Timestamp,
     /// How many times its condition was seen while it was not resolved.
     pub occurrences: i64,
@@ -314,10 +325,12 @@ pub struct Alert {
     /// Who acknowledged it.
     pub acknowledged_by: Option<String>,
     /// When.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub acknowledged_at: Option<Timestamp>,
     /// Their comment.
     pub ack_comment: Option<String>,
     /// When it was resolved.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub resolved_at: Option<Timestamp>,
 }
 
@@ -382,10 +395,12 @@ pub struct DatabaseStatistics {
 /// One index as `pg_stat_user_indexes` saw it at one collection
 /// (`index_usage_stats`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct IndexUsage {
     /// Row id.
     pub id: i64,
     /// When it was collected.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub collected_at: Timestamp,
     /// Database name.
     pub database: String,
@@ -416,6 +431,7 @@ pub struct IndexUsage {
     /// `pg_get_indexdef`.
     pub definition: String,
     /// When the database's statistics were last reset.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub stats_reset: Option<Timestamp>,
 }
 
@@ -425,10 +441,12 @@ pub struct IndexUsage {
 /// The result cache's counters at one moment (`cache_performance`). The
 /// counters are cumulative since pgpulse started; rates come from two rows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CacheSnapshot {
     /// Row id.
     pub id: i64,
     /// When it was taken.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub taken_at: Timestamp,
     /// The instance that took it (several may share a store).
     pub instance: String,
@@ -456,10 +474,12 @@ pub struct CacheSnapshot {
 
 /// One pool's state at one moment (`connection_pool_stats`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PoolStat {
     /// Row id.
     pub id: i64,
     /// When it was taken.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub taken_at: Timestamp,
     /// The instance that took it.
     pub instance: String,
@@ -496,14 +516,18 @@ pub struct PoolStat {
 
 /// A report's metadata (`performance_reports` without the body).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReportSummary {
     /// Row id.
     pub id: i64,
     /// When it was generated.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub created_at: Timestamp,
     /// Start of the window it covers.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub window_start: Timestamp,
     /// End of the window.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub window_end: Timestamp,
     /// `scheduled` or `manual`.
     pub trigger: String,
@@ -513,6 +537,7 @@ pub struct ReportSummary {
 
 /// A whole report: its metadata, JSON body and HTML rendering.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Report {
     /// Metadata.
     #[serde(flatten)]
@@ -529,6 +554,7 @@ pub struct Report {
 
 /// A recommendation's lifecycle state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum RecommendationStatus {
     /// Proposed, not acted on.
@@ -544,6 +570,7 @@ pub enum RecommendationStatus {
 /// A recommendation to store; deduplicated by `dedupe_key` against open
 /// ones (the stored one is refreshed).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewRecommendation {
     /// `missing_index`, `unused_index`, `duplicate_index`, `invalid_index`,
     /// `cache_candidate`, `pool_size`, `vacuum`.
@@ -568,12 +595,15 @@ pub struct NewRecommendation {
 
 /// A stored recommendation (`optimization_recommendations`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Recommendation {
     /// Row id.
     pub id: i64,
     /// When it was first made.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub created_at: Timestamp,
     /// When it last changed.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub updated_at: Timestamp,
     /// Lifecycle state.
     pub status: RecommendationStatus,
@@ -581,6 +611,7 @@ pub struct Recommendation {
     #[serde(flatten)]
     pub rec: NewRecommendation,
     /// When it was implemented.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub applied_at: Option<Timestamp>,
     /// By whom.
     pub applied_by: Option<String>,
@@ -604,16 +635,20 @@ pub struct RecommendationFilter {
 
 /// A named reference to compare the present with (`performance_baselines`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Baseline {
     /// Row id.
     pub id: i64,
     /// Unique name (`rolling` is the default rolling baseline).
     pub name: String,
     /// When it was made.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub created_at: Timestamp,
     /// Start of the window it was made from.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub window_start: Timestamp,
     /// End of that window.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub window_end: Timestamp,
     /// Whether it is recomputed over a sliding window.
     pub rolling: bool,
