@@ -843,3 +843,118 @@ async fn the_document_lists_exactly_the_served_routes_and_parameters() {
     }
     assert!(allowed.values().any(|a| a.contains("fingerprint")));
 }
+
+/// A real proxy in front of the testkit PostgreSQL, with one client that
+/// ran a query: the live pool views match the document.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_pools_of_a_real_proxy_match_the_document() {
+    use pgpulse_proxy::{
+        ClientAuthMethod, PoolMode, PoolOptions, Proxy, ProxyHooks, ProxyOptions, ServerTlsMode,
+        UpstreamOptions, UserOptions,
+    };
+    let pg = pgpulse_testkit::PgCluster::shared();
+    let db = pg.fresh_database("oa_proxy").unwrap();
+    let opts = ProxyOptions {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        max_client_conn: 100,
+        max_message_bytes: 64 << 20,
+        auth_method: ClientAuthMethod::ScramSha256,
+        tls: None,
+        admin_users: vec![pg.user().to_owned()],
+        users: vec![UserOptions {
+            name: pg.user().to_owned(),
+            secret: pg.password().to_owned(),
+            pool_mode: None,
+            pool_size: None,
+        }],
+        upstream: UpstreamOptions {
+            host: pg.host().to_owned(),
+            port: pg.port(),
+            tls: ServerTlsMode::Disable,
+            ca_file: None,
+            auth_user: Some((pg.user().to_owned(), pg.password().to_owned())),
+            auth_database: "postgres".to_owned(),
+            auth_query: Some("SELECT usename, passwd FROM pg_shadow WHERE usename = $1".into()),
+        },
+        pool: PoolOptions {
+            mode: PoolMode::Transaction,
+            default_pool_size: 3,
+            server_connect_timeout: Duration::from_secs(5),
+            ..PoolOptions::default()
+        },
+        shutdown_timeout: Duration::from_secs(5),
+    };
+    let proxy = Proxy::bind(opts, ProxyHooks::default()).await.unwrap();
+    let port = proxy.local_addr().unwrap().port();
+    let handle = proxy.handle();
+    let running = tokio::spawn(proxy.run());
+    let url = format!(
+        "postgres://{}:{}@127.0.0.1:{port}/{db}",
+        pg.user(),
+        pg.password()
+    );
+    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let conn = tokio::spawn(conn);
+    client.query_one("SELECT 40 + 2", &[]).await.unwrap();
+
+    let h = Harness::new("oa_proxy").await;
+    let (_, doc) = setup(&h, true).await;
+    let mut o = h.options();
+    o.proxy = Some(handle.clone());
+    let c = Checker {
+        app: app_of(o),
+        doc,
+        seen: Arc::default(),
+    };
+    let uri = format!("{API}/connection-pool");
+    let (s, b) = c.call("GET", &uri, &uri, Some(&h.admin_key), None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        b["current"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["database"] == db.as_str() && p["clients"] == 1),
+        "{b}"
+    );
+    let uri = format!("{API}/status");
+    let (s, b) = c.call("GET", &uri, &uri, Some(&h.admin_key), None).await;
+    assert_eq!(
+        (s, &b["pool"]["clients"]),
+        (StatusCode::OK, &json!(1)),
+        "{b}"
+    );
+
+    drop(client);
+    let _ = conn.await;
+    handle.shutdown();
+    running.await.unwrap().unwrap();
+}
+
+/// A cache with Redis (L2) configured: `live.l2` matches the document.
+/// The Redis address is a closed port (Redis down, as a user may see it),
+/// so the test needs no `redis-server`: the L2 counters exist either way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cache_stats_with_redis_configured_match_the_document() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let h = Harness::new("oa_l2").await;
+    let (_, doc) = setup(&h, true).await;
+    let mut o = h.options();
+    o.cache = Some(pgpulse_cache::Cache::new(pgpulse_cache::CacheConfig {
+        redis_url: Some(format!("redis://127.0.0.1:{port}")),
+        ..Default::default()
+    }));
+    let c = Checker {
+        app: app_of(o),
+        doc,
+        seen: Arc::default(),
+    };
+    let uri = format!("{API}/cache-stats");
+    let (s, b) = c.call("GET", &uri, &uri, Some(&h.admin_key), None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(b["live"]["l2"]["errors"].is_u64(), "{b}");
+}
