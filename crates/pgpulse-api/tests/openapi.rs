@@ -958,3 +958,32 @@ async fn cache_stats_with_redis_configured_match_the_document() {
     assert_eq!(s, StatusCode::OK);
     assert!(b["live"]["l2"]["errors"].is_u64(), "{b}");
 }
+/// A store that fails (a table dropped under it): the 500 and its body
+/// match the document, and the body hides the cause.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_failure_is_the_documented_500() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pgpulse.db");
+    let store = Arc::new(SqliteStore::open(&path).await.unwrap());
+    let (key, _) = pgpulse_api::create_api_key(&*store, "ops", ApiRole::Admin, chrono::Utc::now())
+        .await
+        .unwrap();
+    let h = Harness::new("oa_500").await;
+    let (_, doc) = setup(&h, false).await;
+    let mut o = pgpulse_api::ApiOptions::new(store.clone() as Arc<dyn Store>);
+    o.keys = Some(store.clone() as Arc<dyn ApiKeys>);
+    let c = Checker {
+        app: app_of(o),
+        doc,
+        seen: Arc::default(),
+    };
+    let uri = format!("{API}/baselines");
+    c.expect(StatusCode::OK, "GET", &uri, &uri, &key).await;
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch("DROP TABLE performance_baselines")
+        .unwrap();
+    let (s, b) = c.call("GET", &uri, &uri, Some(&key), None).await;
+    assert_eq!(s, StatusCode::INTERNAL_SERVER_ERROR, "{b}");
+    assert!(!b.to_string().contains("performance_baselines"), "{b}");
+}

@@ -88,14 +88,17 @@ pub struct PerformanceLog {
     /// Rows returned or affected.
     pub rows: i64,
     /// SQLSTATE when it failed.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub error: Option<String>,
     /// Whether it passed the slow-query threshold.
     pub slow: bool,
     /// Cache outcome: `hit`, `miss`, `filled` or `bypass`.
     pub cache: String,
     /// `EXPLAIN (FORMAT JSON)` output, constants scrubbed.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub plan: Option<Value>,
     /// One line about the plan's top node, or why there is no plan.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub plan_summary: Option<String>,
 }
 
@@ -319,18 +322,21 @@ pub struct Alert {
     /// Details for people (the latest occurrence's).
     pub message: String,
     /// The statement concerned, if any.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub fingerprint: Option<String>,
     /// Rule-specific figures (the latest occurrence's).
     pub details: Value,
     /// Who acknowledged it.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub acknowledged_by: Option<String>,
     /// When.
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime, required = true))]
     pub acknowledged_at: Option<Timestamp>,
     /// Their comment.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub ack_comment: Option<String>,
     /// When it was resolved.
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime, required = true))]
     pub resolved_at: Option<Timestamp>,
 }
 
@@ -431,7 +437,7 @@ pub struct IndexUsage {
     /// `pg_get_indexdef`.
     pub definition: String,
     /// When the database's statistics were last reset.
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime, required = true))]
     pub stats_reset: Option<Timestamp>,
 }
 
@@ -584,6 +590,7 @@ pub struct NewRecommendation {
     /// Why, with the evidence.
     pub rationale: String,
     /// What implementing it runs, if it is a statement.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub statement: Option<String>,
     /// 0..=1: how sure the advisor is.
     pub confidence: f64,
@@ -611,11 +618,13 @@ pub struct Recommendation {
     #[serde(flatten)]
     pub rec: NewRecommendation,
     /// When it was implemented.
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime, required = true))]
     pub applied_at: Option<Timestamp>,
     /// By whom.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub applied_by: Option<String>,
     /// The measured effect after implementing (before / after figures).
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub impact: Option<Value>,
 }
 

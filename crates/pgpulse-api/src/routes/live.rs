@@ -172,6 +172,7 @@ pub(crate) struct ItemView {
     /// hits / (hits + misses), 0..=1.
     hit_rate: f64,
     /// The most recent reason it was not cached.
+    #[schema(required = true)]
     last_refusal: Option<&'static str>,
 }
 
@@ -241,6 +242,7 @@ pub(crate) struct CacheLive {
     /// Per fingerprint, busiest first (at most `fingerprints`).
     fingerprints: Vec<ItemView>,
     /// Redis counters (null without Redis).
+    #[schema(required = true)]
     l2: Option<L2View>,
 }
 
@@ -298,6 +300,7 @@ pub(crate) struct CacheView {
     /// Whether a cache is wired (else `live` is null).
     configured: bool,
     /// The cache now.
+    #[schema(required = true)]
     live: Option<CacheLive>,
     /// Stored snapshots of the window.
     history: Vec<CacheSnapshot>,

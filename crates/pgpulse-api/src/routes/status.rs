@@ -103,14 +103,19 @@ pub(crate) struct StatusView {
     /// The store.
     store: StoreHealth,
     /// Pools (null without a proxy).
+    #[schema(required = true)]
     pool: Option<PoolTotals>,
     /// Cache (null without a cache).
+    #[schema(required = true)]
     cache: Option<CacheHeadline>,
     /// Rates (null without insight).
+    #[schema(required = true)]
     throughput: Option<Throughput>,
     /// Latency (null without insight).
+    #[schema(required = true)]
     latency: Option<Latency>,
     /// Open alerts (null while the store does not answer).
+    #[schema(required = true)]
     open_alerts: Option<u64>,
 }
 
