@@ -1,8 +1,10 @@
 //! The OpenAPI document served at `/api/performance/openapi.json` against
 //! real responses: a `SqliteStore` seeded through the `Store` trait (rows in
-//! every table), a real `Insight` with recorded events and a real `Cache`.
-//! Every response body (200/201, and the 400/401/403/404/409/429/501
-//! errors provoked with bad input or credentials) is validated with
+//! every table), a real `Insight` with recorded events, a real `Cache` and
+//! a real proxy in front of the testkit PostgreSQL.
+//! Every response body (200/201, and the 400/401/403/404/409/429/500/501
+//! errors provoked with bad input, credentials, a tight rate limit or a
+//! table dropped under the store) is validated with
 //! `jsonschema` against the schema the document declares for its path,
 //! method and status; the document's `$ref`s are resolved from its
 //! `components` and every object is made strict (`unevaluatedProperties:
