@@ -133,18 +133,42 @@ impl From<StoreError> for ApiError {
 }
 
 /// The error body's shape.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct ErrorBody {
     error: ErrorDetail,
 }
 
-#[derive(Debug, Serialize)]
+/// What went wrong.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct ErrorDetail {
+    /// Stable machine-readable code ([`ApiError::code`]).
+    #[schema(value_type = ErrorCode)]
     code: &'static str,
+    /// For people; internal details are never sent.
     message: String,
+    /// The offending parameter or body field (400 only).
     #[serde(skip_serializing_if = "Option::is_none")]
     field: Option<String>,
+    /// The request's `x-request-id`, to find it in the server log.
     request_id: String,
+}
+
+/// The codes [`ApiError::code`] returns, for the OpenAPI document only
+/// (the body carries the `&'static str`; a unit test keeps both in step).
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+enum ErrorCode {
+    BadRequest,
+    Unauthorized,
+    Forbidden,
+    NotFound,
+    MethodNotAllowed,
+    Conflict,
+    RateLimited,
+    NotImplemented,
+    Unavailable,
+    Internal,
 }
 
 /// Marker the request-id middleware looks for to render the body.
@@ -178,4 +202,36 @@ pub(crate) async fn not_found() -> ApiError {
 /// Handler for known routes called with another method.
 pub(crate) async fn method_not_allowed() -> ApiError {
     ApiError::MethodNotAllowed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use utoipa::PartialSchema;
+
+    #[test]
+    fn every_code_is_in_the_documented_enum() {
+        let schema = serde_json::to_value(ErrorCode::schema()).unwrap_or_default();
+        let all = [
+            ApiError::bad_field("f", "m"),
+            ApiError::Unauthorized("u"),
+            ApiError::Forbidden,
+            ApiError::NotFound("n".into()),
+            ApiError::MethodNotAllowed,
+            ApiError::Conflict("c".into()),
+            ApiError::RateLimited(1),
+            ApiError::NotImplemented("n"),
+            ApiError::Unavailable("u"),
+            ApiError::Internal("i".into()),
+        ];
+        let listed = schema["enum"].as_array().cloned().unwrap_or_default();
+        assert_eq!(listed.len(), all.len(), "{schema}");
+        for e in all {
+            assert!(
+                listed.contains(&serde_json::json!(e.code())),
+                "{}",
+                e.code()
+            );
+        }
+    }
 }

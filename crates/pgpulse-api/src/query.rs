@@ -187,10 +187,11 @@ pub const PAGING: [&str; 2] = ["limit", "offset"];
 
 /// The envelope of every list: `{"items", "total", "limit", "offset"}`
 /// (plus `source` where rows may come from the store or the live view).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Listing<T> {
     /// `store` or `live`, where it matters.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<ListingSource>)]
     pub source: Option<&'static str>,
     /// This page's rows.
     pub items: Vec<T>,
@@ -200,6 +201,18 @@ pub struct Listing<T> {
     pub limit: u32,
     /// Rows skipped.
     pub offset: u64,
+}
+
+/// Where a list's rows come from, for the OpenAPI document only (the
+/// envelope carries the word).
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+enum ListingSource {
+    /// The performance store.
+    Store,
+    /// The live view (insight's statistics or slow-query ring).
+    Live,
 }
 
 impl<T> Listing<T> {

@@ -66,10 +66,12 @@ impl Window {
 /// One executed statement: every slow one (with its plan) and a sample of
 /// the others (`performance_logs`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PerformanceLog {
     /// Row id.
     pub id: i64,
     /// When the statement started.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub logged_at: Timestamp,
     /// Fingerprint of the normalized text.
     pub fingerprint: String,
@@ -86,14 +88,17 @@ pub struct PerformanceLog {
     /// Rows returned or affected.
     pub rows: i64,
     /// SQLSTATE when it failed.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub error: Option<String>,
     /// Whether it passed the slow-query threshold.
     pub slow: bool,
     /// Cache outcome: `hit`, `miss`, `filled` or `bypass`.
     pub cache: String,
     /// `EXPLAIN (FORMAT JSON)` output, constants scrubbed.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub plan: Option<Value>,
     /// One line about the plan's top node, or why there is no plan.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub plan_summary: Option<String>,
 }
 
@@ -169,6 +174,7 @@ pub struct QueryPattern {
 
 /// How pattern summaries are ordered (largest first).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum PatternOrder {
     /// Sum of durations.
@@ -200,6 +206,7 @@ pub struct PatternFilter {
 /// One fingerprint's statistics summed over the periods of a window (for
 /// each database and user).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PatternSummary {
     /// Fingerprint of the normalized text.
     pub fingerprint: String,
@@ -210,8 +217,10 @@ pub struct PatternSummary {
     /// User name.
     pub user_name: String,
     /// Start of the first period.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub first_period: Timestamp,
     /// End of the last period.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub last_period: Timestamp,
     /// Executions.
     pub calls: i64,
@@ -241,6 +250,7 @@ pub struct PatternSummary {
 
 /// How bad an alert is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     /// Worth knowing.
@@ -254,6 +264,7 @@ pub enum Severity {
 /// Where an alert is in its lifecycle: open → acknowledged → resolved
 /// (an open alert may also resolve itself when its condition clears).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum AlertStatus {
     /// Raised and not yet seen.
@@ -286,12 +297,15 @@ pub struct NewAlert {
 
 /// A stored alert (`performance_alerts`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Alert {
     /// Row id.
     pub id: i64,
     /// When it was first raised.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub created_at: Timestamp,
     /// When its condition was last seen.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub last_seen_at: Timestamp,
     /// How many times its condition was seen while it was not resolved.
     pub occurrences: i64,
@@ -308,16 +322,21 @@ pub struct Alert {
     /// Details for people (the latest occurrence's).
     pub message: String,
     /// The statement concerned, if any.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub fingerprint: Option<String>,
     /// Rule-specific figures (the latest occurrence's).
     pub details: Value,
     /// Who acknowledged it.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub acknowledged_by: Option<String>,
     /// When.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime, required = true))]
     pub acknowledged_at: Option<Timestamp>,
     /// Their comment.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub ack_comment: Option<String>,
     /// When it was resolved.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime, required = true))]
     pub resolved_at: Option<Timestamp>,
 }
 
@@ -382,10 +401,12 @@ pub struct DatabaseStatistics {
 /// One index as `pg_stat_user_indexes` saw it at one collection
 /// (`index_usage_stats`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct IndexUsage {
     /// Row id.
     pub id: i64,
     /// When it was collected.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub collected_at: Timestamp,
     /// Database name.
     pub database: String,
@@ -416,6 +437,7 @@ pub struct IndexUsage {
     /// `pg_get_indexdef`.
     pub definition: String,
     /// When the database's statistics were last reset.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime, required = true))]
     pub stats_reset: Option<Timestamp>,
 }
 
@@ -425,10 +447,12 @@ pub struct IndexUsage {
 /// The result cache's counters at one moment (`cache_performance`). The
 /// counters are cumulative since pgpulse started; rates come from two rows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CacheSnapshot {
     /// Row id.
     pub id: i64,
     /// When it was taken.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub taken_at: Timestamp,
     /// The instance that took it (several may share a store).
     pub instance: String,
@@ -456,10 +480,12 @@ pub struct CacheSnapshot {
 
 /// One pool's state at one moment (`connection_pool_stats`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PoolStat {
     /// Row id.
     pub id: i64,
     /// When it was taken.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub taken_at: Timestamp,
     /// The instance that took it.
     pub instance: String,
@@ -496,14 +522,18 @@ pub struct PoolStat {
 
 /// A report's metadata (`performance_reports` without the body).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReportSummary {
     /// Row id.
     pub id: i64,
     /// When it was generated.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub created_at: Timestamp,
     /// Start of the window it covers.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub window_start: Timestamp,
     /// End of the window.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub window_end: Timestamp,
     /// `scheduled` or `manual`.
     pub trigger: String,
@@ -513,6 +543,7 @@ pub struct ReportSummary {
 
 /// A whole report: its metadata, JSON body and HTML rendering.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Report {
     /// Metadata.
     #[serde(flatten)]
@@ -529,6 +560,7 @@ pub struct Report {
 
 /// A recommendation's lifecycle state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum RecommendationStatus {
     /// Proposed, not acted on.
@@ -544,6 +576,7 @@ pub enum RecommendationStatus {
 /// A recommendation to store; deduplicated by `dedupe_key` against open
 /// ones (the stored one is refreshed).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewRecommendation {
     /// `missing_index`, `unused_index`, `duplicate_index`, `invalid_index`,
     /// `cache_candidate`, `pool_size`, `vacuum`.
@@ -557,6 +590,7 @@ pub struct NewRecommendation {
     /// Why, with the evidence.
     pub rationale: String,
     /// What implementing it runs, if it is a statement.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub statement: Option<String>,
     /// 0..=1: how sure the advisor is.
     pub confidence: f64,
@@ -568,12 +602,15 @@ pub struct NewRecommendation {
 
 /// A stored recommendation (`optimization_recommendations`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Recommendation {
     /// Row id.
     pub id: i64,
     /// When it was first made.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub created_at: Timestamp,
     /// When it last changed.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub updated_at: Timestamp,
     /// Lifecycle state.
     pub status: RecommendationStatus,
@@ -581,10 +618,13 @@ pub struct Recommendation {
     #[serde(flatten)]
     pub rec: NewRecommendation,
     /// When it was implemented.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime, required = true))]
     pub applied_at: Option<Timestamp>,
     /// By whom.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub applied_by: Option<String>,
     /// The measured effect after implementing (before / after figures).
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub impact: Option<Value>,
 }
 
@@ -604,16 +644,20 @@ pub struct RecommendationFilter {
 
 /// A named reference to compare the present with (`performance_baselines`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Baseline {
     /// Row id.
     pub id: i64,
     /// Unique name (`rolling` is the default rolling baseline).
     pub name: String,
     /// When it was made.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub created_at: Timestamp,
     /// Start of the window it was made from.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub window_start: Timestamp,
     /// End of that window.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub window_end: Timestamp,
     /// Whether it is recomputed over a sliding window.
     pub rolling: bool,

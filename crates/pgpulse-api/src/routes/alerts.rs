@@ -7,9 +7,10 @@ use pgpulse_store::{Alert, AlertFilter, AlertStatus, Severity};
 use serde::Deserialize;
 
 use crate::auth::Credential;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::middleware::RequestId;
 use crate::query::{ApiQuery, Listing};
+use crate::routes::openapi::{AlertParams, CommonErrors, PageParams, WindowParams};
 use crate::routes::{audit, json_body};
 use crate::state::ApiState;
 
@@ -25,6 +26,17 @@ const SEVERITY: [(&str, Severity); 3] = [
 ];
 
 /// Alerts, newest first; `severity` means "at least".
+#[utoipa::path(
+    get,
+    path = "/api/performance/alerts",
+    tag = "alerts",
+    params(AlertParams, WindowParams, PageParams),
+    responses(
+        (status = 200, description = "A page of alerts, newest first", body = Listing<Alert>),
+        CommonErrors,
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn alerts(
     State(state): State<ApiState>,
     q: ApiQuery,
@@ -47,13 +59,31 @@ pub(crate) async fn alerts(
 }
 
 /// Body of an acknowledgement.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct AckBody {
+    /// Why, for the record.
+    #[schema(max_length = 2000)]
     comment: Option<String>,
 }
 
 /// Acknowledges an alert in the caller's name.
+#[utoipa::path(
+    post,
+    path = "/api/performance/alerts/{id}/acknowledge",
+    tag = "alerts",
+    params(("id" = i64, Path, description = "The alert's id", minimum = 1)),
+    request_body(content = Option<AckBody>, description = "Optional; an empty body is `{}`",
+                 content_type = "application/json"),
+    responses(
+        (status = 200, description = "The alert, acknowledged by the credential's name; \
+            audited as `alert.acknowledge`", body = Alert),
+        (status = 404, description = "No such alert (`not_found`)", body = ErrorBody),
+        (status = 409, description = "The alert is resolved (`conflict`)", body = ErrorBody),
+        CommonErrors,
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn acknowledge(
     State(state): State<ApiState>,
     Extension(cred): Extension<Credential>,

@@ -3,26 +3,50 @@
 
 use axum::Json;
 use axum::extract::{Extension, State};
-use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::auth::Credential;
 use crate::error::ApiError;
 use crate::middleware::RequestId;
 use crate::query::ApiQuery;
 use crate::routes::audit;
+use crate::routes::openapi::CommonErrors;
 use crate::state::ApiState;
 
+/// What a cleanup deleted.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct CleanupResult {
+    /// Rows deleted per table (tables with a retention period only).
+    deleted: BTreeMap<String, u64>,
+    /// Rows deleted in all.
+    total: u64,
+}
+
 /// Deletes rows past their retention period.
+#[utoipa::path(
+    post,
+    path = "/api/performance/cleanup",
+    tag = "maintenance",
+    responses(
+        (status = 200, description = "Rows deleted per table; audited as `retention.cleanup`",
+         body = CleanupResult),
+        CommonErrors,
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn cleanup(
     State(state): State<ApiState>,
     Extension(cred): Extension<Credential>,
     Extension(rid): Extension<RequestId>,
     q: ApiQuery,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<CleanupResult>, ApiError> {
     q.allow(&[])?;
     let now = state.now();
     let opts = &state.inner.cleanup;
-    let mut deleted = Map::new();
+    let mut deleted = BTreeMap::new();
     let mut total = 0u64;
     for (table, period) in &opts.periods {
         let period = chrono::Duration::from_std(*period)
@@ -32,16 +56,16 @@ pub(crate) async fn cleanup(
             .delete_older_than(*table, now - period, opts.batch.max(1))
             .await?;
         total += n;
-        deleted.insert(table.table().to_owned(), json!(n));
+        deleted.insert(table.table().to_owned(), n);
     }
-    let result = json!({ "deleted": deleted, "total": total });
+    let result = CleanupResult { deleted, total };
     audit(
         &state,
         &cred,
         &rid,
         "retention.cleanup",
         "store",
-        result.clone(),
+        serde_json::json!({ "deleted": result.deleted, "total": result.total }),
     )
     .await?;
     Ok(Json(result))

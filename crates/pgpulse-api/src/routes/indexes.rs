@@ -8,10 +8,11 @@ use serde::Serialize;
 
 use crate::error::ApiError;
 use crate::query::{ApiQuery, Listing};
+use crate::routes::openapi::{CommonErrors, IndexParams, PageParams};
 use crate::state::ApiState;
 
 /// What is wrong with an index (all false: nothing).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct IndexFlags {
     /// Never scanned since the statistics reset, and not unique / primary.
     pub unused: bool,
@@ -27,10 +28,12 @@ pub struct IndexFlags {
 }
 
 /// One index with its flags.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct FlaggedIndex {
+    /// The index as collected.
     #[serde(flatten)]
     index: IndexUsage,
+    /// What is wrong with it.
     flags: IndexFlags,
 }
 
@@ -77,6 +80,18 @@ const FLAG: [(&str, u8); 4] = [
 ];
 
 /// Indexes of the latest collection, optionally only the flagged ones.
+#[utoipa::path(
+    get,
+    path = "/api/performance/index-usage",
+    tag = "indexes",
+    params(IndexParams, PageParams),
+    responses(
+        (status = 200, description = "A page of the latest collection's indexes with flags",
+         body = Listing<FlaggedIndex>),
+        CommonErrors,
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn index_usage(
     State(state): State<ApiState>,
     q: ApiQuery,

@@ -2,16 +2,19 @@
 //! proxy and the cache, plus the stored snapshots of a window (default:
 //! the last hour).
 
+use std::collections::BTreeMap;
+
 use axum::Json;
 use axum::extract::State;
 use pgpulse_cache::{CacheStats, ItemStats};
 use pgpulse_proxy::PoolSnapshot;
 use pgpulse_store::{CacheSnapshot, PoolStat, Window};
 use serde::Serialize;
-use serde_json::{Value, json};
+use utoipa::ToSchema;
 
 use crate::error::ApiError;
 use crate::query::ApiQuery;
+use crate::routes::openapi::{CacheParams, CommonErrors, PoolParams, WindowParams};
 use crate::state::ApiState;
 
 fn history_window(state: &ApiState, q: &ApiQuery) -> Result<Window, ApiError> {
@@ -23,40 +26,97 @@ fn history_window(state: &ApiState, q: &ApiQuery) -> Result<Window, ApiError> {
 }
 
 /// One pool now, as the API shows it.
-pub(crate) fn pool_json(p: &PoolSnapshot) -> Value {
-    let avg_wait_ms = if p.wait_count == 0 {
-        0.0
-    } else {
-        p.wait_time_us as f64 / p.wait_count as f64 / 1000.0
-    };
-    json!({
-        "database": p.key.database,
-        "user_name": p.key.user,
-        "mode": p.mode.as_str(),
-        "pool_size": p.size,
-        "clients": p.clients,
-        "clients_waiting": p.waiting,
-        "servers_open": p.servers_open,
-        "servers_active": p.servers_active,
-        "servers_idle": p.servers_idle,
-        "utilization": if p.size == 0 { 0.0 } else { p.servers_active as f64 / p.size as f64 },
-        "transactions": p.xact_count,
-        "queries": p.query_count,
-        "avg_wait_ms": avg_wait_ms,
-        "max_wait_ms": p.max_wait_us as f64 / 1000.0,
-        "bytes_received": p.bytes_received,
-        "bytes_sent": p.bytes_sent,
-    })
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct PoolNow {
+    /// Database of the pool.
+    database: String,
+    /// User of the pool.
+    user_name: String,
+    /// `session` or `transaction`.
+    mode: &'static str,
+    /// Configured size.
+    pool_size: usize,
+    /// Clients connected.
+    clients: usize,
+    /// Clients waiting for a server.
+    clients_waiting: usize,
+    /// Server connections open.
+    servers_open: usize,
+    /// Servers linked to a client.
+    servers_active: usize,
+    /// Servers idle in the pool.
+    servers_idle: usize,
+    /// Servers in use / pool size, 0..=1.
+    utilization: f64,
+    /// Transactions (cumulative).
+    transactions: u64,
+    /// Queries (cumulative).
+    queries: u64,
+    /// Mean wait for a server, ms.
+    avg_wait_ms: f64,
+    /// Longest wait, ms.
+    max_wait_ms: f64,
+    /// Bytes from clients.
+    bytes_received: u64,
+    /// Bytes to clients.
+    bytes_sent: u64,
 }
 
-#[derive(Debug, Serialize)]
+impl From<&PoolSnapshot> for PoolNow {
+    fn from(p: &PoolSnapshot) -> Self {
+        let avg_wait_ms = if p.wait_count == 0 {
+            0.0
+        } else {
+            p.wait_time_us as f64 / p.wait_count as f64 / 1000.0
+        };
+        PoolNow {
+            database: p.key.database.clone(),
+            user_name: p.key.user.clone(),
+            mode: p.mode.as_str(),
+            pool_size: p.size,
+            clients: p.clients,
+            clients_waiting: p.waiting,
+            servers_open: p.servers_open,
+            servers_active: p.servers_active,
+            servers_idle: p.servers_idle,
+            utilization: if p.size == 0 {
+                0.0
+            } else {
+                p.servers_active as f64 / p.size as f64
+            },
+            transactions: p.xact_count,
+            queries: p.query_count,
+            avg_wait_ms,
+            max_wait_ms: p.max_wait_us as f64 / 1000.0,
+            bytes_received: p.bytes_received,
+            bytes_sent: p.bytes_sent,
+        }
+    }
+}
+
+/// `GET /connection-pool`.
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct PoolView {
+    /// Whether a proxy is wired (else `current` is empty).
     configured: bool,
-    current: Vec<Value>,
+    /// The pools now.
+    current: Vec<PoolNow>,
+    /// Stored snapshots of the window.
     history: Vec<PoolStat>,
 }
 
 /// Pools now and their stored history.
+#[utoipa::path(
+    get,
+    path = "/api/performance/connection-pool",
+    tag = "live",
+    params(WindowParams, PoolParams),
+    responses(
+        (status = 200, description = "Pools now and their history", body = PoolView),
+        CommonErrors,
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn connection_pool(
     State(state): State<ApiState>,
     q: ApiQuery,
@@ -73,7 +133,7 @@ pub(crate) async fn connection_pool(
         .unwrap_or_default()
         .iter()
         .filter(|p| keep(&p.key.database))
-        .map(pool_json)
+        .map(PoolNow::from)
         .collect();
     let history = state
         .store()
@@ -89,49 +149,175 @@ pub(crate) async fn connection_pool(
     }))
 }
 
-fn item_json(i: &ItemStats) -> Value {
-    json!({
-        "hits": i.hits, "misses": i.misses, "fills": i.fills, "refusals": i.refusals,
-        "invalidations": i.invalidations, "hit_rate": i.hit_rate,
-        "last_refusal": i.last_refusal.map(|r| r.as_str()),
-    })
+/// Counters of one table family or fingerprint.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ItemView {
+    /// The table family (in `tables` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    table: Option<String>,
+    /// The fingerprint, 16 hex digits (in `fingerprints` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^[0-9a-f]{16}$")]
+    fingerprint: Option<String>,
+    /// Served from the cache.
+    hits: u64,
+    /// Looked up and not found.
+    misses: u64,
+    /// Stored.
+    fills: u64,
+    /// Not cached (for a table: always 0).
+    refusals: u64,
+    /// Times its entries were invalidated (tables only).
+    invalidations: u64,
+    /// hits / (hits + misses), 0..=1.
+    hit_rate: f64,
+    /// The most recent reason it was not cached.
+    #[schema(required = true)]
+    last_refusal: Option<&'static str>,
 }
 
-/// The cache's live statistics as JSON (at most `per` fingerprints).
-pub(crate) fn cache_json(s: &CacheStats, per: usize) -> Value {
-    json!({
-        "global": {
-            "hits": s.hits, "misses": s.misses, "hit_rate": s.hit_rate, "fills": s.fills,
-            "coalesced": s.coalesced, "stale_served": s.stale_served,
-            "invalidations": s.invalidations, "evictions": s.evictions,
-            "entries": s.entries, "bytes": s.bytes,
-        },
-        "refusals": s.refusals.iter().map(|(r, n)| (r.as_str().to_owned(), json!(n)))
-            .collect::<serde_json::Map<String, Value>>(),
-        "tables": s.tables.iter().map(|(t, i)| {
-            let mut v = item_json(i);
-            v["table"] = json!(t);
-            v
-        }).collect::<Vec<_>>(),
-        "fingerprints": s.fingerprints.iter().take(per).map(|(f, i)| {
-            let mut v = item_json(i);
-            v["fingerprint"] = json!(format!("{f:016x}"));
-            v
-        }).collect::<Vec<_>>(),
-        "l2": s.l2.as_ref().map(|l| json!({
-            "hits": l.hits, "misses": l.misses, "errors": l.errors, "stores": l.stores,
-        })),
-    })
+impl From<&ItemStats> for ItemView {
+    fn from(i: &ItemStats) -> Self {
+        ItemView {
+            table: None,
+            fingerprint: None,
+            hits: i.hits,
+            misses: i.misses,
+            fills: i.fills,
+            refusals: i.refusals,
+            invalidations: i.invalidations,
+            hit_rate: i.hit_rate,
+            last_refusal: i.last_refusal.map(|r| r.as_str()),
+        }
+    }
 }
 
-#[derive(Debug, Serialize)]
+/// The cache's global counters since start.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct CacheGlobal {
+    /// Lookups served from L1 or L2.
+    hits: u64,
+    /// Lookups that went to the server.
+    misses: u64,
+    /// hits / (hits + misses), 0..=1.
+    hit_rate: f64,
+    /// Replies stored.
+    fills: u64,
+    /// Misses served another session's identical result (single flight).
+    coalesced: u64,
+    /// Hits served past their TTL while refreshed.
+    stale_served: u64,
+    /// Invalidations applied.
+    invalidations: u64,
+    /// Entries evicted for space.
+    evictions: u64,
+    /// Entries in L1.
+    entries: u64,
+    /// Weighted size of L1, bytes.
+    bytes: u64,
+}
+
+/// Redis (L2) counters.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct L2View {
+    /// L2 hits.
+    hits: u64,
+    /// L2 misses.
+    misses: u64,
+    /// Failed or timed-out Redis operations.
+    errors: u64,
+    /// Entries written.
+    stores: u64,
+}
+
+/// The cache's live statistics.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct CacheLive {
+    /// Global counters.
+    global: CacheGlobal,
+    /// Refusals by reason (only reasons seen).
+    refusals: BTreeMap<String, u64>,
+    /// Per table family, by name.
+    tables: Vec<ItemView>,
+    /// Per fingerprint, busiest first (at most `fingerprints`).
+    fingerprints: Vec<ItemView>,
+    /// Redis counters (null without Redis).
+    #[schema(required = true)]
+    l2: Option<L2View>,
+}
+
+impl CacheLive {
+    /// The statistics with at most `per` fingerprints.
+    fn new(s: &CacheStats, per: usize) -> CacheLive {
+        CacheLive {
+            global: CacheGlobal {
+                hits: s.hits,
+                misses: s.misses,
+                hit_rate: s.hit_rate,
+                fills: s.fills,
+                coalesced: s.coalesced,
+                stale_served: s.stale_served,
+                invalidations: s.invalidations,
+                evictions: s.evictions,
+                entries: s.entries,
+                bytes: s.bytes,
+            },
+            refusals: s
+                .refusals
+                .iter()
+                .map(|(r, n)| (r.as_str().to_owned(), *n))
+                .collect(),
+            tables: s
+                .tables
+                .iter()
+                .map(|(t, i)| ItemView {
+                    table: Some(t.clone()),
+                    ..ItemView::from(i)
+                })
+                .collect(),
+            fingerprints: s
+                .fingerprints
+                .iter()
+                .take(per)
+                .map(|(f, i)| ItemView {
+                    fingerprint: Some(format!("{f:016x}")),
+                    ..ItemView::from(i)
+                })
+                .collect(),
+            l2: s.l2.as_ref().map(|l| L2View {
+                hits: l.hits,
+                misses: l.misses,
+                errors: l.errors,
+                stores: l.stores,
+            }),
+        }
+    }
+}
+
+/// `GET /cache-stats`.
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct CacheView {
+    /// Whether a cache is wired (else `live` is null).
     configured: bool,
-    live: Option<Value>,
+    /// The cache now.
+    #[schema(required = true)]
+    live: Option<CacheLive>,
+    /// Stored snapshots of the window.
     history: Vec<CacheSnapshot>,
 }
 
 /// The cache now and its stored snapshots.
+#[utoipa::path(
+    get,
+    path = "/api/performance/cache-stats",
+    tag = "live",
+    params(WindowParams, CacheParams),
+    responses(
+        (status = 200, description = "The cache now and its history", body = CacheView),
+        CommonErrors,
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn cache_stats(
     State(state): State<ApiState>,
     q: ApiQuery,
@@ -143,7 +329,7 @@ pub(crate) async fn cache_stats(
         .inner
         .cache
         .as_ref()
-        .map(|c| cache_json(&c.stats(), per));
+        .map(|c| CacheLive::new(&c.stats(), per));
     Ok(Json(CacheView {
         configured: state.inner.cache.is_some(),
         live,

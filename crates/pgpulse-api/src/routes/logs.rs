@@ -7,6 +7,7 @@ use pgpulse_store::{LogFilter, PerformanceLog};
 
 use crate::error::ApiError;
 use crate::query::{ApiQuery, Listing};
+use crate::routes::openapi::{CommonErrors, LogParams, PageParams, SlowQueryParams, WindowParams};
 use crate::routes::{ms, ts};
 use crate::state::ApiState;
 
@@ -35,6 +36,18 @@ fn log_filter(q: &ApiQuery, slow_only: bool) -> Result<LogFilter, ApiError> {
 }
 
 /// Performance logs, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/performance/logs",
+    tag = "logs",
+    params(WindowParams, SlowQueryParams, LogParams, PageParams),
+    responses(
+        (status = 200, description = "A page of stored performance logs, newest first",
+         body = Listing<PerformanceLog>),
+        CommonErrors,
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn logs(
     State(state): State<ApiState>,
     q: ApiQuery,
@@ -49,6 +62,19 @@ pub(crate) async fn logs(
 }
 
 /// Slow statements with their plans, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/performance/slow-queries",
+    tag = "logs",
+    params(WindowParams, SlowQueryParams, PageParams),
+    responses(
+        (status = 200, description = "Stored slow logs with plans (`source: store`), or \
+            insight's live ring while the store has no slow log at all (`source: live`)",
+         body = Listing<PerformanceLog>),
+        CommonErrors,
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn slow_queries(
     State(state): State<ApiState>,
     q: ApiQuery,

@@ -19,6 +19,7 @@ mod cleanup;
 mod indexes;
 mod live;
 mod logs;
+mod openapi;
 mod patterns;
 mod reports;
 pub(crate) mod status;
@@ -43,6 +44,7 @@ pub(crate) fn routes() -> Router<ApiState> {
         .route("/recommendations", get(reports::recommendations))
         .route("/baselines", get(reports::baselines))
         .route("/cleanup", post(cleanup::cleanup))
+        .route("/openapi.json", get(openapi::openapi_json))
 }
 
 /// Parses an optional JSON body (empty means `T::default()`), naming the

@@ -4,11 +4,15 @@
 use axum::Json;
 use axum::extract::State;
 use pgpulse_insight::{FingerprintStats, OrderBy};
-use pgpulse_store::{PatternFilter, PatternOrder, Timestamp, Window};
+use pgpulse_store::{PatternFilter, PatternOrder, PatternSummary, Timestamp, Window};
 use serde::Serialize;
+use utoipa::openapi::schema::AnyOfBuilder;
+use utoipa::openapi::{RefOr, Schema};
+use utoipa::{PartialSchema, ToSchema};
 
 use crate::error::ApiError;
 use crate::query::{ApiQuery, Listing};
+use crate::routes::openapi::{CommonErrors, PageParams, PatternParams, WindowParams};
 use crate::routes::{ms, ts};
 use crate::state::ApiState;
 
@@ -23,26 +27,85 @@ const SORT: [(&str, PatternOrder); 4] = [
 const LIVE_MAX: usize = 10_000;
 
 /// One live statement's statistics (insight's view since start).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct LivePattern {
+    /// Fingerprint of the normalized text.
+    #[schema(pattern = "^[0-9a-f]{16}$")]
     fingerprint: String,
+    /// Normalized text.
     query: String,
+    /// Database name.
     database: String,
+    /// User name.
     user_name: String,
+    /// First execution seen.
+    #[schema(value_type = String, format = DateTime)]
     first_seen: Timestamp,
+    /// Last execution seen.
+    #[schema(value_type = String, format = DateTime)]
     last_seen: Timestamp,
+    /// Executions completed.
     calls: u64,
+    /// Rows returned or affected.
     rows: u64,
+    /// Failed executions.
     errors: u64,
+    /// Sum of durations.
     total_time_ms: f64,
+    /// Mean duration.
     mean_ms: f64,
+    /// Shortest duration.
     min_ms: f64,
+    /// Longest duration.
     max_ms: f64,
+    /// Median.
     p50_ms: f64,
+    /// 95th percentile.
     p95_ms: f64,
+    /// 99th percentile.
     p99_ms: f64,
+    /// Executions answered by the cache.
     cache_hits: u64,
+    /// Executions that missed the cache.
     cache_misses: u64,
+}
+
+/// `GET /query-patterns`: live statistics or stored summaries.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub(crate) enum PatternListing {
+    /// No window: insight's statistics since start (`source: live`).
+    Live(Listing<LivePattern>),
+    /// A window: the store's summaries (`source: store`).
+    Store(Listing<PatternSummary>),
+}
+
+// By hand: an untagged enum derives `oneOf`, and an empty page matches
+// both shapes; `anyOf` says what the body is.
+impl PartialSchema for PatternListing {
+    fn schema() -> RefOr<Schema> {
+        AnyOfBuilder::new()
+            .item(<Listing<LivePattern> as PartialSchema>::schema())
+            .item(<Listing<PatternSummary> as PartialSchema>::schema())
+            .description(Some(
+                "Live statistics (`source: live`) or stored summaries (`source: store`)",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for PatternListing {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        // Listing<T> leaves T's own schema to the caller.
+        for (name, schema) in [
+            (LivePattern::name(), LivePattern::schema()),
+            (PatternSummary::name(), PatternSummary::schema()),
+        ] {
+            schemas.push((name.into_owned(), schema));
+        }
+        <Listing<LivePattern> as ToSchema>::schemas(schemas);
+        <Listing<PatternSummary> as ToSchema>::schemas(schemas);
+    }
 }
 
 impl From<FingerprintStats> for LivePattern {
@@ -71,10 +134,23 @@ impl From<FingerprintStats> for LivePattern {
 }
 
 /// Query patterns, largest first by `sort`.
+#[utoipa::path(
+    get,
+    path = "/api/performance/query-patterns",
+    tag = "patterns",
+    params(WindowParams, PatternParams, PageParams),
+    responses(
+        (status = 200, description = "Without a window: insight's live statistics \
+            (`source: live`); with one: the store's summaries (`source: store`)",
+         body = PatternListing),
+        CommonErrors,
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn query_patterns(
     State(state): State<ApiState>,
     q: ApiQuery,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<PatternListing>, ApiError> {
     q.allow(&[
         "from",
         "to",
@@ -92,10 +168,6 @@ pub(crate) async fn query_patterns(
         page: q.page()?,
     };
     let page = filter.page;
-    let to_json = |v: Result<serde_json::Value, serde_json::Error>| {
-        v.map(Json)
-            .map_err(|e| ApiError::Internal(format!("serialize: {e}")))
-    };
     if filter.window == Window::default()
         && let Some(insight) = &state.inner.insight
     {
@@ -119,12 +191,12 @@ pub(crate) async fn query_patterns(
             rows.sort_by_key(|s| std::cmp::Reverse(s.mean_time));
         }
         let rows: Vec<LivePattern> = rows.into_iter().map(LivePattern::from).collect();
-        return to_json(serde_json::to_value(
+        return Ok(Json(PatternListing::Live(
             Listing::slice(rows, page).from_source("live"),
-        ));
+        )));
     }
     let stored = state.store().pattern_summaries(&filter).await?;
-    to_json(serde_json::to_value(
+    Ok(Json(PatternListing::Store(
         Listing::stored(stored, page).from_source("store"),
-    ))
+    )))
 }

@@ -8,19 +8,34 @@ use axum::extract::{Extension, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use pgpulse_store::{
-    Baseline, Recommendation, RecommendationFilter, RecommendationStatus, ReportSummary, Timestamp,
-    Window,
+    Baseline, Recommendation, RecommendationFilter, RecommendationStatus, Report, ReportSummary,
+    Timestamp, Window,
 };
 use serde::Deserialize;
 
 use crate::auth::Credential;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::middleware::RequestId;
 use crate::query::{ApiQuery, Listing, PAGING};
+use crate::routes::openapi::{
+    BaselineParams, CommonErrors, PageParams, RecommendationParams, ReportParams,
+};
 use crate::routes::{audit, json_body};
 use crate::state::ApiState;
 
 /// Reports' metadata, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/performance/reports",
+    tag = "reports",
+    params(PageParams),
+    responses(
+        (status = 200, description = "A page of report summaries, newest first",
+         body = Listing<ReportSummary>),
+        CommonErrors,
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn reports(
     State(state): State<ApiState>,
     q: ApiQuery,
@@ -41,6 +56,22 @@ fn positive_id(id: &str) -> Result<i64, ApiError> {
 }
 
 /// One report.
+#[utoipa::path(
+    get,
+    path = "/api/performance/reports/{id}",
+    tag = "reports",
+    params(("id" = i64, Path, description = "The report's id", minimum = 1), ReportParams),
+    responses(
+        (status = 200, description = "The report as JSON, or its HTML page (`format=html` \
+            or `Accept: text/html`)", content(
+            (Report = "application/json"),
+            (String = "text/html"),
+        )),
+        (status = 404, description = "No such report (`not_found`)", body = ErrorBody),
+        CommonErrors,
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn report(
     State(state): State<ApiState>,
     Path(id): Path<String>,
@@ -64,14 +95,33 @@ pub(crate) async fn report(
 }
 
 /// Body of `POST /reports/generate`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct GenerateBody {
+    /// Start of the window (default: 24 hours before `to`).
+    #[schema(value_type = Option<String>, format = DateTime)]
     from: Option<Timestamp>,
+    /// End of the window (default: now); must be after `from`.
+    #[schema(value_type = Option<String>, format = DateTime)]
     to: Option<Timestamp>,
 }
 
 /// Generates a report over `[from, to)` (default: the last 24 hours).
+#[utoipa::path(
+    post,
+    path = "/api/performance/reports/generate",
+    tag = "reports",
+    request_body(content = Option<GenerateBody>, description = "Optional; an empty body is `{}`",
+                 content_type = "application/json"),
+    responses(
+        (status = 201, description = "The new report's summary; audited as `report.generate`",
+         body = ReportSummary),
+        (status = 501, description = "Report generation is not wired in this instance \
+            (`not_implemented`)", body = ErrorBody),
+        CommonErrors,
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn generate(
     State(state): State<ApiState>,
     Extension(cred): Extension<Credential>,
@@ -117,6 +167,18 @@ const REC_STATUS: [(&str, RecommendationStatus); 4] = [
 ];
 
 /// Recommendations, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/performance/recommendations",
+    tag = "reports",
+    params(RecommendationParams, PageParams),
+    responses(
+        (status = 200, description = "A page of recommendations, newest first",
+         body = Listing<Recommendation>),
+        CommonErrors,
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn recommendations(
     State(state): State<ApiState>,
     q: ApiQuery,
@@ -135,6 +197,18 @@ pub(crate) async fn recommendations(
 }
 
 /// Baselines, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/performance/baselines",
+    tag = "reports",
+    params(BaselineParams, PageParams),
+    responses(
+        (status = 200, description = "A page of baselines, newest first",
+         body = Listing<Baseline>),
+        CommonErrors,
+    ),
+    security(("bearer" = [])),
+)]
 pub(crate) async fn baselines(
     State(state): State<ApiState>,
     q: ApiQuery,
