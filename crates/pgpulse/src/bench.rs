@@ -17,6 +17,7 @@ mod medspa;
 mod pgbench;
 mod procs;
 mod report;
+mod store;
 mod sys;
 
 use std::path::PathBuf;
@@ -58,6 +59,10 @@ pub struct BenchArgs {
     /// Server connections per pool, for PgBouncer and pgpulse alike.
     #[arg(long, default_value_t = 8)]
     pub pool_size: u32,
+    /// Only measure the cost of storing every statement (the `bench:store`
+    /// section): two pgpulse instances, alternating pgbench -S rounds.
+    #[arg(long)]
+    pub store: bool,
     /// Markdown file whose `bench:pgbench` section is written or replaced.
     #[arg(long, default_value = "BENCHMARKS.md")]
     pub output: PathBuf,
@@ -195,6 +200,16 @@ const TPCB_SCENARIO: &str = "tpcb mix (simple)";
 
 /// Runs the benchmark; Ctrl-C stops it and cleans up.
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    if args.store {
+        let seconds = args.duration.unwrap_or(if args.quick { 5 } else { 20 });
+        return tokio::select! {
+            result = store::run(seconds, args.clients.max(1), args.pool_size, &args.output) => result,
+            signal = tokio::signal::ctrl_c() => {
+                signal?;
+                anyhow::bail!("interrupted; processes and temporary files cleaned up")
+            }
+        };
+    }
     let plan = Plan::from_args(&args);
     let nofile = sys::raise_nofile_limit().context("cannot raise the open-file limit")?;
     tokio::select! {

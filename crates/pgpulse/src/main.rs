@@ -79,8 +79,13 @@ fn main() -> ExitCode {
     init_logging(cli.log_format);
     let result = match cli.command {
         Command::CheckConfig { config } => {
-            { Config::load(config.as_deref()).map(|c| print!("{}", c.redacted_toml())) }
+            Config::load(config.as_deref())
                 .map_err(anyhow::Error::from)
+                .and_then(|c| {
+                    jobs::validate(&c)?;
+                    print!("{}", c.redacted_toml());
+                    Ok(())
+                })
         }
         Command::Serve { config } => Config::load(config.as_deref())
             .map_err(anyhow::Error::from)

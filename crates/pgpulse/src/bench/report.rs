@@ -271,14 +271,14 @@ pub fn render(report: &Report) -> String {
     out
 }
 
-/// `existing` with the marked section replaced by `body` (or appended when
-/// there are no markers).
-pub fn replace_section(existing: &str, body: &str) -> String {
-    let section = format!("{START_MARKER}\n{body}{END_MARKER}");
-    if let Some(start) = existing.find(START_MARKER)
-        && let Some(end_rel) = existing[start..].find(END_MARKER)
+/// `existing` with the section between `start_marker` and `end_marker`
+/// replaced by `body` (or appended when there are no markers).
+pub fn replace_marked(existing: &str, body: &str, start_marker: &str, end_marker: &str) -> String {
+    let section = format!("{start_marker}\n{body}{end_marker}");
+    if let Some(start) = existing.find(start_marker)
+        && let Some(end_rel) = existing[start..].find(end_marker)
     {
-        let end = start + end_rel + END_MARKER.len();
+        let end = start + end_rel + end_marker.len();
         return format!("{}{section}{}", &existing[..start], &existing[end..]);
     }
     let mut out = existing.to_owned();
@@ -292,6 +292,16 @@ pub fn replace_section(existing: &str, body: &str) -> String {
 
 /// Writes `body` into the marked section of `path` (created if missing).
 pub fn write_section(path: &Path, body: &str) -> std::io::Result<()> {
+    write_marked(path, body, START_MARKER, END_MARKER)
+}
+
+/// Writes `body` between `start_marker` and `end_marker` in `path`.
+pub fn write_marked(
+    path: &Path,
+    body: &str,
+    start_marker: &str,
+    end_marker: &str,
+) -> std::io::Result<()> {
     let existing = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -301,7 +311,10 @@ pub fn write_section(path: &Path, body: &str) -> std::io::Result<()> {
         }
         Err(e) => return Err(e),
     };
-    std::fs::write(path, replace_section(&existing, body))
+    std::fs::write(
+        path,
+        replace_marked(&existing, body, start_marker, end_marker),
+    )
 }
 
 #[cfg(test)]
@@ -327,17 +340,17 @@ mod tests {
     #[test]
     fn section_is_replaced_between_markers_only() {
         let old = format!("# B\n\nintro\n{START_MARKER}\nold figures\n{END_MARKER}\n\ntail\n");
-        let new = replace_section(&old, "new figures\n");
+        let new = replace_marked(&old, "new figures\n", START_MARKER, END_MARKER);
         assert_eq!(
             new,
             format!("# B\n\nintro\n{START_MARKER}\nnew figures\n{END_MARKER}\n\ntail\n")
         );
-        assert_eq!(replace_section(&new, "new figures\n"), new);
+        assert_eq!(replace_marked(&new, "new figures\n", START_MARKER, END_MARKER), new);
     }
 
     #[test]
     fn section_is_appended_without_markers() {
-        let new = replace_section("# B\nintro\n", "x\n");
+        let new = replace_marked("# B\nintro\n", "x\n", START_MARKER, END_MARKER);
         assert_eq!(
             new,
             format!("# B\nintro\n\n{START_MARKER}\nx\n{END_MARKER}\n")

@@ -25,10 +25,11 @@ const ENV_VARS: &[(&str, &str)] = &[
     ("PGPULSE_POOL_SIZE", "a whole number of server connections"),
     ("PGPULSE_STATS", "one of on, off"),
     ("PGPULSE_JWT_SECRET", "an HS256 secret"),
+    ("PGPULSE_LOG_SAMPLE_RATE", "a number from 0 to 1"),
     ("PGPULSE_METRICS_TOKEN", "a bearer token for /metrics"),
     (
         "PGPULSE_FLUSH_INTERVAL",
-        "a duration such as 60s or 1m (at least 1s)",
+        "a duration such as 60s or 1m (at least 100ms)",
     ),
     ("REDIS_URL", "a redis:// or rediss:// URL"),
     ("REDIS_HOST", "a host name"),
@@ -84,6 +85,9 @@ impl Config {
                 "transaction" => PoolMode::Transaction,
                 _ => return Err(env_error(var, v)),
             };
+        }
+        if let Some((var, v)) = get("PGPULSE_LOG_SAMPLE_RATE") {
+            self.store.log_sample_rate = parse_env(var, &v)?;
         }
         if let Some((_, v)) = get("PGPULSE_JWT_SECRET") {
             self.api.jwt_secret = Some(v);

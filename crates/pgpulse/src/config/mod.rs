@@ -494,9 +494,9 @@ impl Config {
                 "store.log_sample_rate must be between 0 and 1".into(),
             ));
         }
-        if self.store.flush_interval < Duration::from_secs(1) {
+        if self.store.flush_interval < Duration::from_millis(100) {
             return Err(ConfigError::Invalid(
-                "store.flush_interval must be at least 1s".into(),
+                "store.flush_interval must be at least 100ms".into(),
             ));
         }
         if self.jobs.timezone.parse::<chrono_tz::Tz>().is_err() {
