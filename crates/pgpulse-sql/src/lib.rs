@@ -31,6 +31,7 @@
 
 mod analysis;
 mod analyzer;
+mod columns;
 mod error;
 mod fallback;
 mod keywords;
@@ -41,6 +42,7 @@ mod tables;
 
 pub use analysis::{Analysis, analyze};
 pub use analyzer::Analyzer;
+pub use columns::{ColumnClause, ColumnUse, predicate_columns};
 pub use error::SqlError;
 pub use kind::StatementKind;
 pub use normalize::{Fingerprint, Normalized, fingerprint, normalize};
