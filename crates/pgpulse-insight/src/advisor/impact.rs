@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use pgpulse_store::{QueryPattern, Recommendation, Store, Timestamp, Window};
 use serde::Serialize;
-use serde_json::json;
 
 use super::error::AdvisorError;
 use crate::patterns::merge_histograms;
@@ -115,7 +114,7 @@ pub async fn measure_impact(
         mean_change_pct: mean,
         measured_at: now,
     };
-    let value = serde_json::to_value(&impact).unwrap_or_else(|_| json!(null));
+    let value = serde_json::to_value(&impact).unwrap_or(serde_json::Value::Null);
     store.set_recommendation_impact(rec.id, &value, now).await?;
     Ok(impact)
 }
