@@ -12,11 +12,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 use pgpulse_insight::advisor::{
     Actions, AdviseContext, AdvisorConfig, AdvisorError, CacheRule, ImplementContext, PoolResize,
-    advise, implement, measure_impact, workload_from_insight,
+    advise, implement, measure_impact, workload_from_insight, workload_from_store,
 };
 use pgpulse_insight::{Clock, Insight, InsightConfig, ManualClock, Session, StatementEvent};
 use pgpulse_store::{
-    NewRecommendation, Page, Recommendation, RecommendationStatus, SqliteStore, Store,
+    NewRecommendation, Page, Recommendation, RecommendationStatus, SqliteStore, Store, Window,
 };
 use pgpulse_testkit::PgCluster;
 use serde_json::json;
@@ -107,10 +107,21 @@ impl Actions for RecordingActions {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn missing_index_is_recommended_implemented_and_measured() {
+/// One database with the schema, statistics reset, a SQLite store, an
+/// insight on a manual clock and the first workload flushed.
+struct Setup {
+    pg: &'static PgCluster,
+    db: String,
+    client: Client,
+    store: SqliteStore,
+    clock: Arc<ManualClock>,
+    insight: Insight,
+    _dir: tempfile::TempDir,
+}
+
+async fn setup(prefix: &str) -> Setup {
     let pg = PgCluster::shared();
-    let db = pg.fresh_database("advisor").expect("database");
+    let db = pg.fresh_database(prefix).expect("database");
     pg.psql(&db, SCHEMA).expect("schema");
     let err = pg
         .psql(
@@ -143,12 +154,43 @@ async fn missing_index_is_recommended_implemented_and_measured() {
     pgpulse_insight::flush_once(&insight, &store)
         .await
         .expect("flush 1");
+    Setup {
+        pg,
+        db,
+        client,
+        store,
+        clock,
+        insight,
+        _dir: dir,
+    }
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_index_is_recommended_implemented_and_measured() {
+    let Setup {
+        pg,
+        db,
+        client,
+        store,
+        clock,
+        insight,
+        _dir,
+    } = setup("advisor").await;
     let statements = workload_from_insight(&insight, 10);
     assert_eq!(statements.len(), 1, "{statements:#?}");
     assert_eq!(
         statements[0].query,
         "SELECT * FROM appointments WHERE client_id = $1"
+    );
+    let stored = workload_from_store(&store, Window::default(), Some(&db), 10)
+        .await
+        .expect("store workload");
+    assert_eq!(
+        stored
+            .iter()
+            .map(|s| (&s.fingerprint, s.calls))
+            .collect::<Vec<_>>(),
+        [(&statements[0].fingerprint, 40)]
     );
     let ctx = AdviseContext {
         store: &store,
@@ -450,4 +492,41 @@ async fn failed_concurrent_build_is_cleaned_up_and_callbacks_run() {
         store.audit_log(Page::default()).await.expect("audit").total,
         3
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_hypopg_a_heuristic_recommends_with_lower_confidence() {
+    let s = setup("advisor_heuristic").await;
+    let statements = workload_from_insight(&s.insight, 10);
+    let ctx = AdviseContext {
+        store: &s.store,
+        client: &s.client,
+        workload: &statements,
+        pools: &[],
+    };
+    let config = AdvisorConfig {
+        use_hypopg: false,
+        ..AdvisorConfig::default()
+    };
+    let run = advise(&ctx, &config, s.clock.now().into())
+        .await
+        .expect("advise");
+    assert!(!run.hypopg);
+    assert!(
+        run.notes.iter().any(|n| n.contains("heuristic")),
+        "{:?}",
+        run.notes
+    );
+    let missing = of_kind(&run.recommendations, "missing_index");
+    assert_eq!(missing.len(), 1, "{missing:#?}");
+    let rec = missing[0];
+    assert_eq!(rec.rec.details["column"], json!("client_id"));
+    assert!(rec.rec.confidence < 0.5, "{}", rec.rec.confidence);
+    assert!(
+        rec.rec.rationale.starts_with("Heuristic") && rec.rec.rationale.contains("200000 rows"),
+        "{}",
+        rec.rec.rationale
+    );
+    assert_eq!(rec.rec.expected_benefit["method"], json!("heuristic"));
+    s.insight.shutdown();
 }

@@ -19,10 +19,11 @@ use super::ident::qualified;
 const PREPARED: &str = "pgpulse_advisor_stmt";
 
 /// Whether HypoPG can be used on this connection: installed in the
-/// database, or installable (`CREATE EXTENSION IF NOT EXISTS hypopg`
-/// succeeds: it needs the package on the server and the right to create
-/// the extension). Returns false, not an error, when it is not.
-pub async fn ensure_hypopg(client: &Client) -> Result<bool, AdvisorError> {
+/// database, or (with `install`) installable: `CREATE EXTENSION IF NOT
+/// EXISTS hypopg` succeeds (it needs the package on the server, listed in
+/// `pg_available_extensions`, and the right to create the extension).
+/// Returns false, not an error, when it is not.
+pub async fn ensure_hypopg(client: &Client, install: bool) -> Result<bool, AdvisorError> {
     let available = client
         .query_opt(
             "SELECT installed_version IS NOT NULL FROM pg_available_extensions WHERE name = 'hypopg'",
@@ -32,6 +33,7 @@ pub async fn ensure_hypopg(client: &Client) -> Result<bool, AdvisorError> {
     match available.map(|r| r.try_get::<_, bool>(0)).transpose()? {
         None => Ok(false),
         Some(true) => Ok(true),
+        Some(false) if !install => Ok(false),
         Some(false) => match client
             .batch_execute("CREATE EXTENSION IF NOT EXISTS hypopg")
             .await

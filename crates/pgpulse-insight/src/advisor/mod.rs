@@ -57,6 +57,13 @@ pub struct AdvisorConfig {
     /// The planned-cost drop (0..=1) a hypothetical index must bring to
     /// some statement to be recommended. Default 0.5.
     pub min_cost_reduction: f64,
+    /// Validate index candidates with HypoPG when it is available.
+    /// Default true; false uses the heuristic.
+    pub use_hypopg: bool,
+    /// When HypoPG is packaged on the server but not created in the
+    /// database, run `CREATE EXTENSION IF NOT EXISTS hypopg` (it needs the
+    /// right to create extensions). Default true.
+    pub install_hypopg: bool,
     /// Statements with fewer calls are not considered for indexes.
     /// Default 10.
     pub min_calls: u64,
@@ -89,6 +96,8 @@ impl Default for AdvisorConfig {
         AdvisorConfig {
             unused_min_stats_age: Duration::from_secs(7 * 86_400),
             min_cost_reduction: 0.5,
+            use_hypopg: true,
+            install_hypopg: true,
             min_calls: 10,
             large_table_rows: 10_000,
             write_heavy_ratio: 1.0,
@@ -143,7 +152,7 @@ pub async fn advise(
     let mut notes = found.notes;
     let mut recs: Vec<NewRecommendation> = found.recommendations;
     let tables = table_activity(ctx.client).await?;
-    let hypopg = ensure_hypopg(ctx.client).await?;
+    let hypopg = config.use_hypopg && ensure_hypopg(ctx.client, config.install_hypopg).await?;
     if !hypopg {
         notes.push(
             "HypoPG is not available: missing indexes are judged by a heuristic \
