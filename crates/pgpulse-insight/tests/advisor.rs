@@ -12,7 +12,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 use pgpulse_insight::advisor::{
     Actions, AdviseContext, AdvisorConfig, AdvisorError, CacheRule, ImplementContext, PoolResize,
-    advise, implement, measure_impact, workload_from_insight, workload_from_store,
+    advise, advisory_lock_key, implement, measure_impact, workload_from_insight,
+    workload_from_store,
 };
 use pgpulse_insight::{Clock, Insight, InsightConfig, ManualClock, Session, StatementEvent};
 use pgpulse_store::{
@@ -307,9 +308,43 @@ async fn missing_index_is_recommended_implemented_and_measured() {
         0
     );
 
-    let done = implement(rec.id, false, "alice", &ictx)
+    // Another instance holding the recommendation's lock: refused, nothing done.
+    let other = connect(&pg.url_for(&db)).await;
+    let key = advisory_lock_key(&rec.rec.dedupe_key);
+    other
+        .query_one("SELECT pg_advisory_lock($1)", &[&key])
         .await
-        .expect("implement");
+        .expect("lock");
+    assert!(matches!(
+        implement(rec.id, false, "alice", &ictx).await,
+        Err(AdvisorError::Busy(id)) if id == rec.id
+    ));
+    assert_eq!(
+        index_state(&client, "appointments_client_id_idx").await,
+        None
+    );
+    other
+        .query_one("SELECT pg_advisory_unlock($1)", &[&key])
+        .await
+        .expect("unlock");
+
+    // Two instances at once: exactly one applies it.
+    let (a, b) = tokio::join!(
+        implement(rec.id, false, "alice", &ictx),
+        implement(rec.id, false, "bob", &ictx)
+    );
+    let (done, winner, loser) = match (a, b) {
+        (Ok(done), Err(e)) => (done, "alice", e),
+        (Err(e), Ok(done)) => (done, "bob", e),
+        other => panic!("exactly one must apply: {other:?}"),
+    };
+    assert!(
+        matches!(
+            loser,
+            AdvisorError::Busy(_) | AdvisorError::NotImplementable { .. }
+        ),
+        "{loser:?}"
+    );
     assert!(done.executed && !done.dry_run, "{done:?}");
     assert_eq!(done.status, RecommendationStatus::Applied);
     assert_eq!(
@@ -317,7 +352,7 @@ async fn missing_index_is_recommended_implemented_and_measured() {
         Some(true)
     );
     let applied = store.recommendation(rec.id).await.expect("rec");
-    assert_eq!(applied.applied_by.as_deref(), Some("alice"));
+    assert_eq!(applied.applied_by.as_deref(), Some(winner));
     assert_eq!(applied.applied_at, Some(clock.now().into()));
     let audit = store.audit_log(Page::default()).await.expect("audit");
     assert_eq!(audit.total, 1);

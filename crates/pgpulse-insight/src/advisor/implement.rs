@@ -131,13 +131,17 @@ fn plan(rec: &Recommendation) -> Result<Plan, AdvisorError> {
     }
 }
 
-/// FNV-1a of the dedupe key, as the advisory lock key.
-fn lock_key(dedupe_key: &str) -> i64 {
+/// The `pg_advisory_lock` key [`implement`] takes for a recommendation:
+/// FNV-1a (64 bits) of `pgpulse.advisor:` and its dedupe key, so every
+/// instance derives the same key (and an operator can take it to keep
+/// pgpulse from applying it).
+pub fn advisory_lock_key(dedupe_key: &str) -> i64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in "pgpulse.advisor:".bytes().chain(dedupe_key.bytes()) {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
+    // Reinterpreting the bits is the point: any 64-bit key is valid.
     h as i64
 }
 
@@ -196,7 +200,7 @@ pub async fn implement(
         return Ok(out);
     }
     let client = connect(ctx.server_url, &rec.rec.database).await?;
-    let key = lock_key(&rec.rec.dedupe_key);
+    let key = advisory_lock_key(&rec.rec.dedupe_key);
     let locked: bool = client
         .query_one("SELECT pg_try_advisory_lock($1)", &[&key])
         .await?

@@ -41,7 +41,8 @@ pub use hypo::{GenericPlan, ensure_hypopg, generic_plan};
 pub use ident::{index_name, qualified, quote_ident};
 pub use impact::{Impact, ImpactSide, measure_impact};
 pub use implement::{
-    Actions, CacheRule, ImplementContext, ImplementOutcome, PoolResize, implement,
+    Actions, CacheRule, ImplementContext, ImplementOutcome, PoolResize, advisory_lock_key,
+    implement,
 };
 pub use indexes::{IndexFindings, index_findings};
 pub use workload::{
