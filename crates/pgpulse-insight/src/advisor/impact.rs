@@ -37,7 +37,7 @@ pub struct ImpactSide {
 /// The measured effect, as stored in the recommendation's `impact`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Impact {
-    /// `measured`, or `not enough calls yet` (fewer than [`MIN_CALLS`] on
+    /// `measured`, or `not enough calls yet` (fewer than [`MIN_CALLS`](super::IMPACT_MIN_CALLS) on
     /// a side), or `no affected statements`.
     pub status: String,
     /// The fingerprints compared.

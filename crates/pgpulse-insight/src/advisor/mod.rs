@@ -39,7 +39,7 @@ pub use advice::{PoolInput, cache_candidates, pool_advice, vacuum_advice};
 pub use error::AdvisorError;
 pub use hypo::{GenericPlan, ensure_hypopg, generic_plan};
 pub use ident::{index_name, qualified, quote_ident};
-pub use impact::{Impact, ImpactSide, measure_impact};
+pub use impact::{Impact, ImpactSide, MIN_CALLS as IMPACT_MIN_CALLS, measure_impact};
 pub use implement::{
     Actions, CacheRule, ImplementContext, ImplementOutcome, PoolResize, advisory_lock_key,
     implement,
