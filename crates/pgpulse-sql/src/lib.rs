@@ -5,7 +5,8 @@
 //! Two levels: [`normalize`] / [`fingerprint`] run a hand-written lexer on
 //! every statement (about a microsecond); [`analyze`] adds a full parse with
 //! `sqlparser` that finds tables and functions, and [`Analyzer`] memoises it
-//! per distinct text. When the analysis cannot be sure of what a statement
+//! per distinct text; [`predicate_columns`] lists the columns a statement
+//! filters, joins or sorts on (for the index advisor). When the analysis cannot be sure of what a statement
 //! writes it says so: `certain = false` (and `may_write = true` unless the
 //! statement is clearly read-only), which a cache must treat as "invalidate
 //! everything".

@@ -61,6 +61,15 @@ pub fn index_findings(
     out
 }
 
+/// "3 days" or, under a day, "5 hours".
+fn age(d: chrono::Duration) -> String {
+    if d.num_days() >= 1 {
+        format!("{} days", d.num_days())
+    } else {
+        format!("{} hours", d.num_hours())
+    }
+}
+
 fn size_mb(bytes: i64) -> f64 {
     (bytes as f64 / 1_048_576.0 * 100.0).round() / 100.0
 }
@@ -117,10 +126,7 @@ fn unused(indexes: &[IndexUsage], config: &AdvisorConfig, now: Timestamp, out: &
                 continue;
             }
             Some(reset) => (
-                format!(
-                    "since the statistics reset {} days ago",
-                    (now - reset).num_days()
-                ),
+                format!("since the statistics reset {} ago", age(now - reset)),
                 0.8,
             ),
             None => (
@@ -148,9 +154,9 @@ fn unused(indexes: &[IndexUsage], config: &AdvisorConfig, now: Timestamp, out: &
     }
     for (db, reset) in too_recent {
         out.notes.push(format!(
-            "{db}: statistics were reset {} hours ago, less than the {} days needed to \
+            "{db}: statistics were reset {} ago, less than the {} days needed to \
              call an index unused; unused indexes not judged",
-            (now - reset).num_hours(),
+            age(now - reset),
             config.unused_min_stats_age.as_secs() / 86_400
         ));
     }
@@ -318,7 +324,7 @@ mod tests {
         let f = index_findings(&rows, &AdvisorConfig::default(), now);
         assert!(f.recommendations.is_empty(), "{f:?}");
         assert_eq!(f.notes.len(), 1);
-        assert!(f.notes[0].contains("48 hours ago"), "{}", f.notes[0]);
+        assert!(f.notes[0].contains("2 days ago"), "{}", f.notes[0]);
 
         a.stats_reset = Some(now - chrono::Duration::days(8));
         let f = index_findings(&[a], &AdvisorConfig::default(), now);
