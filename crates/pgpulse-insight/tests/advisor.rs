@@ -406,11 +406,27 @@ async fn missing_index_is_recommended_implemented_and_measured() {
         impact.before.p95_ms, impact.after.p95_ms, impact.before.mean_ms, impact.after.mean_ms
     );
 
-    // Once the index exists, the advisor no longer proposes it.
+    // Once the index exists, the advisor no longer proposes it; a dismissed
+    // finding stays dismissed.
+    let dup = of_kind(recs, "duplicate_index")[0].id;
+    store
+        .set_recommendation_status(
+            dup,
+            RecommendationStatus::Dismissed,
+            Some("alice"),
+            clock.now().into(),
+        )
+        .await
+        .expect("dismiss");
     let again = advise(&ctx, &config, clock.now().into())
         .await
         .expect("advise");
     assert!(of_kind(&again.recommendations, "missing_index").is_empty());
+    let dups = of_kind(&again.recommendations, "duplicate_index");
+    assert_eq!(
+        dups.iter().map(|r| (r.id, r.status)).collect::<Vec<_>>(),
+        [(dup, RecommendationStatus::Dismissed)]
+    );
     insight.shutdown();
 }
 

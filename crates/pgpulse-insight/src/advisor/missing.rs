@@ -177,14 +177,15 @@ pub(crate) async fn missing_indexes(
     Ok(recs)
 }
 
+/// The rationale's write-overhead sentence (empty unless the table is
+/// write-heavy) and the table's figures for `details`.
 fn write_overhead(
-    server: &Server<'_>,
+    tables: &[TableActivity],
     schema: &str,
     table: &str,
     config: &AdvisorConfig,
 ) -> (String, serde_json::Value) {
-    let Some(t) = server
-        .tables
+    let Some(t) = tables
         .iter()
         .find(|t| t.schema == schema && t.table == table)
     else {
@@ -275,7 +276,7 @@ fn validated(
             "cost_after": after, "estimated_mean_after_ms": e.stmt.mean_ms * ratio,
         }));
     }
-    let (overhead, table_figures) = write_overhead(server, col.0, col.1, config);
+    let (overhead, table_figures) = write_overhead(server.tables, col.0, col.1, config);
     rec.rationale = format!(
         "HypoPG: a hypothetical index on {}.{} ({}) lowers the planned cost of {} \
          statement(s) by at least {:.0}%: {}. Estimated time saved: {:.0} ms over the \
@@ -328,7 +329,7 @@ async fn heuristic_rec(
     }
     let all: Vec<&Effect<'_>> = effects.iter().collect();
     let mut rec = base_rec(col, &all, &first.stmt.database);
-    let (overhead, table_figures) = write_overhead(server, schema, table, config);
+    let (overhead, table_figures) = write_overhead(server.tables, schema, table, config);
     let calls: u64 = effects.iter().map(|e| e.stmt.calls).sum();
     rec.rationale = format!(
         "Heuristic (HypoPG is not available, so the gain is not estimated): the plan of \
@@ -346,4 +347,37 @@ async fn heuristic_rec(
         d.insert("table_rows".into(), json!(rows));
     }
     Ok(Some(rec))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_heavy_tables_state_the_overhead() {
+        let t = |read, written| TableActivity {
+            schema: "public".into(),
+            table: "events".into(),
+            n_live_tup: 1_000,
+            n_dead_tup: 0,
+            rows_read: read,
+            rows_written: written,
+            seq_scan: 0,
+            last_vacuum: None,
+        };
+        let c = AdvisorConfig::default();
+        let (text, figures) = write_overhead(&[t(100, 5_000)], "public", "events", &c);
+        assert!(
+            text.contains("write-heavy (5000 rows written vs 100 read"),
+            "{text}"
+        );
+        assert_eq!(figures["write_ratio"], json!(50.0));
+        let (text, figures) = write_overhead(&[t(0, 10)], "public", "events", &c);
+        assert!(!text.is_empty());
+        assert_eq!(figures["write_ratio"], json!(null));
+        let (text, _) = write_overhead(&[t(5_000, 100)], "public", "events", &c);
+        assert!(text.is_empty());
+        let (text, figures) = write_overhead(&[t(1, 1)], "public", "other", &c);
+        assert!(text.is_empty() && figures.is_null());
+    }
 }
