@@ -2,10 +2,8 @@
 //! capture, alerts, baselines, pattern analysis, the index advisor, reports and
 //! scheduled jobs.
 //!
-//! The optimization advisor (index findings, missing indexes validated with
-//! HypoPG, cache / pool / vacuum advice, implementation and measured
-//! impact) is in [`advisor`]. The statistics pipeline and its flush into
-//! the performance store:
+//! What exists so far is the statistics pipeline and its flush into the
+//! performance store:
 //!
 //! ```text
 //! proxy ──record()──► bounded queue ──► aggregator thread ──► Registry (LRU, per
