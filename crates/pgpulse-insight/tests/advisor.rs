@@ -193,6 +193,9 @@ async fn missing_index_is_recommended_implemented_and_measured() {
             .collect::<Vec<_>>(),
         [(&statements[0].fingerprint, 40)]
     );
+    // One period: its merged histogram gives the live p95 (2 digits).
+    let (live, merged) = (statements[0].p95_ms, stored[0].p95_ms);
+    assert!((live - merged).abs() <= live * 0.02, "{live} vs {merged}");
     let ctx = AdviseContext {
         store: &store,
         client: &client,

@@ -46,7 +46,8 @@ pub use implement::{
 };
 pub use indexes::{IndexFindings, index_findings};
 pub use workload::{
-    TableActivity, WorkloadStatement, table_activity, workload_from_insight, workload_from_store,
+    TableActivity, WorkloadStatement, table_activity, tables_from_statistics,
+    workload_from_insight, workload_from_store,
 };
 
 /// The advisor's thresholds.

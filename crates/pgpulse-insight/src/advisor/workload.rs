@@ -89,7 +89,9 @@ pub fn workload_from_insight(insight: &Insight, n: usize) -> Vec<WorkloadStateme
 }
 
 /// The `n` hottest and `n` slowest statements of the store's pattern rows
-/// in `window` (p95 is the worst period's), merged over users.
+/// in `window`, merged over users. The p95 is exact over the window (the
+/// periods' histograms merged); when a period has no histogram it is the
+/// worst period's p95.
 pub async fn workload_from_store(
     store: &dyn Store,
     window: Window,
@@ -111,7 +113,7 @@ pub async fn workload_from_store(
         rows.extend(store.pattern_summaries(&filter).await?.items);
     }
     let mut seen = std::collections::HashSet::new();
-    Ok(merged(
+    let mut out = merged(
         rows.into_iter()
             .filter(|s| {
                 seen.insert((
@@ -131,7 +133,21 @@ pub async fn workload_from_store(
                 cache_hits: u64::try_from(s.cache_hits).unwrap_or(0),
                 cache_misses: u64::try_from(s.cache_misses).unwrap_or(0),
             }),
-    ))
+    );
+    for stmt in &mut out {
+        let rows = store.patterns(window, Some(&stmt.fingerprint)).await?;
+        let blobs: Vec<&[u8]> = rows
+            .iter()
+            .filter(|r| r.database == stmt.database)
+            .map(|r| r.histogram.as_deref())
+            .collect::<Option<_>>()
+            .unwrap_or_default();
+        if !blobs.is_empty() {
+            let h = crate::patterns::merge_histograms(&blobs)?;
+            stmt.p95_ms = h.value_at_quantile(0.95) as f64 / 1000.0;
+        }
+    }
+    Ok(out)
 }
 
 /// One table's activity since the statistics reset (`pg_stat_user_tables`).
@@ -180,6 +196,27 @@ impl TableActivity {
     }
 }
 
+/// The tables of a stored `database_statistics` row as [`TableActivity`]
+/// (for vacuum advice without a connection): dead and live rows and the
+/// last vacuum; reads and writes are not in that row and are 0.
+pub fn tables_from_statistics(stats: &pgpulse_store::DatabaseStatistics) -> Vec<TableActivity> {
+    let tables: Vec<crate::collect::TableStats> =
+        serde_json::from_value(stats.tables.clone()).unwrap_or_default();
+    tables
+        .into_iter()
+        .map(|t| TableActivity {
+            schema: t.schema,
+            table: t.table,
+            n_live_tup: t.n_live_tup,
+            n_dead_tup: t.n_dead_tup,
+            rows_read: 0,
+            rows_written: 0,
+            seq_scan: 0,
+            last_vacuum: t.last_vacuum.max(t.last_autovacuum),
+        })
+        .collect()
+}
+
 /// Reads every user table's activity of the connection's database.
 pub async fn table_activity(client: &Client) -> Result<Vec<TableActivity>, AdvisorError> {
     let rows = client
@@ -224,6 +261,42 @@ mod tests {
             cache_hits: 0,
             cache_misses: calls,
         }
+    }
+
+    #[test]
+    fn stored_statistics_tables_feed_vacuum_advice() {
+        let at = chrono::DateTime::from_timestamp(1_700_000_000, 0).expect("ts");
+        let stats = pgpulse_store::DatabaseStatistics {
+            id: 1,
+            collected_at: at,
+            database: "db".into(),
+            size_bytes: 0,
+            xact_commit: 0,
+            xact_rollback: 0,
+            blks_hit: 0,
+            blks_read: 0,
+            buffer_hit_ratio: 0.0,
+            deadlocks: 0,
+            temp_bytes: 0,
+            connections: serde_json::json!({}),
+            long_running_transactions: 0,
+            lock_waits: 0,
+            dead_tuples: 30_000,
+            bloat_bytes: 0,
+            tables: serde_json::json!([{
+                "schema": "public", "table": "churn", "total_bytes": 1, "table_bytes": 1,
+                "index_bytes": 0, "n_live_tup": 30000, "n_dead_tup": 30000, "bloat_bytes": 0,
+                "last_vacuum": null, "last_autovacuum": at, "size_estimated": false
+            }]),
+        };
+        let tables = tables_from_statistics(&stats);
+        assert_eq!(tables.len(), 1);
+        assert_eq!(tables[0].dead_share(), 0.5);
+        assert_eq!(tables[0].last_vacuum, Some(at));
+        let recs =
+            crate::advisor::vacuum_advice("db", &tables, &crate::advisor::AdvisorConfig::default());
+        assert_eq!(recs.len(), 1);
+        assert!(recs[0].rationale.contains("50%"), "{}", recs[0].rationale);
     }
 
     #[test]
