@@ -207,7 +207,11 @@ async fn missing_index_is_recommended_implemented_and_measured() {
     let first = advise(&ctx, &AdvisorConfig::default(), clock.now().into())
         .await
         .expect("advise");
-    assert!(first.hypopg, "HypoPG must be usable in the testkit cluster");
+    assert!(
+        first.hypopg,
+        "HypoPG must be usable in the testkit cluster: run scripts/install-deps.sh \
+         (postgresql-15-hypopg)"
+    );
     assert!(of_kind(&first.recommendations, "unused_index").is_empty());
     assert!(
         first
@@ -577,7 +581,8 @@ async fn without_hypopg_a_heuristic_recommends_with_lower_confidence() {
     assert_eq!(rec.rec.details["column"], json!("client_id"));
     assert!(rec.rec.confidence < 0.5, "{}", rec.rec.confidence);
     assert!(
-        rec.rec.rationale.starts_with("Heuristic") && rec.rec.rationale.contains("200000 rows"),
+        rec.rec.rationale.starts_with("Heuristic, confidence 0.4")
+            && rec.rec.rationale.contains("200000 rows"),
         "{}",
         rec.rec.rationale
     );

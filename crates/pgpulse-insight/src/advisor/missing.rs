@@ -332,7 +332,8 @@ async fn heuristic_rec(
     let (overhead, table_figures) = write_overhead(server.tables, schema, table, config);
     let calls: u64 = effects.iter().map(|e| e.stmt.calls).sum();
     rec.rationale = format!(
-        "Heuristic (HypoPG is not available, so the gain is not estimated): the plan of \
+        "Heuristic, confidence 0.4 (HypoPG is not available, so the gain is not \
+         estimated): the plan of \
          {} statement(s) ({calls} calls) scans {schema}.{table} ({rows:.0} rows) \
          sequentially while filtering on {column}, which has about {:.0} distinct values \
          (a value matches about {:.2}% of the rows).{overhead}",
