@@ -103,6 +103,7 @@
 //! the aggregator share two cores).
 #![warn(missing_docs)]
 
+pub mod advisor;
 mod aggregator;
 mod clock;
 pub mod collect;

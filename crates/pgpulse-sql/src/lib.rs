@@ -5,7 +5,8 @@
 //! Two levels: [`normalize`] / [`fingerprint`] run a hand-written lexer on
 //! every statement (about a microsecond); [`analyze`] adds a full parse with
 //! `sqlparser` that finds tables and functions, and [`Analyzer`] memoises it
-//! per distinct text. When the analysis cannot be sure of what a statement
+//! per distinct text; [`predicate_columns`] lists the columns a statement
+//! filters, joins or sorts on (for the index advisor). When the analysis cannot be sure of what a statement
 //! writes it says so: `certain = false` (and `may_write = true` unless the
 //! statement is clearly read-only), which a cache must treat as "invalidate
 //! everything".
@@ -31,6 +32,7 @@
 
 mod analysis;
 mod analyzer;
+mod columns;
 mod error;
 mod fallback;
 mod keywords;
@@ -41,6 +43,7 @@ mod tables;
 
 pub use analysis::{Analysis, analyze};
 pub use analyzer::Analyzer;
+pub use columns::{ColumnClause, ColumnUse, predicate_columns};
 pub use error::SqlError;
 pub use kind::StatementKind;
 pub use normalize::{Fingerprint, Normalized, fingerprint, normalize};
