@@ -203,6 +203,19 @@ impl Insight {
         self.registry().series(fingerprint, minutes, now)
     }
 
+    /// Per-minute buckets (as [`Insight::series`]) of every fingerprint that
+    /// ran in the last `minutes` minutes, with its normalized text, in one
+    /// pass (what the degradation detector reads each evaluation).
+    pub fn recent_series(&self, minutes: u32) -> Vec<(Fingerprint, Arc<str>, Vec<MinuteBucket>)> {
+        let now = self.inner.clock.now();
+        self.registry().recent_series(minutes, now)
+    }
+
+    /// The current time of this instance's clock.
+    pub fn now(&self) -> std::time::SystemTime {
+        self.inner.clock.now()
+    }
+
     /// Per-minute buckets of all statements.
     pub fn series_all(&self, minutes: u32) -> Vec<MinuteBucket> {
         let now = self.inner.clock.now();

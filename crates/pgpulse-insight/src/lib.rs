@@ -104,6 +104,8 @@
 #![warn(missing_docs)]
 
 mod aggregator;
+pub mod alerts;
+pub mod baseline;
 mod clock;
 mod config;
 mod console;
@@ -123,6 +125,8 @@ mod series;
 mod slow;
 mod stats;
 
+pub use alerts::{AlertEngine, AlertRules, EvalOutcome, Observation, WebhookConfig, WebhookSink};
+pub use baseline::{BaselineThresholds, make_baseline, refresh_rolling_baseline};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{ExplainConfig, InsightConfig};
 pub use console::{SHOW_QUERIES_COLUMNS, SHOW_SLOW_QUERIES_COLUMNS, Table};
