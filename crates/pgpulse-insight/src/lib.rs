@@ -135,6 +135,8 @@ pub use event::{CacheOutcome, Session, SqlState, StatementEvent};
 pub use flush::{FlushStats, flush_once, spawn_flusher};
 pub use hdrhistogram::Histogram;
 pub use insight::Insight;
+pub use patterns::analysis::{PatternFinding, PatternFindings, PatternOptions, analyze_patterns};
+pub use patterns::shapes::QueryShape;
 pub use patterns::{decode_histogram, merge_histograms};
 pub use pgpulse_sql::Fingerprint;
 pub use recorder::{CounterSnapshot, EventRef, Recorder};
