@@ -12,7 +12,7 @@ pub(crate) struct SeqScan {
     /// Table.
     pub table: String,
     /// Rows the scan reads: with ANALYZE, rows returned plus rows removed
-    /// by the filter, per loop; otherwise the planner's estimate of the
+    /// by the filter, times the loops; otherwise the planner's estimate of the
     /// rows it returns (a lower bound of what it reads).
     pub rows: f64,
     /// Whether `rows` was measured (ANALYZE) rather than estimated.
@@ -45,7 +45,13 @@ fn walk(v: &Value, out: &mut Vec<SeqScan>, depth: usize) {
             {
                 let num = |k: &str| map.get(k).and_then(Value::as_f64);
                 let (rows, measured) = match num("Actual Rows") {
-                    Some(actual) => (actual + num("Rows Removed by Filter").unwrap_or(0.0), true),
+                    // Per-loop figures (a parallel scan's are averaged over
+                    // its processes): times the loops for the rows read.
+                    Some(actual) => (
+                        (actual + num("Rows Removed by Filter").unwrap_or(0.0))
+                            * num("Actual Loops").unwrap_or(1.0).max(1.0),
+                        true,
+                    ),
                     None => (num("Plan Rows").unwrap_or(0.0), false),
                 };
                 out.push(SeqScan {
