@@ -217,11 +217,6 @@ impl Insight {
         self.registry().recent_series(minutes, now)
     }
 
-    /// The current time of this instance's clock.
-    pub fn now(&self) -> std::time::SystemTime {
-        self.inner.clock.now()
-    }
-
     /// Per-minute buckets of all statements.
     pub fn series_all(&self, minutes: u32) -> Vec<MinuteBucket> {
         let now = self.inner.clock.now();
