@@ -101,20 +101,22 @@ pub async fn start(
     config: &Config,
     opts: ApiOptions,
     mut stop: watch::Receiver<bool>,
-) -> anyhow::Result<JoinHandle<()>> {
+) -> anyhow::Result<(JoinHandle<()>, std::net::SocketAddr)> {
     let router = pgpulse_api::app(ApiState::new(opts).context("api")?);
     let listener = TcpListener::bind(config.http.listen)
         .await
         .with_context(|| format!("cannot listen on {} (http)", config.http.listen))?;
-    tracing::info!(listen = %listener.local_addr()?, "pgpulse API listening");
-    Ok(tokio::spawn(async move {
+    let addr = listener.local_addr()?;
+    tracing::info!(listen = %addr, "pgpulse API listening");
+    let task = tokio::spawn(async move {
         let shutdown = async move {
             let _ = stop.wait_for(|s| *s).await;
         };
         if let Err(e) = pgpulse_api::serve(listener, router, shutdown).await {
             tracing::error!(error = %e, "the HTTP server stopped");
         }
-    }))
+    });
+    Ok((task, addr))
 }
 
 /// `pgpulse api-key ...`.

@@ -24,10 +24,9 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 /// The running background tasks; [`Background::stop`] ends them.
 #[derive(Debug)]
 pub struct Background {
-    /// The performance store.
-    pub store: Arc<dyn Store>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    scheduler: Option<pgpulse_insight::jobs::SchedulerTask>,
 }
 
 /// What the background tasks read.
@@ -64,8 +63,13 @@ pub async fn open_store(config: &Config, config_path: Option<&Path>) -> anyhow::
 }
 
 impl Background {
-    /// Starts the flusher and the snapshot task over `store`.
-    pub fn start(config: &Config, store: Arc<dyn Store>, handles: Handles) -> Background {
+    /// Starts the flusher, the snapshot task, the alert evaluation and the
+    /// scheduled jobs over `store`.
+    pub fn start(
+        config: &Config,
+        store: Arc<dyn Store>,
+        handles: Handles,
+    ) -> anyhow::Result<Background> {
         let (stop, stop_rx) = watch::channel(false);
         let every = config.store.flush_interval;
         let mut tasks = Vec::new();
@@ -77,19 +81,46 @@ impl Background {
                 stop_rx.clone(),
             ));
         }
+        if config.alerts.enabled
+            && let Some(insight) = &handles.insight
+        {
+            let engine = crate::alerts::engine(&config.alerts)?;
+            tasks.push(tokio::spawn(crate::alerts::run(
+                engine,
+                insight.clone(),
+                crate::alerts::Sources::new(config, &handles),
+                store.clone(),
+                config.alerts.interval,
+                stop_rx.clone(),
+            )));
+        }
+        let pattern_job = Arc::new(crate::jobs::PatternJob {
+            insight: handles.insight.clone(),
+            baseline_span: Duration::from_secs(7 * 24 * 3600),
+        });
+        let scheduler = crate::jobs::start(config, store.clone(), pattern_job)?;
         let instance = crate::snapshots::instance_name(config.proxy.listen.port());
         tasks.push(tokio::spawn(snapshot_loop(
             Snapshotter::new(instance),
-            store.clone(),
+            store,
             handles,
             every,
             stop_rx,
         )));
-        Background { store, stop, tasks }
+        Ok(Background {
+            stop,
+            tasks,
+            scheduler,
+        })
     }
 
     /// Stops every task after its last write (bounded by a timeout).
     pub async fn stop(self) {
+        if let Some(scheduler) = self.scheduler
+            && !scheduler.shutdown(STOP_TIMEOUT).await
+        {
+            tracing::warn!("scheduled jobs still running at shutdown were stopped");
+        }
         let _ = self.stop.send(true);
         let all = futures::future::join_all(self.tasks);
         if tokio::time::timeout(STOP_TIMEOUT, all).await.is_err() {

@@ -5,20 +5,19 @@
 //! The data is the med-spa schema (`crate::medspa`: 50,000 clients and
 //! 500,000 appointments, seeded directly), and the workload its read-mostly
 //! mix, run through pgpulse with the cache on, twice (cold, then warm),
-//! each followed by the stale-read self-check. The dashboard and the
-//! advisor's findings join as those parts land.
+//! each followed by the stale-read self-check. pgpulse runs as `serve`
+//! does (API, dashboard, store in a temporary directory, scheduled jobs),
+//! and the demo prints the dashboard's URL and an admin API key.
 //!
 //! For tests: `PGPULSE_DEMO_SIZE=quick` seeds the small data set and
 //! `PGPULSE_DEMO_SECONDS=N` shortens each workload run.
 
 use std::sync::Arc;
 
-use anyhow::Context;
-use pgpulse_proxy::{Proxy, ProxyHandle};
+use pgpulse_proxy::ProxyHandle;
 use pgpulse_testkit::{PgCluster, free_port};
 
 use crate::config::Config;
-use crate::serve::proxy_options;
 
 /// Runs the demo until Ctrl-C.
 pub async fn run(upstream: Option<String>) -> anyhow::Result<()> {
@@ -34,33 +33,50 @@ pub async fn run(upstream: Option<String>) -> anyhow::Result<()> {
         cluster.host(),
         cluster.port()
     );
-    let port = if std::net::TcpListener::bind("127.0.0.1:6432").is_ok() {
-        6432
-    } else {
-        free_port()
+    let free_or = |preferred: u16| {
+        if std::net::TcpListener::bind(("127.0.0.1", preferred)).is_ok() {
+            preferred
+        } else {
+            free_port()
+        }
     };
+    let (port, http_port) = (free_or(6432), free_or(6480));
+    // The store lives as long as the demo: removed with this directory.
+    let dir = tempfile::Builder::new().prefix("pgpulse-demo-").tempdir()?;
     let mut config = Config::default();
     config.upstream.url = Some(cluster.url());
     config.proxy.listen = format!("127.0.0.1:{port}").parse()?;
+    config.http.listen = format!("127.0.0.1:{http_port}").parse()?;
     config.pool.default_pool_size = 8;
-    let opts = proxy_options(&config)?;
-    let (hooks, _insight) = crate::insight::hooks(&config, None)?;
-    let cache = hooks.cache.clone();
-    let proxy = Proxy::bind(opts, hooks)
-        .await
-        .with_context(|| format!("cannot listen on 127.0.0.1:{port}"))?;
-    let handle = proxy.handle();
-    let running = tokio::spawn(proxy.run());
+    config.store.url = format!("sqlite://{}", dir.path().join("pgpulse.db").display());
+    // History fills in seconds, not minutes, so the dashboard moves at once;
+    // the collectors run every minute instead of every 5 / 15.
+    config.store.flush_interval = std::time::Duration::from_secs(5);
+    config.jobs.database_statistics = "* * * * *".into();
+    config.jobs.index_usage = "* * * * *".into();
+    eprintln!("pgpulse demo: performance store in {}", dir.path().display());
+    let running = crate::serve::start(&config, None, None).await?;
+    let (key, _) = pgpulse_api::create_api_key(
+        running.store.keys.as_ref(),
+        "demo",
+        pgpulse_store::ApiRole::Admin,
+        chrono::Utc::now(),
+    )
+    .await?;
+    if let Some(http) = running.http {
+        eprintln!("pgpulse demo: dashboard at http://{http}/dashboard/ (API: http://{http}/api/performance/status)");
+        eprintln!("pgpulse demo: admin API key (paste it into the dashboard's login):");
+        eprintln!("    {key}");
+    }
     let cluster = Arc::new(cluster);
-
-    let workload = run_medspa(&cluster, port, cache.as_ref());
+    let workload = run_medspa(&cluster, port, running.cache.as_ref());
     tokio::select! {
         done = workload => done?,
         _ = tokio::signal::ctrl_c() => {
-            return stop(handle, running, cluster).await;
+            return stop(running, cluster, dir).await;
         }
     }
-    print_pools(&handle);
+    print_pools(&running.proxy);
     eprintln!();
     eprintln!("pgpulse demo: pgpulse is listening on 127.0.0.1:{port}; try");
     eprintln!(
@@ -72,9 +88,15 @@ pub async fn run(upstream: Option<String>) -> anyhow::Result<()> {
         "  (database `medspa` has the demo data) and the admin console: the same with \
          database `pgpulse`, then SHOW POOLS; SHOW CACHE; SHOW CACHE_REFUSALS; SHOW QUERIES;"
     );
+    if let Some(http) = running.http {
+        eprintln!(
+            "pgpulse demo: dashboard at http://{http}/dashboard/ with the key above; \
+             POST /api/performance/optimize-indexes finds the missing index"
+        );
+    }
     eprintln!("pgpulse demo: press Ctrl-C to stop and clean up");
     tokio::signal::ctrl_c().await?;
-    stop(handle, running, cluster).await
+    stop(running, cluster, dir).await
 }
 
 /// Seeds the med-spa database (directly) and runs its workload through
@@ -193,15 +215,16 @@ fn print_pools(handle: &ProxyHandle) {
 }
 
 async fn stop(
-    handle: ProxyHandle,
-    running: tokio::task::JoinHandle<std::io::Result<()>>,
+    running: crate::serve::Running,
     cluster: Arc<PgCluster>,
+    dir: tempfile::TempDir,
 ) -> anyhow::Result<()> {
     eprintln!("pgpulse demo: stopping...");
-    handle.shutdown();
-    let _ = running.await;
+    running.proxy.shutdown();
+    running.wait().await?;
     // Dropping the last handle stops PostgreSQL and deletes its directory.
     tokio::task::spawn_blocking(move || drop(cluster)).await?;
+    drop(dir);
     eprintln!("pgpulse demo: stopped and cleaned up");
     Ok(())
 }

@@ -106,3 +106,42 @@ pub fn start(
     )?;
     Ok(Some(scheduler.start()))
 }
+
+/// Pattern analysis over the last day (hot patterns, N+1, unparameterized
+/// texts, sequential scans in captured plans, statements slowing down),
+/// stored as recommendations; then the rolling baseline is refreshed from
+/// the last `baseline_span`, so that the regression alert compares with
+/// the past week.
+pub struct PatternJob {
+    /// Live statistics (N+1 and unparameterized texts come from them).
+    pub insight: Option<Arc<pgpulse_insight::Insight>>,
+    /// Span of the rolling baseline.
+    pub baseline_span: Duration,
+}
+
+#[async_trait]
+impl Job for PatternJob {
+    async fn run(&self, ctx: &JobContext) -> Result<u64, String> {
+        let findings = pgpulse_insight::analyze_patterns(
+            ctx.store.as_ref(),
+            self.insight.as_deref(),
+            ctx.started_at,
+            &pgpulse_insight::PatternOptions::default(),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        let baseline = pgpulse_insight::refresh_rolling_baseline(
+            ctx.store.as_ref(),
+            ctx.started_at,
+            self.baseline_span,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        let count = findings.findings.len() as u64;
+        ctx.set_message(format!(
+            "{count} findings; rolling baseline {}",
+            if baseline.is_some() { "refreshed" } else { "not refreshed (no statistics yet)" }
+        ));
+        Ok(count)
+    }
+}

@@ -5,13 +5,19 @@
 //! running transactions get `proxy.shutdown_timeout`); SIGHUP reloads users
 //! and pool options from the same file and environment.
 
-use std::path::PathBuf;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::Context;
+use pgpulse_insight::Insight;
 use pgpulse_proxy::{
-    ClientAuthMethod, PoolMode, PoolOptions, Proxy, ProxyOptions, ServerTlsMode, UpstreamOptions,
-    UserOptions,
+    ClientAuthMethod, PoolMode, PoolOptions, Proxy, ProxyHandle, ProxyOptions, ServerTlsMode,
+    UpstreamOptions, UserOptions,
 };
+use pgpulse_store::Opened;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 use crate::background::{Background, Handles};
 use crate::config::{self, Config};
@@ -19,23 +25,41 @@ use crate::config::{self, Config};
 /// The default `auth_query` (PgBouncer's).
 const DEFAULT_AUTH_QUERY: &str = "SELECT usename, passwd FROM pg_shadow WHERE usename = $1";
 
-/// Runs pgpulse until SIGTERM / SIGINT.
-pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result<()> {
-    let opts = proxy_options(&config)?;
-    let store = crate::background::open_store(&config, config_path.as_deref()).await?;
-    let reload: pgpulse_proxy::ReloadFn = Box::new(move || {
-        let fresh = Config::load(config_path.as_deref()).map_err(|e| e.to_string())?;
-        let opts = proxy_options(&fresh).map_err(|e| format!("{e:#}"))?;
-        Ok((opts.users, opts.pool))
-    });
-    let (hooks, insight) = crate::insight::hooks(&config, Some(reload))?;
+/// Everything `serve` (and `demo`) runs, started.
+#[derive(Debug)]
+pub struct Running {
+    /// The proxy's handle (pools, shutdown, reload).
+    pub proxy: ProxyHandle,
+    /// The HTTP side's address, when the API is on.
+    pub http: Option<SocketAddr>,
+    /// The store.
+    pub store: Opened,
+    /// The result cache, when on.
+    pub cache: Option<pgpulse_cache::Cache>,
+    proxy_task: JoinHandle<std::io::Result<()>>,
+    http_task: Option<JoinHandle<()>>,
+    http_stop: watch::Sender<bool>,
+    background: Background,
+    insight: Option<Arc<Insight>>,
+}
+
+/// Starts the proxy, the API, the store's writers and the scheduled jobs.
+pub async fn start(
+    config: &Config,
+    config_path: Option<&Path>,
+    reload: Option<pgpulse_proxy::ReloadFn>,
+) -> anyhow::Result<Running> {
+    let opts = proxy_options(config)?;
+    let store = crate::background::open_store(config, config_path).await?;
+    let (hooks, insight) = crate::insight::hooks(config, reload)?;
     let cache = hooks.cache.clone();
     let proxy = Proxy::bind(opts.clone(), hooks)
         .await
         .with_context(|| format!("cannot listen on {}", opts.listen))?;
     let handle = proxy.handle();
+    let listen = proxy.local_addr()?;
     tracing::info!(
-        listen = %proxy.local_addr()?,
+        %listen,
         upstream = %format!("{}:{}", opts.upstream.host, opts.upstream.port),
         mode = opts.pool.mode.as_str(),
         store = store.store.backend(),
@@ -43,28 +67,61 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result
     );
     let handles = Handles {
         insight: insight.clone(),
-        cache,
+        cache: cache.clone(),
         proxy: handle.clone(),
     };
-    let (http_stop, http_stopped) = tokio::sync::watch::channel(false);
-    let http = if config.api.enabled {
-        let opts = crate::api::options(&config, &store, &handles)?;
-        Some(crate::api::start(&config, opts, http_stopped).await?)
+    let (http_stop, http_stopped) = watch::channel(false);
+    let (http_task, http) = if config.api.enabled {
+        let opts = crate::api::options(config, &store, &handles)?;
+        let (task, addr) = crate::api::start(config, opts, http_stopped).await?;
+        (Some(task), Some(addr))
     } else {
-        None
+        (None, None)
     };
-    let background = Background::start(&config, store.store.clone(), handles);
-    tokio::spawn(signals(handle));
-    proxy.run().await?;
-    let _ = http_stop.send(true);
-    if let Some(http) = http {
-        let _ = http.await;
+    let background = Background::start(config, store.store.clone(), handles)?;
+    Ok(Running {
+        proxy: handle,
+        http,
+        store,
+        cache,
+        proxy_task: tokio::spawn(proxy.run()),
+        http_task,
+        http_stop,
+        background,
+        insight,
+    })
+}
+
+impl Running {
+    /// Waits until the proxy has stopped (after [`ProxyHandle::shutdown`]),
+    /// then stops the API, the background tasks and the aggregator, in
+    /// that order: the flusher's last write needs the aggregator.
+    pub async fn wait(self) -> anyhow::Result<()> {
+        let served = self.proxy_task.await;
+        let _ = self.http_stop.send(true);
+        if let Some(http) = self.http_task {
+            let _ = http.await;
+        }
+        self.background.stop().await;
+        if let Some(insight) = self.insight {
+            insight.shutdown();
+        }
+        served??;
+        Ok(())
     }
-    // The flusher's last write needs the aggregator: stop it first.
-    background.stop().await;
-    if let Some(insight) = insight {
-        insight.shutdown();
-    }
+}
+
+/// Runs pgpulse until SIGTERM / SIGINT.
+pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result<()> {
+    let reload_path = config_path.clone();
+    let reload: pgpulse_proxy::ReloadFn = Box::new(move || {
+        let fresh = Config::load(reload_path.as_deref()).map_err(|e| e.to_string())?;
+        let opts = proxy_options(&fresh).map_err(|e| format!("{e:#}"))?;
+        Ok((opts.users, opts.pool))
+    });
+    let running = start(&config, config_path.as_deref(), Some(reload)).await?;
+    tokio::spawn(signals(running.proxy.clone()));
+    running.wait().await?;
     tracing::info!("pgpulse stopped");
     Ok(())
 }

@@ -22,7 +22,7 @@ mod env;
 mod store;
 
 pub use api::ApiConfig;
-pub use store::{JobsConfig, RetentionConfig, StoreConfig};
+pub use store::{AlertsConfig, JobsConfig, RetentionConfig, StoreConfig};
 
 /// A configuration error, phrased for the operator who has to fix it.
 #[derive(Debug, thiserror::Error)]
@@ -84,6 +84,8 @@ pub struct Config {
     pub jobs: JobsConfig,
     /// The admin API's credentials and limits.
     pub api: ApiConfig,
+    /// Alert rules and notification.
+    pub alerts: AlertsConfig,
 }
 
 /// The upstream PostgreSQL server.
@@ -493,6 +495,18 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "store.log_sample_rate must be between 0 and 1".into(),
             ));
+        }
+        if self.alerts.interval < Duration::from_secs(1) {
+            return Err(ConfigError::Invalid(
+                "alerts.interval must be at least 1s".into(),
+            ));
+        }
+        if let Some(url) = &self.alerts.webhook_url
+            && !url.starts_with("http://")
+        {
+            return Err(ConfigError::Invalid(format!(
+                "alerts.webhook_url must be an http:// URL, got {url:?}"
+            )));
         }
         if self.store.flush_interval < Duration::from_millis(100) {
             return Err(ConfigError::Invalid(

@@ -140,3 +140,46 @@ impl Default for JobsConfig {
         }
     }
 }
+
+/// Alert evaluation and notification.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertsConfig {
+    /// Evaluate the alert rules at all. Default true.
+    pub enabled: bool,
+    /// How often the rules are evaluated. Default 30s.
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+    /// POST each new alert as JSON to this `http://` URL. Default: none.
+    pub webhook_url: Option<String>,
+    /// Send Slack's `{"text": ...}` body instead. Default false.
+    pub webhook_slack: bool,
+    /// Also notify when an alert resolves. Default false.
+    pub webhook_on_resolve: bool,
+    /// Cache hit rate under which an alert is raised. Default 0.8.
+    pub cache_hit_rate_min: f64,
+    /// Share of slow statements above which an alert is raised. Default 0.02.
+    pub slow_rate_max: f64,
+    /// Share of failed statements above which an alert is raised. Default 0.01.
+    pub error_rate_max: f64,
+    /// Clients waiting longer than this for a server raise an alert.
+    /// Default 1s.
+    #[serde(with = "humantime_serde")]
+    pub pool_max_wait: Duration,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        AlertsConfig {
+            enabled: true,
+            interval: Duration::from_secs(30),
+            webhook_url: None,
+            webhook_slack: false,
+            webhook_on_resolve: false,
+            cache_hit_rate_min: 0.8,
+            slow_rate_max: 0.02,
+            error_rate_max: 0.01,
+            pool_max_wait: Duration::from_secs(1),
+        }
+    }
+}
