@@ -1,0 +1,131 @@
+// Drives the pgpulse dashboard in headless Chromium (Debian's /usr/bin/chromium)
+// with playwright-core. Run by crates/pgpulse-api/tests/browser.rs:
+//   node dashboard.mjs <base url> <admin api key> <screenshot dir>
+// Prints `RESULT {json}` for the Rust side and exits non-zero on any failure.
+import { chromium } from 'playwright-core';
+import path from 'node:path';
+
+const [url, key, shots] = process.argv.slice(2);
+if (!url || !key || !shots) {
+  console.error('usage: node dashboard.mjs <url> <key> <screenshot dir>');
+  process.exit(2);
+}
+
+function check(cond, what) {
+  if (!cond) throw new Error('check failed: ' + what);
+  console.log('ok - ' + what);
+}
+
+const shot = (page, name) => page.screenshot({ path: path.join(shots, `dashboard-${name}.png`), fullPage: true });
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
+});
+let failed = false;
+try {
+  const context = await browser.newContext({ viewport: { width: 1440, height: 900 } });
+  const page = await context.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  page.setDefaultTimeout(20000);
+
+  // `/` redirects to the page, which asks for a key.
+  await page.goto(url + '/');
+  check(page.url() === url + '/dashboard/', 'GET / redirects to /dashboard/');
+  await page.waitForSelector('#login-form', { state: 'visible' });
+
+  // A wrong key is refused with a clear message.
+  await page.fill('#api-key', 'pgp_not-a-real-key');
+  await page.click('#login-submit');
+  await page.waitForSelector('#login-error', { state: 'visible' });
+  const refused = await page.textContent('#login-error');
+  check(/401/.test(refused) && /not accepted/.test(refused), 'a wrong key shows the 401 message: ' + refused);
+  await shot(page, 'login');
+
+  // The real key opens the dashboard.
+  await page.fill('#api-key', key);
+  await page.click('#login-submit');
+  await page.waitForSelector('#app-view', { state: 'visible' });
+  await page.waitForSelector('#kpi-qps .value');
+  check(await page.evaluate(() => sessionStorage.getItem('pgpulse.apiKey') !== null), 'the key is kept in sessionStorage');
+
+  // Throughput moves under the workload the Rust side keeps recording.
+  const qps = async () => (await page.textContent('#kpi-qps .value')).trim();
+  const seen = [await qps()];
+  const first = seen[0];
+  await page.waitForFunction((v) => document.querySelector('#kpi-qps .value').textContent.trim() !== v, first, { timeout: 30000 });
+  seen.push(await qps());
+  check(seen[0] !== seen[1], `the throughput tile changes (${seen[0]} -> ${seen[1]})`);
+  const parse = (s) => Number(s.replace(/[^0-9.]/g, ''));
+  await page.waitForSelector('#chart-throughput canvas');
+  await page.waitForSelector('#chart-latency canvas');
+  await page.waitForSelector('#chart-cache canvas');
+  await page.waitForSelector('#chart-pools canvas');
+  check(true, 'the four charts are drawn');
+
+  // Server text is text: the hostile alert title and query are shown, not run.
+  const alertsText = await page.textContent('#alerts');
+  check(alertsText.includes('<img src=x onerror='), 'markup in an alert title is shown as text');
+  check(await page.evaluate(() => window.__xss === undefined && document.querySelectorAll('#app-view img').length === 0), 'no element was created from server text');
+  await shot(page, 'overview');
+
+  // Acknowledge the first open alert with a comment.
+  const item = page.locator('#alerts .item:not(.acked)').first();
+  const alertId = Number(await item.getAttribute('data-alert-id'));
+  await item.locator('input').fill('looked at it from the dashboard');
+  await item.locator('button', { hasText: 'Acknowledge' }).click();
+  const acked = page.locator(`#alerts .item[data-alert-id="${alertId}"] [data-role=status]`);
+  await acked.filter({ hasText: 'acknowledged' }).waitFor();
+  const ackText = await page.textContent(`#alerts .item[data-alert-id="${alertId}"]`);
+  check(/Acknowledged by ops-admin/.test(ackText) && ackText.includes('looked at it from the dashboard'), 'the alert shows it was acknowledged, by whom, with the comment');
+
+  // The plan of the slowest query, as a tree, with the normalized text.
+  await page.locator('#slow-queries tr[data-log-id]', { hasText: 'appointments' }).first().click();
+  await page.waitForSelector('#plan-viewer', { state: 'visible' });
+  const planText = await page.textContent('#plan-viewer');
+  check(planText.includes('Hash Join') && planText.includes('Seq Scan') && planText.includes('Index Scan'), 'the plan tree shows its nodes');
+  check((await page.textContent('#plan-query')).includes('WHERE a.starts_at > $1'), 'the normalized query is shown');
+  const nested = page.locator('#plan-viewer details details summary', { hasText: 'Seq Scan' });
+  check(await nested.isVisible(), 'child nodes are nested and open');
+  await page.locator('#plan-viewer').scrollIntoViewIfNeeded();
+  await shot(page, 'plan');
+
+  // A recommendation's dry run shows the statement, or the server's error.
+  const rec = page.locator('#recommendations .item').first();
+  await rec.locator('button', { hasText: 'Preview' }).click();
+  const result = rec.locator('[data-role=result]');
+  await result.waitFor({ state: 'visible' });
+  const resultText = await result.textContent();
+  check(/CREATE INDEX CONCURRENTLY/.test(resultText) || /\(404\)/.test(resultText), 'the dry run shows a statement or a clear error: ' + resultText);
+
+  // A report opens from a blob URL fetched with the key.
+  await page.locator('#reports button[data-report-id]').first().click();
+  await page.waitForSelector('#report-modal', { state: 'visible' });
+  const frame = page.frameLocator('#report-frame');
+  await frame.locator('#marker').waitFor();
+  check((await frame.locator('h1').textContent()) === 'Daily performance report', 'the report renders in the modal');
+  check((await page.getAttribute('#report-frame', 'src')).startsWith('blob:'), 'the report is shown from a blob URL');
+  await shot(page, 'report');
+  await page.click('#report-close');
+
+  // Sign out forgets the key.
+  await page.click('#logout');
+  await page.waitForSelector('#login-form', { state: 'visible' });
+  check(await page.evaluate(() => sessionStorage.getItem('pgpulse.apiKey') === null), 'signing out forgets the key');
+
+  const unexpected = errors.filter((e) => !/401|Unauthorized|404|Not Found/.test(e));
+  check(unexpected.length === 0, 'no script errors: ' + JSON.stringify(unexpected));
+  console.log('RESULT ' + JSON.stringify({ acknowledged_alert: alertId, throughput_seen: seen.map(parse) }));
+} catch (e) {
+  failed = true;
+  console.error(e && e.stack ? e.stack : String(e));
+  try {
+    const pages = browser.contexts().flatMap((c) => c.pages());
+    if (pages[0]) await pages[0].screenshot({ path: path.join(shots, 'dashboard-failure.png'), fullPage: true });
+  } catch (_) { /* best effort */ }
+} finally {
+  await browser.close();
+}
+process.exit(failed ? 1 : 0);
