@@ -85,6 +85,7 @@ try {
   await page.locator('#slow-queries tr[data-log-id]', { hasText: 'appointments' }).first().click();
   await page.waitForSelector('#plan-viewer', { state: 'visible' });
   const planText = await page.textContent('#plan-viewer');
+  check(!planText.includes('[object'), 'plan properties are rendered as text');
   check(planText.includes('Hash Join') && planText.includes('Seq Scan') && planText.includes('Index Scan'), 'the plan tree shows its nodes');
   check((await page.textContent('#plan-query')).includes('WHERE a.starts_at > $1'), 'the normalized query is shown');
   const nested = page.locator('#plan-viewer details details summary', { hasText: 'Seq Scan' });

@@ -31,7 +31,7 @@
       else if (k === 'dataset') Object.assign(e.dataset, v);
       else e.setAttribute(k, v === true ? '' : String(v));
     }
-    for (const c of children.flat()) {
+    for (const c of children.flat(Infinity)) {
       if (c === undefined || c === null || c === false) continue;
       e.append(c instanceof Node ? c : document.createTextNode(String(c)));
     }
@@ -197,8 +197,11 @@
     pill.className = 'pill ' + (s.status || '');
     $('store-backend').textContent = s.store ? 'store: ' + s.store.backend : '';
     $('updated-at').textContent = 'updated ' + new Date().toLocaleTimeString();
-    const now = Date.now() / 1000;
-    if (d.cache) samples.cache.push([now, d.cache.global.hit_rate]);
+    // Server time: the stored history uses the server's clock too.
+    const now = d.generated_at ? Date.parse(d.generated_at) / 1000 : Date.now() / 1000;
+    // A cache without lookups yet has no hit rate to plot.
+    const g = d.cache && d.cache.global;
+    if (g && g.hits + g.misses > 0) samples.cache.push([now, g.hit_rate]);
     const pools = d.pools || [];
     const size = pools.reduce((a, p) => a + p.pool_size, 0);
     if (size > 0) samples.pools.push([now, pools.reduce((a, p) => a + p.servers_active, 0) / size]);
@@ -226,14 +229,16 @@
     const open = s.open_alerts;
     const pools = d.pools || [];
     const size = pools.reduce((a, x) => a + x.pool_size, 0);
-    const util = size ? pools.reduce((a, x) => a + x.servers_active, 0) / size : null;
+    const hist = d.history && d.history.pools && d.history.pools.utilization;
+    const util = size ? pools.reduce((a, x) => a + x.servers_active, 0) / size
+      : (hist && hist.length ? hist[hist.length - 1] : null);
     replace('kpis',
       kpi('qps', 'Throughput', t.qps === undefined ? '–' : nf2.format(t.qps) + '/s', num(t.calls_last_minute) + ' statements in the last minute'),
       kpi('p95', 'Latency p95', msFmt(l.p95_ms), l.minutes ? 'worst minute of the last ' + l.minutes : ''),
       kpi('mean', 'Mean latency', msFmt(l.mean_ms), l.calls !== undefined ? num(l.calls) + ' calls' : ''),
       kpi('errors', 'Error rate', pct(r.error_rate), num(r.errors_last_minute) + ' failed in the last minute', r.error_rate > 0.01 ? 'bad' : ''),
       kpi('cache', 'Cache hit rate', c ? pct(c.hit_rate) : 'off', c ? num(c.hits) + ' hits · ' + c.mode : 'cache not configured'),
-      kpi('pool', 'Pool utilization', util === null ? '–' : pct(util), p ? num(p.clients) + ' clients · ' + num(p.clients_waiting) + ' waiting' : 'no pools', p && p.clients_waiting > 0 ? 'warn' : ''),
+      kpi('pool', 'Pool utilization', util === null ? '–' : pct(util), p && p.pools ? num(p.clients) + ' clients · ' + num(p.clients_waiting) + ' waiting' : (util === null ? 'no pools' : 'last stored snapshot'), p && p.clients_waiting > 0 ? 'warn' : ''),
       kpi('alerts', 'Open alerts', open === null || open === undefined ? '–' : num(open), 'not yet acknowledged', open > 0 ? 'bad' : ''));
   }
 

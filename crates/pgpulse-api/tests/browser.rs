@@ -252,7 +252,13 @@ fn workload(insight: &Insight, clock: &ManualClock, n: u64, step: u64) {
     let session = Session::new("medspa", "app", "medspa-web");
     let now = clock.now();
     for k in 0..n {
-        let ms = 2 + (k * 7 + step * 3) % 25 + if k % 50 == 0 { 120 } else { 0 };
+        // Latency and its tail drift with the step, so the charts move.
+        let spike = if k % (12 + step % 17) == 0 {
+            40 + step % 50
+        } else {
+            0
+        };
+        let ms = 2 + (k * 7) % (10 + step % 23) + spike;
         let mut e = StatementEvent::new(
             session.clone(),
             STATEMENTS[(k % 3) as usize].to_owned(),
@@ -284,8 +290,11 @@ async fn the_dashboard_works_in_headless_chromium() {
     )
     .unwrap();
     for step in 0..180u64 {
-        workload(&insight, &h.clock, 20 + (step * 13) % 40, step);
+        workload(&insight, &h.clock, 300 + (step * 37) % 500, step);
         h.clock.advance(Duration::from_secs(20));
+        if step % 10 == 0 {
+            insight.flush().unwrap(); // keep the bounded queue from dropping
+        }
     }
     insight.flush().unwrap();
     seed(&h.store, &h.clock).await;
