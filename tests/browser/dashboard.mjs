@@ -1,6 +1,7 @@
 // Drives the pgpulse dashboard in headless Chromium (Debian's /usr/bin/chromium)
 // with playwright-core. Run by crates/pgpulse-api/tests/browser.rs:
 //   node dashboard.mjs <base url> <admin api key> <screenshot dir>
+// (PGPULSE_READ_KEY, when set, is a valid non-admin key: the page must say 403.)
 // Prints `RESULT {json}` for the Rust side and exits non-zero on any failure.
 import { chromium } from 'playwright-core';
 import path from 'node:path';
@@ -35,6 +36,14 @@ try {
   await page.goto(url + '/');
   check(page.url() === url + '/dashboard/', 'GET / redirects to /dashboard/');
   await page.waitForSelector('#login-form', { state: 'visible' });
+
+  // A valid key without the admin role is refused with its own message.
+  if (process.env.PGPULSE_READ_KEY) {
+    await page.fill('#api-key', process.env.PGPULSE_READ_KEY);
+    await page.click('#login-submit');
+    await page.waitForFunction(() => /403/.test(document.querySelector('#login-error').textContent));
+    check(/admin/.test(await page.textContent('#login-error')), 'a read-only key shows the 403 message');
+  }
 
   // A wrong key is refused with a clear message.
   await page.fill('#api-key', 'pgp_not-a-real-key');
@@ -116,7 +125,7 @@ try {
   await page.waitForSelector('#login-form', { state: 'visible' });
   check(await page.evaluate(() => sessionStorage.getItem('pgpulse.apiKey') === null), 'signing out forgets the key');
 
-  const unexpected = errors.filter((e) => !/401|Unauthorized|404|Not Found/.test(e));
+  const unexpected = errors.filter((e) => !/\b(401|403|404)\b|Unauthorized|Forbidden|Not Found/.test(e));
   check(unexpected.length === 0, 'no script errors: ' + JSON.stringify(unexpected));
   console.log('RESULT ' + JSON.stringify({ acknowledged_alert: alertId, throughput_seen: seen.map(parse) }));
 } catch (e) {

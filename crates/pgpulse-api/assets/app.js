@@ -237,7 +237,9 @@
       kpi('p95', 'Latency p95', msFmt(l.p95_ms), l.minutes ? 'worst minute of the last ' + l.minutes : ''),
       kpi('mean', 'Mean latency', msFmt(l.mean_ms), l.calls !== undefined ? num(l.calls) + ' calls' : ''),
       kpi('errors', 'Error rate', pct(r.error_rate), num(r.errors_last_minute) + ' failed in the last minute', r.error_rate > 0.01 ? 'bad' : ''),
-      kpi('cache', 'Cache hit rate', c ? pct(c.hit_rate) : 'off', c ? num(c.hits) + ' hits · ' + c.mode : 'cache not configured'),
+      c && c.hits + c.misses === 0
+        ? kpi('cache', 'Cache hit rate', '–', 'no lookups yet · ' + c.mode)
+        : kpi('cache', 'Cache hit rate', c ? pct(c.hit_rate) : 'off', c ? num(c.hits) + ' hits · ' + c.mode : 'cache not configured'),
       kpi('pool', 'Pool utilization', util === null ? '–' : pct(util), p && p.pools ? num(p.clients) + ' clients · ' + num(p.clients_waiting) + ' waiting' : (util === null ? 'no pools' : 'last stored snapshot'), p && p.clients_waiting > 0 ? 'warn' : ''),
       kpi('alerts', 'Open alerts', open === null || open === undefined ? '–' : num(open), 'not yet acknowledged', open > 0 ? 'bad' : ''));
   }
@@ -246,6 +248,7 @@
     const w = Math.max(el.clientWidth, 200);
     return {
       width: w, height: 200,
+      padding: [10, 22, 0, 0],
       legend: { show: true, live: false },
       cursor: { drag: { x: false, y: false } },
       scales: { x: { time: true }, y: yRange ? { range: yRange } : { range: (u, min, max) => [0, Math.max(max * 1.15, 1e-9)] } },

@@ -3,7 +3,8 @@
 //! 127.0.0.1:0 over a real `SqliteStore` (alerts, recommendations, reports,
 //! baselines, slow logs with plans, pool and cache history seeded through
 //! the `Store` trait) and a real `Insight` that keeps receiving statements
-//! while the page is open. The script signs in (after a refused key),
+//! while the page is open. The script signs in (after a refused key and a
+//! non-admin key),
 //! watches the throughput tile change, acknowledges an alert, opens a
 //! report, shows a plan, previews a recommendation, and checks that server
 //! text is never turned into markup. Screenshots go to
@@ -19,13 +20,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use common::*;
-use pgpulse_api::{ApiState, app, serve};
+use pgpulse_api::{ApiState, app, create_api_key, serve};
 use pgpulse_insight::{
     CacheOutcome, Clock, Insight, InsightConfig, ManualClock, Session, StatementEvent,
 };
 use pgpulse_store::{
-    AlertStatus, Baseline, CacheSnapshot, NewAlert, NewRecommendation, PerformanceLog, PoolStat,
-    Report, ReportSummary, Severity, SqliteStore, Store, Timestamp,
+    AlertStatus, ApiRole, Baseline, CacheSnapshot, NewAlert, NewRecommendation, PerformanceLog,
+    PoolStat, Report, ReportSummary, Severity, SqliteStore, Store, Timestamp,
 };
 use serde_json::{Value, json};
 
@@ -328,7 +329,11 @@ async fn the_dashboard_works_in_headless_chromium() {
         })
     };
 
+    let (read_key, _) = create_api_key(&*h.store, "viewer", ApiRole::Read, h.now())
+        .await
+        .unwrap();
     let child = tokio::process::Command::new("node")
+        .env("PGPULSE_READ_KEY", &read_key)
         .arg(browser_dir.join("dashboard.mjs"))
         .arg(&url)
         .arg(&h.admin_key)

@@ -48,6 +48,13 @@ fn series_json(state: &ApiState) -> Value {
             json!(ms(b.total_time) / b.calls as f64)
         }
     };
+    // The current minute is still filling: its rate is over the seconds
+    // elapsed (at least 10, so a minute just begun does not spike).
+    let now = state.now_system();
+    let seconds = |b: &pgpulse_insight::MinuteBucket| {
+        now.duration_since(b.minute)
+            .map_or(60.0, |d| d.as_secs_f64().clamp(10.0, 60.0))
+    };
     // A minute without calls has no latency: null leaves a gap in the chart.
     let p95 = |b: &pgpulse_insight::MinuteBucket| {
         if b.calls == 0 {
@@ -60,7 +67,7 @@ fn series_json(state: &ApiState) -> Value {
         "minutes": SERIES_MINUTES,
         "t": buckets.iter().map(unix).collect::<Vec<_>>(),
         "calls": buckets.iter().map(|b| b.calls).collect::<Vec<_>>(),
-        "qps": buckets.iter().map(|b| b.calls as f64 / 60.0).collect::<Vec<_>>(),
+        "qps": buckets.iter().map(|b| b.calls as f64 / seconds(b)).collect::<Vec<_>>(),
         "mean_ms": buckets.iter().map(mean).collect::<Vec<_>>(),
         "p95_ms": buckets.iter().map(p95).collect::<Vec<_>>(),
         "errors": buckets.iter().map(|b| b.errors).collect::<Vec<_>>(),
