@@ -168,7 +168,8 @@
 
   let inFlight = false;
   async function refresh(liveOnly) {
-    if (inFlight || Date.now() < pausedUntil || !key) return;
+    // A hidden tab does not poll (it catches up when shown again).
+    if (inFlight || document.hidden || Date.now() < pausedUntil || !key) return;
     inFlight = true;
     try {
       const data = await api(liveOnly ? '/dashboard?only=live' : '/dashboard');
