@@ -12,12 +12,13 @@ if (!url || !key || !shots) {
   process.exit(2);
 }
 
+const t0 = Date.now();
 function check(cond, what) {
   if (!cond) throw new Error('check failed: ' + what);
-  console.log('ok - ' + what);
+  console.log(`ok - ${what} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
 }
 
-const shot = (page, name) => page.screenshot({ path: path.join(shots, `dashboard-${name}.png`), fullPage: true });
+const shot = (page, name, fullPage = true) => page.screenshot({ path: path.join(shots, `dashboard-${name}.png`), fullPage });
 
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
@@ -83,11 +84,14 @@ try {
   // Acknowledge the first open alert with a comment.
   const item = page.locator('#alerts .item:not(.acked)').first();
   const alertId = Number(await item.getAttribute('data-alert-id'));
+  const openBefore = Number((await page.textContent('#kpi-alerts .value')).trim());
   await item.locator('input').fill('looked at it from the dashboard');
   await item.locator('button', { hasText: 'Acknowledge' }).click();
   const acked = page.locator(`#alerts .item[data-alert-id="${alertId}"] [data-role=status]`);
   await acked.filter({ hasText: 'acknowledged' }).waitFor();
   const ackText = await page.textContent(`#alerts .item[data-alert-id="${alertId}"]`);
+  await page.waitForFunction((n) => document.querySelector('#kpi-alerts .value').textContent.trim() === String(n), openBefore - 1);
+  check(true, `the open-alerts tile drops to ${openBefore - 1}`);
   check(/Acknowledged by ops-admin/.test(ackText) && ackText.includes('looked at it from the dashboard'), 'the alert shows it was acknowledged, by whom, with the comment');
 
   // The plan of the slowest query, as a tree, with the normalized text.
@@ -111,13 +115,24 @@ try {
   check(/CREATE INDEX CONCURRENTLY/.test(resultText) || /\(404\)/.test(resultText), 'the dry run shows a statement or a clear error: ' + resultText);
 
   // A report opens from a blob URL fetched with the key.
-  await page.locator('#reports button[data-report-id]').first().click();
+  await page.locator('#reports tr', { hasText: 'Daily performance report' }).locator('button[data-report-id]').click();
   await page.waitForSelector('#report-modal', { state: 'visible' });
   const frame = page.frameLocator('#report-frame');
   await frame.locator('#marker').waitFor();
   check((await frame.locator('h1').textContent()) === 'Daily performance report', 'the report renders in the modal');
   check((await page.getAttribute('#report-frame', 'src')).startsWith('blob:'), 'the report is shown from a blob URL');
-  await shot(page, 'report');
+  await page.click('#report-close');
+
+  // The real report pgpulse generated over the last hour (the newest).
+  const title = process.env.PGPULSE_REPORT_TITLE;
+  if (title) {
+    await page.locator('#reports tr', { hasText: title }).locator('button[data-report-id]').click();
+    await page.waitForFunction((t) => document.querySelector('#report-title').textContent === t, title);
+    await frame.locator('svg').first().waitFor();
+    const body = await frame.locator('body').textContent();
+    check(body.length > 200, 'the generated report renders with its charts');
+  }
+  await shot(page, 'report', false);
   await page.click('#report-close');
 
   // Sign out forgets the key.

@@ -384,6 +384,7 @@
           const updated = await api('/alerts/' + encodeURIComponent(a.id) + '/acknowledge', { method: 'POST', body });
           item.replaceWith(alertItem(updated));
           lastLists.alerts = null;
+          refresh(true); // the open-alerts tile
         } catch (err) {
           msg.textContent = describe(err);
           btn.disabled = false;
@@ -556,8 +557,12 @@
       reportUrl = URL.createObjectURL(blob);
       $('report-title').textContent = r.title;
       $('report-newtab').href = reportUrl;
-      $('report-frame').src = reportUrl;
       $('report-modal').hidden = false;
+      // A fresh frame per report: reusing one navigated while hidden can
+      // leave the new document unpainted. No scripts, an opaque origin.
+      const frame = el('iframe', { id: 'report-frame', title: 'Report', sandbox: '' });
+      $('report-frame').replaceWith(frame);
+      frame.src = reportUrl;
     } catch (err) {
       banner(describe(err));
     } finally {

@@ -22,7 +22,8 @@ use std::time::Duration;
 use common::*;
 use pgpulse_api::{ApiState, app, create_api_key, serve};
 use pgpulse_insight::{
-    CacheOutcome, Clock, Insight, InsightConfig, ManualClock, Session, StatementEvent,
+    CacheOutcome, Clock, Insight, InsightConfig, ManualClock, ReportOptions, Session,
+    StatementEvent, flush_once, generate_report_for_last,
 };
 use pgpulse_store::{
     AlertStatus, ApiRole, Baseline, CacheSnapshot, NewAlert, NewRecommendation, PerformanceLog,
@@ -299,6 +300,16 @@ async fn the_dashboard_works_in_headless_chromium() {
     }
     insight.flush().unwrap();
     seed(&h.store, &h.clock).await;
+    // A real report of that hour, as the report job writes it.
+    flush_once(&insight, &*h.store).await.unwrap();
+    let report = generate_report_for_last(
+        &*h.store,
+        Duration::from_secs(3600),
+        &ReportOptions::default(),
+        h.now(),
+    )
+    .await
+    .unwrap();
 
     let mut o = h.options();
     o.insight = Some(insight.clone());
@@ -334,6 +345,7 @@ async fn the_dashboard_works_in_headless_chromium() {
         .unwrap();
     let child = tokio::process::Command::new("node")
         .env("PGPULSE_READ_KEY", &read_key)
+        .env("PGPULSE_REPORT_TITLE", &report.summary.title)
         .arg(browser_dir.join("dashboard.mjs"))
         .arg(&url)
         .arg(&h.admin_key)
@@ -355,6 +367,7 @@ async fn the_dashboard_works_in_headless_chromium() {
 
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("{stdout}");
     assert!(
         out.status.success(),
         "browser script failed ({}):\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
