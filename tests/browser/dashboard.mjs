@@ -75,6 +75,17 @@ try {
   await page.waitForSelector('#chart-pools canvas');
   check(true, 'the four charts are drawn');
 
+  // A 429 (as the API's limiter answers it) pauses polling with a message,
+  // which clears once a poll succeeds again.
+  await page.route('**/api/performance/dashboard?only=live', (route) => route.fulfill({
+    status: 429, contentType: 'application/json', headers: { 'Retry-After': '2' },
+    body: JSON.stringify({ error: { code: 'rate_limited', message: 'rate limit exceeded, retry in 2 s', request_id: 'test' } }),
+  }), { times: 1 });
+  await page.waitForFunction(() => /429/.test(document.querySelector('#banner').textContent) && !document.querySelector('#banner').hidden);
+  check(/retrying in 2 s/.test(await page.textContent('#banner')), 'a 429 pauses polling with a clear message');
+  await page.waitForSelector('#banner', { state: 'hidden', timeout: 15000 });
+  check(true, 'the 429 message clears after the next successful poll');
+
   // Server text is text: the hostile alert title and query are shown, not run.
   const alertsText = await page.textContent('#alerts');
   check(alertsText.includes('<img src=x onerror='), 'markup in an alert title is shown as text');
@@ -140,7 +151,7 @@ try {
   await page.waitForSelector('#login-form', { state: 'visible' });
   check(await page.evaluate(() => sessionStorage.getItem('pgpulse.apiKey') === null), 'signing out forgets the key');
 
-  const unexpected = errors.filter((e) => !/\b(401|403|404)\b|Unauthorized|Forbidden|Not Found/.test(e));
+  const unexpected = errors.filter((e) => !/\b(401|403|404|429)\b|Unauthorized|Forbidden|Not Found/.test(e));
   check(unexpected.length === 0, 'no script errors: ' + JSON.stringify(unexpected));
   console.log('RESULT ' + JSON.stringify({ acknowledged_alert: alertId, throughput_seen: seen.map(parse) }));
 } catch (e) {
