@@ -18,6 +18,7 @@
   let lastLists = {};
   const charts = {};
   const samples = { cache: [], pools: [] };
+  let lastHistory = { cache: { t: [], hit_rate: [] }, pools: { t: [], utilization: [] } };
 
   // ---------------------------------------------------------------- DOM
 
@@ -230,7 +231,7 @@
     const open = s.open_alerts;
     const pools = d.pools || [];
     const size = pools.reduce((a, x) => a + x.pool_size, 0);
-    const hist = d.history && d.history.pools && d.history.pools.utilization;
+    const hist = (d.history || lastHistory).pools.utilization;
     const util = size ? pools.reduce((a, x) => a + x.servers_active, 0) / size
       : (hist && hist.length ? hist[hist.length - 1] : null);
     replace('kpis',
@@ -296,7 +297,9 @@
       replace('chart-throughput', el('div', { class: 'empty', text: 'Live statistics are not configured' }));
       replace('chart-latency', el('div', { class: 'empty', text: 'Live statistics are not configured' }));
     }
-    const h = d.history || { cache: { t: [], hit_rate: [] }, pools: { t: [], utilization: [] } };
+    // Stored history comes with the lists (every 15 s); live samples between.
+    if (d.history) lastHistory = d.history;
+    const h = lastHistory;
     const pctFmt = (v) => nf.format(v * 100);
     drawChart('chart-cache', [{ label: 'hit rate', stroke: '#059669', width: 2, fill: 'rgba(5,150,105,.08)' }],
       merge(h.cache.t.map((t, i) => [t, h.cache.hit_rate[i]]), samples.cache), pctFmt, [0, 1]);

@@ -204,7 +204,7 @@ async fn only_live_leaves_the_lists_out_and_parameters_are_checked() {
     let app = dashboard_app(&h, &live);
     let (s, b) = get(&app, "/api/performance/dashboard?only=live", &h.admin_key).await;
     assert_eq!(s, StatusCode::OK, "{b}");
-    for part in ["status", "rates", "series", "cache", "pools", "history"] {
+    for part in ["status", "rates", "series", "cache", "pools"] {
         assert!(b.get(part).is_some(), "{part} missing");
     }
     for list in [

@@ -1,6 +1,6 @@
 //! `GET /api/performance/dashboard`: everything the dashboard's first paint
 //! needs in one call (`?only=live` for the part it polls every few
-//! seconds: status, series, rates, cache, pools).
+//! seconds: status, series, rates, live cache and pools).
 
 use axum::Json;
 use axum::extract::State;
@@ -132,10 +132,6 @@ async fn live_json(state: &ApiState) -> Result<Value, ApiError> {
         .as_ref()
         .map(|c| cache_json(&c.stats(), 0));
     let rates = state.inner.insight.as_ref().map(|i| i.rates());
-    let hour = Window {
-        from: Some(state.now() - chrono::Duration::minutes(i64::from(SERIES_MINUTES))),
-        to: None,
-    };
     Ok(json!({
         "generated_at": state.now(),
         "status": status,
@@ -143,15 +139,24 @@ async fn live_json(state: &ApiState) -> Result<Value, ApiError> {
         "series": series_json(state),
         "cache": cache,
         "pools": pools,
-        "history": {
-            "cache": cache_history(&state.store().cache_snapshots(hour).await?),
-            "pools": pool_history(&state.store().pool_stats(hour).await?),
-        },
     }))
 }
 
-/// The lists: open and acknowledged alerts, slow queries, open
-/// recommendations, baselines, reports.
+/// The stored cache and pool snapshots of the last hour (the snapshot job
+/// writes them every minute or so: the page reads them with the lists).
+async fn history_json(state: &ApiState) -> Result<Value, ApiError> {
+    let hour = Window {
+        from: Some(state.now() - chrono::Duration::minutes(i64::from(SERIES_MINUTES))),
+        to: None,
+    };
+    Ok(json!({
+        "cache": cache_history(&state.store().cache_snapshots(hour).await?),
+        "pools": pool_history(&state.store().pool_stats(hour).await?),
+    }))
+}
+
+/// The slower-moving part: stored history, open and acknowledged alerts,
+/// slow queries, open recommendations, baselines, reports.
 async fn lists_json(state: &ApiState) -> Result<Value, ApiError> {
     let store = state.store();
     let alerts_with = |status| AlertFilter {
@@ -181,6 +186,7 @@ async fn lists_json(state: &ApiState) -> Result<Value, ApiError> {
         .collect();
     let reports = store.reports(page(REPORTS)).await?;
     Ok(json!({
+        "history": history_json(state).await?,
         "alerts": Listing::stored(open, page(FIRST_PAGE)),
         "acknowledged_alerts": Listing::stored(acked, page(FIRST_PAGE)),
         "slow_queries": slow,
@@ -190,7 +196,8 @@ async fn lists_json(state: &ApiState) -> Result<Value, ApiError> {
     }))
 }
 
-/// The dashboard's data; `only=live` leaves the lists out.
+/// The dashboard's data; `only=live` leaves the history and lists out
+/// (the page polls that part every 2 s: no store query but the status's).
 pub(crate) async fn dashboard(
     State(state): State<ApiState>,
     q: ApiQuery,
