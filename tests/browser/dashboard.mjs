@@ -91,6 +91,11 @@ try {
   check(alertsText.includes('<img src=x onerror='), 'markup in an alert title is shown as text');
   check(await page.evaluate(() => window.__xss === undefined && document.querySelectorAll('#app-view img').length === 0), 'no element was created from server text');
   await shot(page, 'overview');
+  // A laptop screen: the charts follow the width.
+  await page.setViewportSize({ width: 1366, height: 768 });
+  await page.waitForTimeout(300);
+  await shot(page, 'laptop', false);
+  await page.setViewportSize({ width: 1440, height: 900 });
 
   // Acknowledge the first open alert with a comment.
   const item = page.locator('#alerts .item:not(.acked)').first();

@@ -236,7 +236,7 @@
       : (hist && hist.length ? hist[hist.length - 1] : null);
     replace('kpis',
       kpi('qps', 'Throughput', t.qps === undefined ? '–' : nf2.format(t.qps) + '/s', num(t.calls_last_minute) + ' statements in the last minute'),
-      kpi('p95', 'Latency p95', msFmt(l.p95_ms), l.minutes ? 'worst minute of the last ' + l.minutes : ''),
+      kpi('p95', 'Latency p95', msFmt(l.p95_ms), l.minutes ? 'worst minute, last ' + l.minutes + ' min' : ''),
       kpi('mean', 'Mean latency', msFmt(l.mean_ms), l.calls !== undefined ? num(l.calls) + ' calls' : ''),
       kpi('errors', 'Error rate', pct(r.error_rate), num(r.errors_last_minute) + ' failed in the last minute', r.error_rate > 0.01 ? 'bad' : ''),
       c && c.hits + c.misses === 0
@@ -250,7 +250,7 @@
     const w = Math.max(el.clientWidth, 200);
     return {
       width: w, height: 200,
-      padding: [10, 22, 0, 0],
+      padding: [10, 34, 0, 0],
       legend: { show: true, live: false },
       cursor: { drag: { x: false, y: false } },
       scales: { x: { time: true }, y: yRange ? { range: yRange } : { range: (u, min, max) => [0, Math.max(max * 1.15, 1e-9)] } },
@@ -402,6 +402,7 @@
     $('alerts-count').textContent = open.total;
     const nodes = open.items.map(alertItem);
     if (!nodes.length) nodes.push(el('p', { class: 'empty-note', text: 'No open alert.' }));
+    if (open.total > open.items.length) nodes.push(more(open, 'open alerts', '/alerts?status=open'));
     if (acked && acked.items.length) {
       nodes.push(el('div', { class: 'subhead', text: 'Acknowledged (' + acked.total + ')' }));
       nodes.push(...acked.items.map(alertItem));
@@ -459,7 +460,12 @@
 
   function renderRecommendations(recs) {
     $('recs-count').textContent = recs.total;
-    replace('recommendations', recs.items.length ? recs.items.map(recItem) : el('p', { class: 'empty-note', text: 'No open recommendation.' }));
+    replace('recommendations', recs.items.length ? recs.items.map(recItem) : el('p', { class: 'empty-note', text: 'No open recommendation.' }),
+      recs.total > recs.items.length ? more(recs, 'open recommendations', '/recommendations?status=open') : null);
+  }
+
+  function more(list, what, path) {
+    return el('p', { class: 'item-meta', text: 'Showing the newest ' + list.items.length + ' of ' + list.total + ' ' + what + ' (all: GET ' + API + path + ').' });
   }
 
   function renderSlow(slow) {
