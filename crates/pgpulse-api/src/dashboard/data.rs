@@ -12,8 +12,7 @@ use serde_json::{Value, json};
 
 use crate::error::ApiError;
 use crate::query::{ApiQuery, Listing};
-use crate::routes::live::{cache_json, pool_json};
-use crate::routes::{logs, ms, status};
+use crate::routes::{cache_json, ms, pool_json, slow_queries, status};
 use crate::state::ApiState;
 
 /// Minutes of live series the dashboard charts.
@@ -170,7 +169,7 @@ async fn lists_json(state: &ApiState) -> Result<Value, ApiError> {
         .await?;
     let limit = SLOW_QUERIES.to_string();
     let slow_q = ApiQuery::from_pairs(&[("limit", &limit)]);
-    let Json(slow) = logs::slow_queries(State(state.clone()), slow_q).await?;
+    let Json(slow) = slow_queries(State(state.clone()), slow_q).await?;
     let recs = store
         .recommendations(&RecommendationFilter {
             status: Some(RecommendationStatus::Open),

@@ -17,13 +17,16 @@ use crate::state::ApiState;
 mod alerts;
 mod cleanup;
 mod indexes;
-pub(crate) mod live;
-pub(crate) mod logs;
+mod live;
+mod logs;
 mod patterns;
 mod reports;
 pub(crate) mod status;
 
 pub use indexes::{IndexFlags, flag_indexes};
+// What the dashboard's data endpoint reuses.
+pub(crate) use live::{cache_json, pool_json};
+pub(crate) use logs::slow_queries;
 
 /// The routes under `/api/performance` (without their layers).
 pub(crate) fn routes() -> Router<ApiState> {
