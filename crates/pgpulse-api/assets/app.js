@@ -419,14 +419,19 @@
   async function implement(rec, dryRun, box, buttons) {
     buttons.forEach((b) => { b.disabled = true; });
     try {
+      // The advisor answers an ImplementOutcome: statement | action,
+      // dry_run, executed, status, sqlstate, error.
       const r = await api('/recommendations/' + encodeURIComponent(rec.id) + '/implement', { method: 'POST', body: { dry_run: dryRun } });
-      const stmt = r.statement || r.statements || (r.recommendation && r.recommendation.statement) || rec.statement;
-      const outcome = r.outcome || r.status || (r.recommendation && r.recommendation.status) || (dryRun ? 'dry run' : 'done');
-      recResult(box, !/fail|error/i.test(String(outcome)),
-        el('div', { text: dryRun ? 'Dry run — this would run:' : 'Outcome: ' + outcome }),
-        stmt ? el('pre', { class: 'sql', text: Array.isArray(stmt) ? stmt.join(';\n') : stmt }) : null,
-        r.message ? el('div', { class: 'muted', text: r.message }) : null,
-        dryRun ? null : el('div', { class: 'muted', text: 'Outcome: ' + outcome }));
+      const stmt = r.statement || (r.action ? JSON.stringify(r.action, null, 2) : null) || (dryRun ? rec.statement : null);
+      const failed = Boolean(r.error) || (!dryRun && r.executed === false);
+      const outcome = dryRun ? 'dry run, nothing changed'
+        : failed ? 'failed' + (r.sqlstate ? ' (SQLSTATE ' + r.sqlstate + ')' : '')
+          : 'implemented';
+      recResult(box, !failed,
+        el('div', { text: dryRun ? 'Dry run — this would run:' : (failed ? 'Failed: ' : 'Implemented: ') + (r.status ? 'recommendation is now ' + r.status : outcome) }),
+        stmt ? el('pre', { class: 'sql', text: stmt }) : null,
+        r.error ? el('div', { text: r.error }) : null,
+        el('div', { class: 'muted', dataset: { role: 'outcome' }, text: 'Outcome: ' + outcome }));
     } catch (err) {
       recResult(box, false, el('div', { text: describe(err) }));
     } finally {
