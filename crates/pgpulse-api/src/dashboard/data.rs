@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::error::ApiError;
 use crate::query::{ApiQuery, Listing};
-use crate::routes::{cache_json, ms, pool_json, slow_queries, status};
+use crate::routes::{cache_stats, connection_pool, ms, slow_queries, status};
 use crate::state::ApiState;
 
 /// Minutes of live series the dashboard charts.
@@ -116,20 +116,31 @@ fn baseline_summary(b: &Baseline) -> Value {
     })
 }
 
+/// The live pools and cache exactly as `/connection-pool` (`current`) and
+/// `/cache-stats` (`live`, without fingerprints) show them; their history
+/// is asked from now on, so it is empty and costs one indexed query each.
+async fn pools_and_cache(state: &ApiState) -> Result<(Value, Value), ApiError> {
+    let now = state
+        .now()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let q = ApiQuery::from_pairs(&[("from", &now)]);
+    let Json(pools) = connection_pool(State(state.clone()), q).await?;
+    let q = ApiQuery::from_pairs(&[("from", &now), ("fingerprints", "0")]);
+    let Json(cache) = cache_stats(State(state.clone()), q).await?;
+    let field = |v: Result<Value, serde_json::Error>, k: &str| {
+        v.map(|mut v| v[k].take())
+            .map_err(|e| ApiError::Internal(format!("dashboard: {e}")))
+    };
+    Ok((
+        field(serde_json::to_value(pools), "current")?,
+        field(serde_json::to_value(cache), "live")?,
+    ))
+}
+
 /// The part of the dashboard that changes every second.
 async fn live_json(state: &ApiState) -> Result<Value, ApiError> {
     let Json(status) = status::status(State(state.clone()), ApiQuery::default()).await?;
-    let pools: Vec<Value> = state
-        .inner
-        .proxy
-        .as_ref()
-        .map(|p| p.pools().iter().map(pool_json).collect())
-        .unwrap_or_default();
-    let cache = state
-        .inner
-        .cache
-        .as_ref()
-        .map(|c| cache_json(&c.stats(), 0));
+    let (pools, cache) = pools_and_cache(state).await?;
     let rates = state.inner.insight.as_ref().map(|i| i.rates());
     Ok(json!({
         "generated_at": state.now(),
