@@ -66,4 +66,12 @@ if [ -f "$node_dir/package.json" ] &&
     npm install --silent --prefix "$node_dir"
   fi
 fi
+# The dashboard's browser test (crates/pgpulse-api/tests/browser.rs) drives
+# Debian's chromium (installed above) with playwright-core from tests/browser.
+browser_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/browser"
+if [ -f "$browser_dir/package.json" ] &&
+  ! (cd "$browser_dir" && node -e "require('playwright-core')" >/dev/null 2>&1); then
+  echo "install-deps: installing node modules in tests/browser (npm)"
+  npm ci --silent --prefix "$browser_dir"
+fi
 echo "install-deps: client libraries present"

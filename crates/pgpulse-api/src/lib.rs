@@ -11,10 +11,12 @@
 //! Wiring (the binary): build [`ApiOptions`] around the store (and the same
 //! store as `keys`), the live handles and the settings, make the state with
 //! [`ApiState::new`], the router with [`app`] (or [`app_with`] to add routes
-//! that get the same protection), and run [`serve`].
+//! that get the same protection), and run [`serve`]. The same router serves
+//! the dashboard page at [`DASHBOARD_PATH`] (`/` redirects there).
 #![warn(missing_docs)]
 
 mod auth;
+mod dashboard;
 mod error;
 mod keys;
 mod metrics;
@@ -32,6 +34,7 @@ use axum::routing::get;
 use tokio::net::TcpListener;
 
 pub use auth::{ApiSetupError, AuthOptions, Credential, JwtKey, JwtOptions};
+pub use dashboard::{DASHBOARD_PATH, SERIES_MINUTES};
 pub use error::ApiError;
 pub use keys::{KEY_PREFIX, KeyError, create_api_key, generate_key, hash_key, key_id, verify_key};
 pub use middleware::{REQUEST_ID, RequestId};
@@ -51,6 +54,7 @@ pub fn app(state: ApiState) -> Router {
 /// [`audit`] when they change something).
 pub fn app_with(state: ApiState, extra: Router<ApiState>) -> Router {
     let api = routes::routes()
+        .merge(dashboard::api_routes())
         .merge(extra)
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -65,6 +69,7 @@ pub fn app_with(state: ApiState, extra: Router<ApiState>) -> Router {
         .route("/healthz", get(routes::status::healthz))
         .route("/readyz", get(routes::status::readyz))
         .route("/metrics", get(metrics::metrics))
+        .merge(dashboard::page_routes())
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(axum::middleware::from_fn(middleware::request_id))

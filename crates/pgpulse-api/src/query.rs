@@ -37,6 +37,16 @@ impl<S: Send + Sync> FromRequestParts<S> for ApiQuery {
 }
 
 impl ApiQuery {
+    /// A query made in code (handlers reused by the dashboard).
+    pub(crate) fn from_pairs(pairs: &[(&str, &str)]) -> ApiQuery {
+        ApiQuery {
+            pairs: pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        }
+    }
+
     /// Rejects any parameter not in `allowed`.
     pub fn allow(&self, allowed: &[&str]) -> Result<(), ApiError> {
         match self

@@ -25,6 +25,9 @@ mod reports;
 pub(crate) mod status;
 
 pub use indexes::{IndexFlags, flag_indexes};
+// What the dashboard's data endpoint reuses.
+pub(crate) use live::{cache_stats, connection_pool};
+pub(crate) use logs::slow_queries;
 
 /// The routes under `/api/performance` (without their layers).
 pub(crate) fn routes() -> Router<ApiState> {

@@ -28,7 +28,7 @@ pub const JWT_SECRET: &[u8] = b"test-secret-of-at-least-32-bytes!!";
 pub const T0: u64 = 1_772_366_400;
 
 /// Every endpoint, as (method, path).
-pub const ENDPOINTS: [(&str, &str); 15] = [
+pub const ENDPOINTS: [(&str, &str); 16] = [
     ("GET", "/api/performance/status"),
     ("GET", "/api/performance/logs"),
     ("GET", "/api/performance/slow-queries"),
@@ -44,6 +44,7 @@ pub const ENDPOINTS: [(&str, &str); 15] = [
     ("GET", "/api/performance/recommendations"),
     ("GET", "/api/performance/baselines"),
     ("POST", "/api/performance/cleanup"),
+    ("GET", "/api/performance/dashboard"),
 ];
 
 /// A store, the clock and an admin key.
