@@ -207,7 +207,7 @@ async fn lists_json(state: &ApiState) -> Result<Value, ApiError> {
 }
 
 /// The dashboard's data; `only=live` leaves the history and lists out
-/// (the page polls that part every 2 s: no store query but the status's).
+/// (the page polls that part every 2 s).
 pub(crate) async fn dashboard(
     State(state): State<ApiState>,
     q: ApiQuery,
