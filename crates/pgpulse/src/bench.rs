@@ -597,6 +597,7 @@ mod tests {
             quick,
             idle_clients: None,
             pool_size: 8,
+            store: false,
             output: "BENCHMARKS.md".into(),
         }
     }

@@ -54,7 +54,10 @@ pub async fn run(upstream: Option<String>) -> anyhow::Result<()> {
     config.store.flush_interval = std::time::Duration::from_secs(5);
     config.jobs.database_statistics = "* * * * *".into();
     config.jobs.index_usage = "* * * * *".into();
-    eprintln!("pgpulse demo: performance store in {}", dir.path().display());
+    eprintln!(
+        "pgpulse demo: performance store in {}",
+        dir.path().display()
+    );
     let running = crate::serve::start(&config, None, None).await?;
     let (key, _) = pgpulse_api::create_api_key(
         running.store.keys.as_ref(),
@@ -64,7 +67,9 @@ pub async fn run(upstream: Option<String>) -> anyhow::Result<()> {
     )
     .await?;
     if let Some(http) = running.http {
-        eprintln!("pgpulse demo: dashboard at http://{http}/dashboard/ (API: http://{http}/api/performance/status)");
+        eprintln!(
+            "pgpulse demo: dashboard at http://{http}/dashboard/ (API: http://{http}/api/performance/)"
+        );
         eprintln!("pgpulse demo: admin API key (paste it into the dashboard's login):");
         eprintln!("    {key}");
     }

@@ -140,7 +140,11 @@ impl Job for PatternJob {
         let count = findings.findings.len() as u64;
         ctx.set_message(format!(
             "{count} findings; rolling baseline {}",
-            if baseline.is_some() { "refreshed" } else { "not refreshed (no statistics yet)" }
+            if baseline.is_some() {
+                "refreshed"
+            } else {
+                "not refreshed (no statistics yet)"
+            }
         ));
         Ok(count)
     }

@@ -79,15 +79,13 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
     let result = match cli.command {
-        Command::CheckConfig { config } => {
-            Config::load(config.as_deref())
-                .map_err(anyhow::Error::from)
-                .and_then(|c| {
-                    jobs::validate(&c)?;
-                    print!("{}", c.redacted_toml());
-                    Ok(())
-                })
-        }
+        Command::CheckConfig { config } => Config::load(config.as_deref())
+            .map_err(anyhow::Error::from)
+            .and_then(|c| {
+                jobs::validate(&c)?;
+                print!("{}", c.redacted_toml());
+                Ok(())
+            }),
         Command::Serve { config } => Config::load(config.as_deref())
             .map_err(anyhow::Error::from)
             .and_then(|c| runtime()?.block_on(serve::run(c, config))),

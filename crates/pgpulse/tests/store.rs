@@ -28,7 +28,13 @@ fn pgpulse(args: &[&str], store_url: &str) -> std::process::Output {
 
 fn stop(served: &mut common::Served) {
     let pid = served.child.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
     let deadline = Instant::now() + Duration::from_secs(30);
     while served.child.try_wait().unwrap().is_none() {
         assert!(Instant::now() < deadline, "pgpulse did not stop on SIGTERM");
@@ -49,7 +55,11 @@ fn get(port: u16, path: &str, token: &str) -> (u16, String) {
     let status = text[9..12].parse().unwrap();
     let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
     // Chunked bodies: the JSON is the longest line.
-    let body = body.lines().max_by_key(|l| l.len()).unwrap_or("").to_owned();
+    let body = body
+        .lines()
+        .max_by_key(|l| l.len())
+        .unwrap_or("")
+        .to_owned();
     (status, body)
 }
 
@@ -62,8 +72,17 @@ fn pgbench_through_pgpulse_reaches_the_store_report_and_api() {
 
     // An admin key, created before serve (same store).
     let out = pgpulse(&["api-key", "create", "--name", "ci"], &store_url);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let key = String::from_utf8(out.stdout).unwrap().lines().last().unwrap().to_owned();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let key = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .last()
+        .unwrap()
+        .to_owned();
     assert!(key.starts_with("pgp_"), "{key}");
 
     let http = free_port();
@@ -88,10 +107,17 @@ fn pgbench_through_pgpulse_reaches_the_store_report_and_api() {
             .arg(&db)
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     };
     pgbench(pg.port(), &["-i", "-q", "-s", "1"]);
-    pgbench(served.port, &["-n", "-M", "extended", "-c", "4", "-j", "2", "-t", "150"]);
+    pgbench(
+        served.port,
+        &["-n", "-M", "extended", "-c", "4", "-j", "2", "-t", "150"],
+    );
 
     // The API answers with the key, and refuses without it.
     let (status, body) = get(http, "/api/performance/status", &key);
@@ -107,7 +133,11 @@ fn pgbench_through_pgpulse_reaches_the_store_report_and_api() {
         &["report", "--last", "1h", "--html", page.to_str().unwrap()],
         &store_url,
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let body: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let by_calls = body["top_queries"]["by_calls"].as_array().unwrap();
     let update = by_calls
@@ -135,8 +165,9 @@ fn pgbench_through_pgpulse_reaches_the_store_report_and_api() {
     let html = std::fs::read_to_string(&page).unwrap();
     assert!(html.contains("pgbench_accounts"));
     let shot = dir.path().join("report-pgbench.png");
-    let seen = pgpulse_testkit::screenshot(&format!("file://{}", page.display()), &shot, 1280, 2000)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let seen =
+        pgpulse_testkit::screenshot(&format!("file://{}", page.display()), &shot, 1280, 2000)
+            .unwrap_or_else(|e| panic!("{e}"));
     assert!(seen.colours > 100, "report looks blank: {seen:?}");
     let artifacts = pgpulse_testkit::artifacts_dir();
     std::fs::create_dir_all(&artifacts).unwrap();

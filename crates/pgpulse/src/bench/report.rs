@@ -345,7 +345,10 @@ mod tests {
             new,
             format!("# B\n\nintro\n{START_MARKER}\nnew figures\n{END_MARKER}\n\ntail\n")
         );
-        assert_eq!(replace_marked(&new, "new figures\n", START_MARKER, END_MARKER), new);
+        assert_eq!(
+            replace_marked(&new, "new figures\n", START_MARKER, END_MARKER),
+            new
+        );
     }
 
     #[test]

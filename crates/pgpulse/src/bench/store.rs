@@ -80,7 +80,11 @@ pub async fn run(seconds: u64, clients: u32, pool_size: u32, output: &Path) -> a
             eprintln!(
                 "pgpulse bench --store: round {}/{ROUNDS}, {}",
                 round + 1,
-                if is_shipped { "as shipped" } else { "every statement stored" }
+                if is_shipped {
+                    "as shipped"
+                } else {
+                    "every statement stored"
+                }
             );
             let f = pgbench::run(&cluster, port, &scenario, &logs, "store").await?;
             if is_shipped {
@@ -119,7 +123,10 @@ pub async fn run(seconds: u64, clients: u32, pool_size: u32, output: &Path) -> a
     });
     print!("{body}");
     report::write_marked(output, &body, START_MARKER, END_MARKER)?;
-    eprintln!("pgpulse bench --store: figures written to {}", output.display());
+    eprintln!(
+        "pgpulse bench --store: figures written to {}",
+        output.display()
+    );
     Ok(())
 }
 
