@@ -105,6 +105,8 @@ pub(crate) struct DbState {
 
 pub(crate) struct Inner {
     pub config: CacheConfig,
+    /// Rules added at run time ([`Cache::add_rule`]), after the config's.
+    added_rules: RwLock<Vec<crate::config::CacheRule>>,
     mode: AtomicU8,
     l1: moka::sync::Cache<Key, Arc<Entry>, crate::key::KeyHasherBuilder>,
     pub gens: Generations,
@@ -189,6 +191,7 @@ impl Cache {
                 mode: AtomicU8::new(mode_to_u8(config.mode)),
                 auto: AutoState::new(config.auto.clone()),
                 config,
+                added_rules: RwLock::new(Vec::new()),
                 l1,
                 gens: Generations::default(),
                 flights: Mutex::new(HashMap::new()),
@@ -276,8 +279,19 @@ impl Cache {
                     let Some(catalog) = catalog else {
                         return Err(NocacheReason::CatalogUnavailable);
                     };
-                    let p = crate::plan::make(&self.inner.config, database, analysis, &catalog)
-                        .map(Arc::new);
+                    let added = self
+                        .inner
+                        .added_rules
+                        .read()
+                        .unwrap_or_else(|p| p.into_inner());
+                    let p = crate::plan::make(
+                        &self.inner.config,
+                        &added,
+                        database,
+                        analysis,
+                        &catalog,
+                    )
+                    .map(Arc::new);
                     if plans.len() >= 10_000 {
                         plans.clear();
                     }
@@ -293,6 +307,31 @@ impl Cache {
             self.inner.auto.admit(&plan)?;
         }
         Ok(plan)
+    }
+
+    /// Adds a rule at run time (the advisor's "cache this statement"),
+    /// checked after the configured ones, and forgets every memoised plan
+    /// so that the next statements are judged with it. Rules added this way
+    /// last until the process stops (put them in the config to keep them).
+    pub fn add_rule(&self, rule: crate::config::CacheRule) {
+        self.inner
+            .added_rules
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(rule);
+        let dbs = self.inner.dbs.read().unwrap_or_else(|p| p.into_inner());
+        for db in dbs.values() {
+            db.plans.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        }
+    }
+
+    /// The rules added at run time.
+    pub fn added_rules(&self) -> Vec<crate::config::CacheRule> {
+        self.inner
+            .added_rules
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Looks `key` up in L1, then (after single flight) in L2.

@@ -13,6 +13,7 @@ use crate::reason::NocacheReason;
 /// The plan of `a` in `database`, judged by `catalog`.
 pub(crate) fn make(
     config: &CacheConfig,
+    added_rules: &[CacheRule],
     database: &str,
     a: &Analysis,
     catalog: &Catalog,
@@ -63,7 +64,7 @@ pub(crate) fn make(
     let fingerprint = a.fingerprint.0;
     let mut ttl = config.ttl;
     let mut allowed = false;
-    for rule in &config.rules {
+    for rule in config.rules.iter().chain(added_rules) {
         let applies = rule.fingerprint == Some(fingerprint)
             || rule.table.as_deref().is_some_and(|t| names.contains(&t));
         if !applies {

@@ -231,6 +231,46 @@ async fn auto_mode_waits_for_calls_and_skips_write_heavy_tables() {
 }
 
 #[tokio::test]
+async fn rules_added_at_run_time_replace_memoised_plans() {
+    let c = cache();
+    let sql = "SELECT * FROM t WHERE id = 7";
+    assert!(plan(&c, sql).is_ok(), "cacheable before the rule");
+    c.add_rule(CacheRule {
+        fingerprint: None,
+        table: Some("t".into()),
+        action: RuleAction::Deny,
+        ttl: None,
+    });
+    // The memoised plan is gone: the new rule applies at once.
+    assert_eq!(plan(&c, sql).err(), Some(NocacheReason::RuleDenied));
+    assert!(plan(&c, "SELECT * FROM u WHERE id = 7").is_ok());
+    assert_eq!(c.added_rules().len(), 1);
+
+    // An allow rule admits a pattern auto mode would still hold back.
+    let auto = cache_with(CacheConfig {
+        mode: CacheMode::Auto,
+        auto: AutoPolicy {
+            min_calls: 1000,
+            min_read_write_ratio: 2.0,
+            window: Duration::from_secs(60),
+        },
+        ..CacheConfig::default()
+    });
+    let u = "SELECT * FROM u WHERE id = 7";
+    assert_eq!(plan(&auto, u).err(), Some(NocacheReason::AutoCold));
+    let fp = plan(&cache(), u).unwrap().fingerprint;
+    auto.add_rule(CacheRule {
+        fingerprint: Some(fp),
+        table: None,
+        action: RuleAction::Allow,
+        ttl: Some(Duration::from_secs(30)),
+    });
+    // Admitted at once (auto mode would want 1,000 calls), with the rule's TTL.
+    let p = plan(&auto, u).unwrap();
+    assert_eq!(p.ttl, Duration::from_secs(30));
+}
+
+#[tokio::test]
 async fn a_leader_that_gives_up_releases_its_followers_at_once() {
     let c = cache();
     let sql = "SELECT * FROM t WHERE id = 2";

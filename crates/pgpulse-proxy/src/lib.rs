@@ -200,6 +200,26 @@ impl ProxyHandle {
         Ok(())
     }
 
+    /// Resizes the pool of (`database`, `user`) now, as RELOAD would (growing
+    /// at once, shrinking as servers are released). Returns `false` when no
+    /// such pool exists yet (pools are created by the first login). A later
+    /// RELOAD sets every pool back to its configured size.
+    pub fn resize_pool(&self, database: &str, user: &str, size: usize) -> bool {
+        let pool = self
+            .shared
+            .pools
+            .all()
+            .into_iter()
+            .find(|p| p.key().database == database && p.key().user == user);
+        match pool {
+            Some(p) => {
+                p.resize(size);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Every pool's state.
     pub fn pools(&self) -> Vec<PoolSnapshot> {
         self.shared

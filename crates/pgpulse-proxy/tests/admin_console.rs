@@ -91,6 +91,25 @@ fn non_admin_users_are_refused_on_the_console() {
 }
 
 #[test]
+fn resize_pool_changes_one_live_pool() {
+    let proxy = TestProxy::start(Setup {
+        pool_size: 2,
+        ..Setup::default()
+    });
+    assert!(!proxy.handle.resize_pool("postgres", &proxy.user, 6), "no pool yet");
+    assert_eq!(proxy.psql("postgres", "SELECT 1"), "1");
+    assert!(proxy.handle.resize_pool("postgres", &proxy.user, 6));
+    let pool = proxy
+        .handle
+        .pools()
+        .into_iter()
+        .find(|p| p.key.database == "postgres")
+        .unwrap();
+    assert_eq!(pool.size, 6);
+    assert!(!proxy.handle.resize_pool("nosuchdb", &proxy.user, 3));
+}
+
+#[test]
 fn reload_resizes_a_live_pool() {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
