@@ -150,15 +150,18 @@ struct Target {
 }
 
 impl WebhookSink {
-    /// Validates the URL and spawns the delivery task (needs a tokio
-    /// runtime). Await the handle after dropping the sinks to let queued
+    /// Validates the URL and spawns the delivery task on the current tokio
+    /// runtime (`Config` error outside one). Await the handle after dropping the sinks to let queued
     /// notices go out.
     pub fn spawn(config: WebhookConfig) -> Result<(WebhookSink, JoinHandle<()>), InsightError> {
         let target = parse_url(&config.url)?;
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
+            InsightError::Config("the webhook sink needs a tokio runtime".to_string())
+        })?;
         let (tx, rx) = mpsc::channel(config.queue_capacity.max(1));
         let counters = Arc::new(Counters::default());
         let on_resolve = config.on_resolve;
-        let handle = tokio::spawn(run(rx, config, target, counters.clone()));
+        let handle = runtime.spawn(run(rx, config, target, counters.clone()));
         Ok((
             WebhookSink {
                 tx,
@@ -308,5 +311,7 @@ mod tests {
         );
         assert!(parse_url("https://hooks.example.invalid/x").is_err());
         assert!(parse_url("not a url").is_err());
+        // Outside a tokio runtime: an error, not a panic.
+        assert!(WebhookSink::spawn(WebhookConfig::new("http://127.0.0.1:1/")).is_err());
     }
 }

@@ -16,6 +16,10 @@
 //! hash of the raw text, two LRU lookups, under a lock taken once per
 //! batch. Memory is bounded: [`MAX_SESSIONS`] runs, [`MAX_ENTRIES`]
 //! fingerprints with at most [`MAX_TEXTS`] text hashes (8 bytes) each.
+//! `observe` costs about 24 ns per event in release (1,000 sessions over
+//! 5,000 fingerprints; the ignored test `observe_cost`, 2-core machine
+//! shared with other builds), plus the FNV hash of the raw text (about a
+//! cycle per byte): small next to normalizing the text on the same thread.
 
 use std::num::NonZeroUsize;
 use std::sync::Arc;
@@ -234,6 +238,33 @@ mod tests {
         assert_eq!(shape(&s, 8).max_burst, 1);
         assert_eq!(shape(&s, 10).max_burst, 1);
         assert_eq!(shape(&s, 11).max_burst, 1);
+    }
+
+    /// Cost of `observe` (run in release with `--ignored --nocapture`; it
+    /// prints, asserts nothing about speed): 1,000 sessions over 5,000
+    /// fingerprints, texts of about 60 bytes.
+    #[test]
+    #[ignore]
+    fn observe_cost() {
+        let texts: Vec<String> = (0..5_000)
+            .map(|i| format!("SELECT * FROM table_{i} WHERE id = {i} AND status = 'open'"))
+            .collect();
+        let events: Vec<Seen> = (0..200_000u64)
+            .map(|i| {
+                let t = &texts[(i * 7 % 5_000) as usize];
+                seen((i % 1_000) as usize, i * 7 % 5_000, t, i, 1)
+            })
+            .collect();
+        let mut s = Shapes::default();
+        let start = std::time::Instant::now();
+        for _ in 0..5 {
+            for e in &events {
+                s.observe(e);
+            }
+        }
+        let per = start.elapsed().as_nanos() as f64 / (5.0 * events.len() as f64);
+        println!("Shapes::observe: {per:.0} ns per event");
+        assert_eq!(s.snapshot().len(), 5_000);
     }
 
     #[test]
