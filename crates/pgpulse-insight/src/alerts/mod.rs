@@ -12,6 +12,25 @@
 //!                          Store  +  tracing  +  WebhookSink (bounded queue, own task)
 //! ```
 //!
+//! Wiring (the scheduler's jobs are thin wrappers; each returns its rows
+//! affected):
+//!
+//! ```ignore
+//! let (sink, webhook_task) = WebhookSink::spawn(WebhookConfig::new(url))?; // optional
+//! let mut engine = AlertEngine::new(AlertRules::default()).with_webhook(sink);
+//! // every minute:
+//! let obs = Observation { cache: Some(CacheCounters { hits, misses }), pools,
+//!     server_reachable: Some(ping_ok), ..Observation::at(now) };
+//! let outcome = engine.evaluate(&insight, &obs, &*store).await?;
+//! // daily (or hourly): the baseline the p95 rule compares with
+//! pgpulse_insight::refresh_rolling_baseline(&*store, now, DEFAULT_ROLLING_SPAN).await?;
+//! // daily: pattern analysis into recommendations
+//! pgpulse_insight::analyze_patterns(&*store, Some(&insight), now, &PatternOptions::default()).await?;
+//! ```
+//!
+//! The p95 rule reads the minute series on the `Insight`'s clock; the other
+//! windows (slow-query window, cache accumulation) use `Observation::at`.
+//!
 //! Lifecycle: open → acknowledged (by a person, through the API) →
 //! resolved. An alert whose condition clears is resolved by the engine
 //! (acknowledged or not); while it holds, every evaluation that sees it
