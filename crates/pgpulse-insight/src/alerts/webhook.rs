@@ -151,9 +151,12 @@ struct Target {
 
 impl WebhookSink {
     /// Validates the URL and spawns the delivery task on the current tokio
-    /// runtime (`Config` error outside one). Await the handle after dropping the sinks to let queued
-    /// notices go out.
-    pub fn spawn(config: WebhookConfig) -> Result<(WebhookSink, JoinHandle<()>), InsightError> {
+    /// runtime (`Config` error outside one). The task ends once every
+    /// sink is dropped and the queue is delivered; its handle gives the
+    /// final counters.
+    pub fn spawn(
+        config: WebhookConfig,
+    ) -> Result<(WebhookSink, JoinHandle<WebhookStats>), InsightError> {
         let target = parse_url(&config.url)?;
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
             InsightError::Config("the webhook sink needs a tokio runtime".to_string())
@@ -190,12 +193,18 @@ impl WebhookSink {
 
     /// Delivery counters so far.
     pub fn stats(&self) -> WebhookStats {
+        self.counters.snapshot()
+    }
+}
+
+impl Counters {
+    fn snapshot(&self) -> WebhookStats {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         WebhookStats {
-            delivered: get(&self.counters.delivered),
-            failed: get(&self.counters.failed),
-            dropped: get(&self.counters.dropped),
-            attempts: get(&self.counters.attempts),
+            delivered: get(&self.delivered),
+            failed: get(&self.failed),
+            dropped: get(&self.dropped),
+            attempts: get(&self.attempts),
         }
     }
 }
@@ -223,7 +232,7 @@ async fn run(
     config: WebhookConfig,
     target: Target,
     counters: Arc<Counters>,
-) {
+) -> WebhookStats {
     while let Some(notice) = rx.recv().await {
         let body = match notice.body(config.slack) {
             Ok(b) => Bytes::from(b),
@@ -259,6 +268,7 @@ async fn run(
             backoff = (backoff * 2).min(config.max_backoff);
         }
     }
+    counters.snapshot()
 }
 
 /// One POST; `Err` with a reason unless the answer is 2xx.
