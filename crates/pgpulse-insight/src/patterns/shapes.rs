@@ -6,7 +6,9 @@
 //!
 //! A session is the `Arc<Session>` of the event (one per client session
 //! when the proxy builds it so; `record_ref` shares one per identity and
-//! thread, and then concurrent clients overlap, which ends a run). A run
+//! thread, and then concurrent clients overlap, which ends a run); it is
+//! told apart by its address, which a later session may reuse once the
+//! earlier one is gone (at worst one statement joins a run). A run
 //! continues while the next statement of that session has the same
 //! fingerprint and starts after the previous one completed, within
 //! [`BURST_GAP`].
