@@ -58,9 +58,9 @@ pub struct QueryShape {
     pub calls: u64,
     /// The longest run of back-to-back executions by one session.
     pub max_burst: u32,
-    /// Runs that reached [`BURST_MIN`] calls.
+    /// Runs that reached 10 calls (`BURST_MIN`).
     pub bursts: u64,
-    /// Distinct raw texts seen (at most [`MAX_TEXTS`]).
+    /// Distinct raw texts seen (at most 64, `MAX_TEXTS`).
     pub distinct_texts: u32,
     /// Whether `distinct_texts` reached the cap (there may be more).
     pub distinct_texts_capped: bool,
