@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: deps demo test lint fmt bench build release
+.PHONY: deps demo test lint fmt bench bench-store build release
 
 deps:
 	@bash scripts/install-deps.sh
@@ -38,3 +38,7 @@ test: deps lint
 
 bench: deps release
 	./target/release/pgpulse bench
+
+# The cost of storing every statement (SQLite): its own BENCHMARKS.md section.
+bench-store: deps release
+	./target/release/pgpulse bench --store

@@ -13,7 +13,7 @@ use crate::reason::NocacheReason;
 /// The plan of `a` in `database`, judged by `catalog`.
 pub(crate) fn make(
     config: &CacheConfig,
-    added_rules: &[CacheRule],
+    added_rules: &[crate::config::CacheRule],
     database: &str,
     a: &Analysis,
     catalog: &Catalog,

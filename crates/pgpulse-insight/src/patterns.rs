@@ -2,7 +2,11 @@
 //! drained period into a [`QueryPattern`] row (times in ms, the period's HDR
 //! histogram serialized), and [`merge_histograms`], which decodes and adds
 //! such histograms so that reports get exact percentiles over several
-//! periods.
+//! periods. Its submodules (`patterns/`) analyse statement patterns:
+//! `shapes` (bursts and distinct texts the aggregator tracks), `plans`
+//! (sequential scans in captured plans), `trend` (daily p95 trends) and
+//! `analysis` ([`analysis::analyze_patterns`], findings stored as
+//! recommendations).
 
 use std::time::{Duration, SystemTime};
 

@@ -474,10 +474,9 @@ async fn the_webhook_retries_and_receives_the_alert() {
     o.server_reachable = Some(true);
     assert_eq!(s.eval(&mut engine, o).await.resolved.len(), 1);
     drop(engine);
-    drop(sink.clone());
-    let stats = sink.stats();
     drop(sink);
-    task.await.expect("task");
+    // The task ends when the sinks are gone and the queue is delivered.
+    let stats = task.await.expect("task");
     assert_eq!((stats.delivered, stats.attempts, stats.failed), (1, 2, 0));
     s.insight.shutdown();
 }
@@ -680,5 +679,46 @@ async fn baselines_hold_the_exact_merged_figures() {
     assert_eq!(stored.id, second.id);
     let d: BaselineData = serde_json::from_value(stored.data).expect("data");
     assert_eq!(d.global.calls, 320);
+    s.insight.shutdown();
+}
+
+#[tokio::test]
+async fn regressions_can_be_judged_on_the_stores_pattern_rows() {
+    let s = Setup::new().await;
+    let (a, b) = ("aaaaaaaaaaaaaaaa", "bbbbbbbbbbbbbbbb");
+    save_baseline(&s, &[a, b], 10.0).await;
+    // Two instances' periods of a at 20 ms in minutes 0..5; b slow except
+    // in minute 2.
+    let mut rows = Vec::new();
+    for m in 0..5 {
+        rows.push(pattern(a, m, &[(20, 6)], 0));
+        let mut other = pattern(a, m, &[(20, 4)], 0);
+        other.user_name = "batch".into();
+        rows.push(other);
+        rows.push(pattern(b, m, &[(if m == 2 { 5 } else { 40 }, 10)], 0));
+    }
+    s.store.upsert_patterns(&rows).await.expect("patterns");
+    let rules = AlertRules {
+        regression_from_store: true,
+        ..AlertRules::default()
+    };
+    let mut engine = AlertEngine::new(rules);
+    // At 10:04:30 the last five complete minutes start at 09:59: not yet.
+    s.clock.advance(minutes(4) + Duration::from_secs(30));
+    assert!(s.eval(&mut engine, s.obs()).await.raised.is_empty());
+    s.clock.advance(Duration::from_secs(30));
+    let out = s.eval(&mut engine, s.obs()).await;
+    let keys: Vec<_> = out.raised.iter().map(|x| x.dedupe_key.clone()).collect();
+    assert_eq!(keys, [format!("p95_regression:{a}")]);
+    assert_eq!(out.regressions[0].calls, 50);
+    assert!(
+        (out.regressions[0].ratio - 2.0).abs() < 0.02,
+        "{}",
+        out.regressions[0].ratio
+    );
+    // A minute later the window reaches an empty minute: resolved.
+    s.clock.advance(minutes(1));
+    let out = s.eval(&mut engine, s.obs()).await;
+    assert_eq!(out.resolved, [format!("p95_regression:{a}")]);
     s.insight.shutdown();
 }

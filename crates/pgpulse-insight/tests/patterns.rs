@@ -65,10 +65,14 @@ async fn bursts_and_literal_texts_from_the_live_aggregator() {
         ev(&loop_session, n1, t0 + ms(i * 3), ms(2));
     }
     // Unparameterized: 30 clients, each its own literal (one call each).
-    for i in 0..30u64 {
-        let s = Session::new("shop", "web", "notes");
+    // Sessions stay alive, as a proxy keeps each for its connection: the
+    // tracker tells sessions apart by their `Arc`.
+    let clients: Vec<_> = (0..30)
+        .map(|_| Session::new("shop", "web", "notes"))
+        .collect();
+    for (i, s) in (0u64..).zip(&clients) {
         ev(
-            &s,
+            s,
             &format!("SELECT * FROM notes WHERE id = {i}"),
             t0 + ms(i),
             ms(50),
@@ -76,9 +80,11 @@ async fn bursts_and_literal_texts_from_the_live_aggregator() {
     }
     // Clean: the same parameterized text from 30 concurrent clients, and
     // one session alternating two statements.
-    for i in 0..30u64 {
-        let s = Session::new("shop", "web", "users");
-        ev(&s, "SELECT * FROM users WHERE id = $1", t0 + ms(i), ms(1));
+    let users: Vec<_> = (0..30)
+        .map(|_| Session::new("shop", "web", "users"))
+        .collect();
+    for (i, s) in (0u64..).zip(&users) {
+        ev(s, "SELECT * FROM users WHERE id = $1", t0 + ms(i), ms(1));
     }
     let mixed = Session::new("shop", "web", "mixed");
     for i in 0..30u64 {

@@ -193,3 +193,54 @@ pub(crate) fn count_over(rule_name: &str, what: &str, n: u64, limit: u64) -> New
         json!({ "count": n, "limit": limit }),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn regressed(ratio: f64) -> Regressed {
+        Regressed {
+            fingerprint: "00000000000000ab".into(),
+            query: "SELECT $1".into(),
+            baseline_p95_ms: 10.0,
+            p95_ms: 10.0 * ratio,
+            max_p95_ms: 10.0 * ratio,
+            ratio,
+            calls: 50,
+            minutes: 5,
+        }
+    }
+
+    #[test]
+    fn severities_and_keys() {
+        let rules = AlertRules::default();
+        let w = regression(&regressed(2.0), &rules);
+        assert_eq!(
+            (w.severity, w.dedupe_key.as_str(), w.fingerprint.as_deref()),
+            (
+                Severity::Warning,
+                "p95_regression:00000000000000ab",
+                Some("00000000000000ab")
+            )
+        );
+        assert!(
+            w.message.contains("2.0x the baseline's 10.0 ms"),
+            "{}",
+            w.message
+        );
+        assert_eq!(
+            regression(&regressed(3.0), &rules).severity,
+            Severity::Critical
+        );
+        let e = rate(rule::ERROR_RATE, "failed", 2, 100, 0.01, 0.05);
+        assert_eq!(
+            (e.severity, e.dedupe_key.as_str()),
+            (Severity::Warning, "error_rate")
+        );
+        assert_eq!(
+            rate(rule::ERROR_RATE, "failed", 5, 100, 0.01, 0.05).severity,
+            Severity::Critical
+        );
+        assert_eq!(unreachable().severity, Severity::Critical);
+    }
+}

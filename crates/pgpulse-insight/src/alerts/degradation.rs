@@ -6,12 +6,15 @@
 //! calls. So a single slow minute, a statement that ran twice, or a new
 //! statement never raise anything.
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::time::{Duration, UNIX_EPOCH};
 
+use pgpulse_store::{QueryPattern, Timestamp};
 use serde::Serialize;
 
 use super::rules::AlertRules;
 use crate::insight::Insight;
+use crate::report::hist::{Merged, decode};
 use crate::report::{BaselineData, FingerprintBaseline};
 use crate::series::MinuteBucket;
 
@@ -114,13 +117,88 @@ impl DegradationDetector {
                 self.judge(&key, &query, base, &series)
             })
             .collect();
-        out.sort_by(|a, b| {
-            b.ratio
-                .total_cmp(&a.ratio)
-                .then_with(|| a.fingerprint.cmp(&b.fingerprint))
-        });
+        sort(&mut out);
         out
     }
+}
+
+impl DegradationDetector {
+    /// [`DegradationDetector::detect`] on the store's pattern rows instead
+    /// of the live series (for a store several instances flush into): the
+    /// rows whose period starts in each of the `minutes` complete minutes
+    /// before `now`, per fingerprint over databases and users, each
+    /// minute's p95 from its merged histograms. `rows` may hold more;
+    /// others are ignored.
+    pub fn detect_in_patterns(
+        &self,
+        rows: &[QueryPattern],
+        baseline: &BaselineData,
+        now: Timestamp,
+    ) -> Vec<Regressed> {
+        let now_minute = now.timestamp().div_euclid(60);
+        let first = now_minute - i64::from(self.minutes);
+        let n = self.minutes as usize;
+        // Per fingerprint: its text and one merge per minute.
+        let mut by_fp: HashMap<&str, (&str, Vec<Minute>)> = HashMap::new();
+        for p in rows {
+            let m = p.period_start.timestamp().div_euclid(60);
+            if m < first || m >= now_minute || !baseline.fingerprints.contains_key(&p.fingerprint) {
+                continue;
+            }
+            let slot = by_fp
+                .entry(p.fingerprint.as_str())
+                .or_insert_with(|| (p.query.as_str(), vec![(0, Merged::default()); n]));
+            if let Some(cell) = usize::try_from(m - first)
+                .ok()
+                .and_then(|i| slot.1.get_mut(i))
+            {
+                cell.0 += u64::try_from(p.calls).unwrap_or(0);
+                let h = p.histogram.as_deref().and_then(decode);
+                cell.1.add_pattern(p, h.as_ref());
+            }
+        }
+        let mut out: Vec<Regressed> = by_fp
+            .into_iter()
+            .filter_map(|(fp, (query, minutes))| {
+                let base = baseline.fingerprints.get(fp)?;
+                let mut series: Vec<MinuteBucket> = minutes
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (calls, merged))| MinuteBucket {
+                        minute: UNIX_EPOCH
+                            + Duration::from_secs(
+                                u64::try_from((first + i as i64) * 60).unwrap_or(0),
+                            ),
+                        calls: *calls,
+                        total_time: Duration::ZERO,
+                        errors: 0,
+                        p95: Duration::from_secs_f64(
+                            merged.percentiles().p95_ms.unwrap_or(0.0).max(0.0) / 1000.0,
+                        ),
+                    })
+                    .collect();
+                // `judge` skips the open minute: add an empty one.
+                series.push(MinuteBucket {
+                    calls: 0,
+                    ..series.last().copied()?
+                });
+                self.judge(fp, query, base, &series)
+            })
+            .collect();
+        sort(&mut out);
+        out
+    }
+}
+
+/// One minute of one fingerprint from the store: calls and merged latencies.
+type Minute = (u64, Merged);
+
+fn sort(out: &mut [Regressed]) {
+    out.sort_by(|a, b| {
+        b.ratio
+            .total_cmp(&a.ratio)
+            .then_with(|| a.fingerprint.cmp(&b.fingerprint))
+    });
 }
 
 #[cfg(test)]

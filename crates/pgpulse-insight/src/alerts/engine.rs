@@ -8,7 +8,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use pgpulse_store::{Alert, AlertFilter, AlertStatus, NewAlert, Page, Store, Timestamp};
+use pgpulse_store::{Alert, AlertFilter, AlertStatus, NewAlert, Page, Store, Timestamp, Window};
 
 use super::checks;
 use super::degradation::{DegradationDetector, Regressed};
@@ -122,7 +122,7 @@ impl AlertEngine {
         self.statement_rates(insight, &mut firing, &mut judged);
         self.observed(observation, &mut firing, &mut judged);
         let regressions = self
-            .regressions(insight, store, &mut firing, &mut judged)
+            .regressions(insight, at, store, &mut firing, &mut judged)
             .await?;
 
         let mut out = EvalOutcome {
@@ -392,6 +392,7 @@ impl AlertEngine {
     async fn regressions(
         &self,
         insight: &Insight,
+        at: Timestamp,
         store: &dyn Store,
         firing: &mut Vec<NewAlert>,
         judged: &mut Judged,
@@ -407,7 +408,13 @@ impl AlertEngine {
             }
         };
         judged.prefixes.push(format!("{}:", rule::P95_REGRESSION));
-        let found = self.detector.detect(insight, &data);
+        let found = if self.rules.regression_from_store {
+            let span = chrono::Duration::minutes(i64::from(self.detector.minutes) + 1);
+            let rows = store.patterns(Window::between(at - span, at), None).await?;
+            self.detector.detect_in_patterns(&rows, &data, at)
+        } else {
+            self.detector.detect(insight, &data)
+        };
         firing.extend(found.iter().map(|r| checks::regression(r, &self.rules)));
         Ok(found)
     }

@@ -19,8 +19,8 @@
 //! let (sink, webhook_task) = WebhookSink::spawn(WebhookConfig::new(url))?; // optional
 //! let mut engine = AlertEngine::new(AlertRules::default()).with_webhook(sink);
 //! // every minute:
-//! let obs = Observation { at: now, cache: Some(CacheCounters { hits, misses }),
-//!     pools, server_reachable: Some(ping_ok), ..Observation::at(now) };
+//! let obs = Observation { cache: Some(CacheCounters { hits, misses }), pools,
+//!     server_reachable: Some(ping_ok), ..Observation::at(now) };
 //! let outcome = engine.evaluate(&insight, &obs, &*store).await?;
 //! // daily (or hourly): the baseline the p95 rule compares with
 //! pgpulse_insight::refresh_rolling_baseline(&*store, now, DEFAULT_ROLLING_SPAN).await?;

@@ -56,6 +56,10 @@ pub struct AlertRules {
     pub regression_for: Duration,
     /// ... with at least this many calls over those minutes. Default 20.
     pub regression_min_calls: u64,
+    /// Judge regressions on the store's pattern rows (every instance's
+    /// flushed periods) instead of this instance's live minute series.
+    /// Default false.
+    pub regression_from_store: bool,
     /// Above this ratio (times the baseline) a regression is critical.
     /// Default 3.0.
     pub regression_critical_ratio: f64,
@@ -90,6 +94,7 @@ impl Default for AlertRules {
             regression_ratio: 1.5,
             regression_for: Duration::from_secs(5 * 60),
             regression_min_calls: 20,
+            regression_from_store: false,
             regression_critical_ratio: 3.0,
             slow_rate_max: 0.02,
             error_rate_max: 0.01,

@@ -150,15 +150,21 @@ struct Target {
 }
 
 impl WebhookSink {
-    /// Validates the URL and spawns the delivery task (needs a tokio
-    /// runtime). Await the handle after dropping the sinks to let queued
-    /// notices go out.
-    pub fn spawn(config: WebhookConfig) -> Result<(WebhookSink, JoinHandle<()>), InsightError> {
+    /// Validates the URL and spawns the delivery task on the current tokio
+    /// runtime (`Config` error outside one). The task ends once every
+    /// sink is dropped and the queue is delivered; its handle gives the
+    /// final counters.
+    pub fn spawn(
+        config: WebhookConfig,
+    ) -> Result<(WebhookSink, JoinHandle<WebhookStats>), InsightError> {
         let target = parse_url(&config.url)?;
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
+            InsightError::Config("the webhook sink needs a tokio runtime".to_string())
+        })?;
         let (tx, rx) = mpsc::channel(config.queue_capacity.max(1));
         let counters = Arc::new(Counters::default());
         let on_resolve = config.on_resolve;
-        let handle = tokio::spawn(run(rx, config, target, counters.clone()));
+        let handle = runtime.spawn(run(rx, config, target, counters.clone()));
         Ok((
             WebhookSink {
                 tx,
@@ -187,12 +193,18 @@ impl WebhookSink {
 
     /// Delivery counters so far.
     pub fn stats(&self) -> WebhookStats {
+        self.counters.snapshot()
+    }
+}
+
+impl Counters {
+    fn snapshot(&self) -> WebhookStats {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         WebhookStats {
-            delivered: get(&self.counters.delivered),
-            failed: get(&self.counters.failed),
-            dropped: get(&self.counters.dropped),
-            attempts: get(&self.counters.attempts),
+            delivered: get(&self.delivered),
+            failed: get(&self.failed),
+            dropped: get(&self.dropped),
+            attempts: get(&self.attempts),
         }
     }
 }
@@ -220,7 +232,7 @@ async fn run(
     config: WebhookConfig,
     target: Target,
     counters: Arc<Counters>,
-) {
+) -> WebhookStats {
     while let Some(notice) = rx.recv().await {
         let body = match notice.body(config.slack) {
             Ok(b) => Bytes::from(b),
@@ -256,6 +268,7 @@ async fn run(
             backoff = (backoff * 2).min(config.max_backoff);
         }
     }
+    counters.snapshot()
 }
 
 /// One POST; `Err` with a reason unless the answer is 2xx.
@@ -308,5 +321,7 @@ mod tests {
         );
         assert!(parse_url("https://hooks.example.invalid/x").is_err());
         assert!(parse_url("not a url").is_err());
+        // Outside a tokio runtime: an error, not a panic.
+        assert!(WebhookSink::spawn(WebhookConfig::new("http://127.0.0.1:1/")).is_err());
     }
 }

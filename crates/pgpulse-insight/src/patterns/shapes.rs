@@ -6,7 +6,9 @@
 //!
 //! A session is the `Arc<Session>` of the event (one per client session
 //! when the proxy builds it so; `record_ref` shares one per identity and
-//! thread, and then concurrent clients overlap, which ends a run). A run
+//! thread, and then concurrent clients overlap, which ends a run); it is
+//! told apart by its address, which a later session may reuse once the
+//! earlier one is gone (at worst one statement joins a run). A run
 //! continues while the next statement of that session has the same
 //! fingerprint and starts after the previous one completed, within
 //! [`BURST_GAP`].
@@ -16,6 +18,10 @@
 //! hash of the raw text, two LRU lookups, under a lock taken once per
 //! batch. Memory is bounded: [`MAX_SESSIONS`] runs, [`MAX_ENTRIES`]
 //! fingerprints with at most [`MAX_TEXTS`] text hashes (8 bytes) each.
+//! `observe` costs about 24 ns per event in release (1,000 sessions over
+//! 5,000 fingerprints; the ignored test `observe_cost`, 2-core machine
+//! shared with other builds), plus the FNV hash of the raw text (about a
+//! cycle per byte): small next to normalizing the text on the same thread.
 
 use std::num::NonZeroUsize;
 use std::sync::Arc;
@@ -52,9 +58,9 @@ pub struct QueryShape {
     pub calls: u64,
     /// The longest run of back-to-back executions by one session.
     pub max_burst: u32,
-    /// Runs that reached [`BURST_MIN`] calls.
+    /// Runs that reached 10 calls (`BURST_MIN`).
     pub bursts: u64,
-    /// Distinct raw texts seen (at most [`MAX_TEXTS`]).
+    /// Distinct raw texts seen (at most 64, `MAX_TEXTS`).
     pub distinct_texts: u32,
     /// Whether `distinct_texts` reached the cap (there may be more).
     pub distinct_texts_capped: bool,
@@ -234,6 +240,33 @@ mod tests {
         assert_eq!(shape(&s, 8).max_burst, 1);
         assert_eq!(shape(&s, 10).max_burst, 1);
         assert_eq!(shape(&s, 11).max_burst, 1);
+    }
+
+    /// Cost of `observe` (run in release with `--ignored --nocapture`; it
+    /// prints, asserts nothing about speed): 1,000 sessions over 5,000
+    /// fingerprints, texts of about 60 bytes.
+    #[test]
+    #[ignore]
+    fn observe_cost() {
+        let texts: Vec<String> = (0..5_000)
+            .map(|i| format!("SELECT * FROM table_{i} WHERE id = {i} AND status = 'open'"))
+            .collect();
+        let events: Vec<Seen> = (0..200_000u64)
+            .map(|i| {
+                let t = &texts[(i * 7 % 5_000) as usize];
+                seen((i % 1_000) as usize, i * 7 % 5_000, t, i, 1)
+            })
+            .collect();
+        let mut s = Shapes::default();
+        let start = std::time::Instant::now();
+        for _ in 0..5 {
+            for e in &events {
+                s.observe(e);
+            }
+        }
+        let per = start.elapsed().as_nanos() as f64 / (5.0 * events.len() as f64);
+        println!("Shapes::observe: {per:.0} ns per event");
+        assert_eq!(s.snapshot().len(), 5_000);
     }
 
     #[test]
