@@ -94,11 +94,7 @@ impl Background {
                 stop_rx.clone(),
             )));
         }
-        let pattern_job = Arc::new(crate::jobs::PatternJob {
-            insight: handles.insight.clone(),
-            baseline_span: Duration::from_secs(7 * 24 * 3600),
-        });
-        let scheduler = crate::jobs::start(config, store.clone(), pattern_job)?;
+        let scheduler = crate::jobs::start(config, store.clone(), handles.insight.clone())?;
         let instance = crate::snapshots::instance_name(config.proxy.listen.port());
         tasks.push(tokio::spawn(snapshot_loop(
             Snapshotter::new(instance),

@@ -54,6 +54,7 @@ pub async fn run(upstream: Option<String>) -> anyhow::Result<()> {
     config.store.flush_interval = std::time::Duration::from_secs(5);
     config.jobs.database_statistics = "* * * * *".into();
     config.jobs.index_usage = "* * * * *".into();
+    config.jobs.index_advisor = "*/2 * * * *".into();
     eprintln!(
         "pgpulse demo: performance store in {}",
         dir.path().display()

@@ -51,6 +51,9 @@ pub fn validate(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Name of the index advisor's job.
+pub const INDEX_ADVISOR: &str = "index_advisor";
+
 /// A scheduled report over the `window` up to each run.
 struct ReportsJob {
     window: Duration,
@@ -81,7 +84,7 @@ impl Job for ReportsJob {
 pub fn start(
     config: &Config,
     store: Arc<dyn Store>,
-    pattern_analysis: Arc<dyn Job>,
+    insight: Option<Arc<pgpulse_insight::Insight>>,
 ) -> anyhow::Result<Option<SchedulerTask>> {
     let Some(url) = config.upstream.url.clone() else {
         return Ok(None);
@@ -100,9 +103,23 @@ pub fn start(
             ..ReportOptions::default()
         },
     });
+    let pattern_analysis: Arc<dyn Job> = Arc::new(PatternJob {
+        insight: insight.clone(),
+        baseline_span: Duration::from_secs(7 * 24 * 3600),
+    });
+    let server: tokio_postgres::Config = url.parse().context("upstream.url")?;
     jobs.register(
         &scheduler,
         StandardJobs::new(&jobs, url, reports, pattern_analysis),
+    )?;
+    scheduler.register(
+        INDEX_ADVISOR,
+        &config.jobs.index_advisor,
+        Arc::new(AdvisorJob {
+            server,
+            insight,
+            config: pgpulse_insight::advisor::AdvisorConfig::default(),
+        }),
     )?;
     Ok(Some(scheduler.start()))
 }
@@ -147,5 +164,79 @@ impl Job for PatternJob {
             }
         ));
         Ok(count)
+    }
+}
+
+/// The index advisor over the busiest statements of the last day, for
+/// every database they ran in, each on a direct connection (never through
+/// the pool).
+pub struct AdvisorJob {
+    /// The upstream server (its database is replaced per analysed one).
+    pub server: tokio_postgres::Config,
+    /// Live statistics, else the store's pattern rows are used.
+    pub insight: Option<Arc<pgpulse_insight::Insight>>,
+    /// Thresholds.
+    pub config: pgpulse_insight::advisor::AdvisorConfig,
+}
+
+/// Statements per database the advisor judges (hottest and slowest).
+const ADVISOR_STATEMENTS: usize = 20;
+
+#[async_trait]
+impl Job for AdvisorJob {
+    async fn run(&self, ctx: &JobContext) -> Result<u64, String> {
+        use pgpulse_insight::advisor::{
+            AdviseContext, advise, workload_from_insight, workload_from_store,
+        };
+        let workload = match &self.insight {
+            Some(insight) => workload_from_insight(insight, ADVISOR_STATEMENTS),
+            None => {
+                let day = chrono::Duration::hours(24);
+                let window = pgpulse_store::Window::between(ctx.started_at - day, ctx.started_at);
+                workload_from_store(ctx.store.as_ref(), window, None, ADVISOR_STATEMENTS as u32)
+                    .await
+                    .map_err(|e| e.to_string())?
+            }
+        };
+        let mut databases: Vec<&str> = workload.iter().map(|w| w.database.as_str()).collect();
+        databases.sort_unstable();
+        databases.dedup();
+        let (mut found, mut notes) = (0u64, Vec::new());
+        for db in databases {
+            let mut config = self.server.clone();
+            config.dbname(db);
+            config.connect_timeout(Duration::from_secs(10));
+            let (client, conn) = match config.connect(tokio_postgres::NoTls).await {
+                Ok(c) => c,
+                Err(e) => {
+                    notes.push(format!("{db}: cannot connect ({e})"));
+                    continue;
+                }
+            };
+            let conn = tokio::spawn(conn);
+            let run = advise(
+                &AdviseContext {
+                    store: ctx.store.as_ref(),
+                    client: &client,
+                    workload: &workload,
+                    pools: &[],
+                },
+                &self.config,
+                ctx.started_at,
+            )
+            .await;
+            drop(client);
+            let _ = conn.await;
+            match run {
+                Ok(run) => found += run.recommendations.len() as u64,
+                Err(e) => notes.push(format!("{db}: {e}")),
+            }
+        }
+        ctx.set_message(if notes.is_empty() {
+            format!("{found} recommendations")
+        } else {
+            format!("{found} recommendations; {}", notes.join("; "))
+        });
+        Ok(found)
     }
 }

@@ -124,6 +124,8 @@ pub struct JobsConfig {
     pub database_statistics: String,
     /// Index usage collection. Default `*/15 * * * *`.
     pub index_usage: String,
+    /// The index advisor over the busiest statements. Default `30 3 * * *`.
+    pub index_advisor: String,
 }
 
 impl Default for JobsConfig {
@@ -137,6 +139,7 @@ impl Default for JobsConfig {
             pattern_analysis: "0 3 * * *".to_owned(),
             database_statistics: "*/5 * * * *".to_owned(),
             index_usage: "*/15 * * * *".to_owned(),
+            index_advisor: "30 3 * * *".to_owned(),
         }
     }
 }
