@@ -16,6 +16,7 @@ use crate::event::StatementEvent;
 use crate::explain::Job;
 use crate::logs::{LogRecord, Sampler};
 use crate::params::explainable_text;
+use crate::patterns::shapes::{Seen, Shapes, text_hash};
 use crate::recorder::{Counters, Msg};
 use crate::registry::{Key, Registry};
 use crate::slow::{PlanStatus, SlowLog, SlowQuery, TokenBucket};
@@ -44,6 +45,8 @@ pub(crate) struct Aggregator {
     pub explain: Option<(Sender<Job>, TokenBucket)>,
     /// Which statements under the threshold are logged.
     pub sampler: Sampler,
+    /// Bursts and distinct texts per fingerprint (pattern analysis).
+    pub shapes: Arc<Mutex<Shapes>>,
 }
 
 /// A normalized event waiting for the registry lock.
@@ -119,6 +122,7 @@ impl Aggregator {
     fn process(&mut self, batch: &mut Vec<Prepared>) {
         let mut slow = Vec::new();
         let mut sampled = Vec::new();
+        let mut seen = Vec::with_capacity(batch.len());
         {
             let mut reg = self.registry.lock().unwrap_or_else(|p| p.into_inner());
             for (i, p) in batch.iter_mut().enumerate() {
@@ -138,11 +142,27 @@ impl Aggregator {
                 };
                 let text = std::mem::take(&mut p.normalized.text);
                 let query = reg.record(key, || Arc::from(text), &sample);
+                seen.push(Seen {
+                    session: Arc::as_ptr(&e.session) as usize,
+                    fingerprint: p.normalized.fingerprint,
+                    text_hash: text_hash(&e.text),
+                    started_at: e.started_at,
+                    completed_at: sample.completed_at,
+                    query: query.clone(),
+                    database: e.session.database.clone(),
+                    user: e.session.user.clone(),
+                });
                 if e.duration >= self.threshold {
                     slow.push((i, query));
                 } else if self.sampler.sample() {
                     sampled.push((i, query));
                 }
+            }
+        }
+        {
+            let mut shapes = self.shapes.lock().unwrap_or_else(|p| p.into_inner());
+            for s in &seen {
+                shapes.observe(s);
             }
         }
         self.counters

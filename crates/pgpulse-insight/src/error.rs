@@ -43,6 +43,10 @@ pub enum InsightError {
     /// A stored period histogram cannot be decoded or merged.
     #[error("invalid period histogram: {0}")]
     Histogram(String),
+    /// A baseline or a pattern analysis got unusable input (a window
+    /// without both ends, or one that ends before it starts).
+    #[error("analysis: {0}")]
+    Analysis(String),
 }
 
 impl InsightError {

@@ -18,6 +18,7 @@ use crate::config::InsightConfig;
 use crate::error::InsightError;
 use crate::flush::Retry;
 use crate::logs::Sampler;
+use crate::patterns::shapes::{QueryShape, Shapes};
 use crate::recorder::{CounterSnapshot, Counters, Msg, Recorder};
 use crate::registry::{Key, OrderBy, Registry};
 use crate::series::{MinuteBucket, Rates};
@@ -43,6 +44,8 @@ struct Inner {
     log_plan_grace: Duration,
     /// Rows a failed flush keeps for the next one.
     retry: Mutex<Retry>,
+    /// Bursts and distinct texts per fingerprint.
+    shapes: Arc<Mutex<Shapes>>,
 }
 
 impl Drop for Inner {
@@ -80,6 +83,7 @@ impl Insight {
             config.max_pending_logs,
         )));
         let counters = Arc::new(Counters::default());
+        let shapes = Arc::new(Mutex::new(Shapes::default()));
         let (tx, rx) = crossbeam_channel::bounded(config.queue_capacity);
         let mut threads = Vec::new();
         let explain = match config.explain.clone() {
@@ -108,6 +112,7 @@ impl Insight {
             threshold: config.slow_threshold,
             explain,
             sampler: Sampler::new(config.log_sample_rate),
+            shapes: shapes.clone(),
         };
         threads.push(
             std::thread::Builder::new()
@@ -124,6 +129,7 @@ impl Insight {
                 threads: Mutex::new(threads),
                 log_plan_grace: config.log_plan_grace,
                 retry: Mutex::new(Retry::new(config.max_retry_rows)),
+                shapes,
             }),
         })
     }
@@ -203,6 +209,14 @@ impl Insight {
         self.registry().series(fingerprint, minutes, now)
     }
 
+    /// Per-minute buckets (as [`Insight::series`]) of every fingerprint that
+    /// ran in the last `minutes` minutes, with its normalized text, in one
+    /// pass (what the degradation detector reads each evaluation).
+    pub fn recent_series(&self, minutes: u32) -> Vec<(Fingerprint, Arc<str>, Vec<MinuteBucket>)> {
+        let now = self.inner.clock.now();
+        self.registry().recent_series(minutes, now)
+    }
+
     /// Per-minute buckets of all statements.
     pub fn series_all(&self, minutes: u32) -> Vec<MinuteBucket> {
         let now = self.inner.clock.now();
@@ -213,6 +227,18 @@ impl Insight {
     pub fn rates(&self) -> Rates {
         let now = self.inner.clock.now();
         self.registry().rates(now)
+    }
+
+    /// Per fingerprint since the start: the longest back-to-back run by
+    /// one session and how many distinct raw texts it arrived as (see
+    /// [`QueryShape`]); what pattern analysis reads for N+1 and
+    /// unparameterized statements.
+    pub fn query_shapes(&self) -> Vec<QueryShape> {
+        self.inner
+            .shapes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .snapshot()
     }
 
     /// The newest `limit` slow queries, newest first.

@@ -105,6 +105,8 @@
 
 pub mod advisor;
 mod aggregator;
+pub mod alerts;
+pub mod baseline;
 mod clock;
 pub mod collect;
 mod config;
@@ -126,6 +128,8 @@ mod series;
 mod slow;
 mod stats;
 
+pub use alerts::{AlertEngine, AlertRules, EvalOutcome, Observation, WebhookConfig, WebhookSink};
+pub use baseline::{BaselineThresholds, make_baseline, refresh_rolling_baseline};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{ExplainConfig, InsightConfig};
 pub use console::{SHOW_QUERIES_COLUMNS, SHOW_SLOW_QUERIES_COLUMNS, Table};
@@ -134,6 +138,8 @@ pub use event::{CacheOutcome, Session, SqlState, StatementEvent};
 pub use flush::{FlushStats, flush_once, spawn_flusher};
 pub use hdrhistogram::Histogram;
 pub use insight::Insight;
+pub use patterns::analysis::{PatternFinding, PatternFindings, PatternOptions, analyze_patterns};
+pub use patterns::shapes::QueryShape;
 pub use patterns::{decode_histogram, merge_histograms};
 pub use pgpulse_sql::Fingerprint;
 pub use recorder::{CounterSnapshot, EventRef, Recorder};

@@ -14,6 +14,11 @@ use pgpulse_store::QueryPattern;
 use crate::error::InsightError;
 use crate::registry::{Drained, DrainedPeriod};
 
+pub mod analysis;
+mod plans;
+pub(crate) mod shapes;
+mod trend;
+
 /// Milliseconds as the store keeps durations (one rounding: `0.246`, not
 /// `0.24600000000000002` as seconds times 1000 would give).
 pub(crate) fn ms(d: Duration) -> f64 {

@@ -314,6 +314,29 @@ impl Registry {
         out
     }
 
+    /// Per-minute buckets of every fingerprint that completed a statement
+    /// in the last `minutes` minutes (merged over databases and users, as
+    /// [`Registry::series`]), with its text; one pass under the lock.
+    pub fn recent_series(
+        &self,
+        minutes: u32,
+        now: SystemTime,
+    ) -> Vec<(Fingerprint, Arc<str>, Vec<MinuteBucket>)> {
+        let minutes = self.clamp_minutes(minutes);
+        let (first, empty) = dense(unix_minute(now), minutes);
+        let mut out: HashMap<Fingerprint, (Arc<str>, Vec<MinuteBucket>)> = HashMap::new();
+        for (k, e) in self.entries.iter() {
+            if unix_minute(e.accum.last_seen) < first {
+                continue;
+            }
+            let slot = out
+                .entry(k.fingerprint)
+                .or_insert_with(|| (e.query.clone(), empty.clone()));
+            e.series.fill(first, &mut slot.1);
+        }
+        out.into_iter().map(|(fp, (q, s))| (fp, q, s)).collect()
+    }
+
     /// Per-minute buckets of all statements.
     pub fn series_all(&self, minutes: u32, now: SystemTime) -> Vec<MinuteBucket> {
         let (first, mut out) = dense(unix_minute(now), self.clamp_minutes(minutes));

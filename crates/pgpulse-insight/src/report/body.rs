@@ -243,9 +243,20 @@ pub struct BaselineData {
     pub global: GlobalBaseline,
 }
 
-/// One fingerprint's reference figures.
+/// One fingerprint's reference figures (percentiles from the merged period
+/// histograms; `p50_ms`, `p99_ms` and `calls` were added by the baseline
+/// job and default to 0 in older baselines).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct FingerprintBaseline {
+    /// Median, ms.
+    #[serde(default)]
+    pub p50_ms: f64,
+    /// 99th percentile, ms.
+    #[serde(default)]
+    pub p99_ms: f64,
+    /// Executions in the baseline's window.
+    #[serde(default)]
+    pub calls: i64,
     /// 95th percentile, ms.
     #[serde(default)]
     pub p95_ms: f64,
@@ -260,6 +271,18 @@ pub struct FingerprintBaseline {
 /// Reference figures over all statements.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct GlobalBaseline {
+    /// Median, ms.
+    #[serde(default)]
+    pub p50_ms: Option<f64>,
+    /// 99th percentile, ms.
+    #[serde(default)]
+    pub p99_ms: Option<f64>,
+    /// Statements per second over the window.
+    #[serde(default)]
+    pub throughput_per_s: Option<f64>,
+    /// Statements in the window.
+    #[serde(default)]
+    pub calls: i64,
     /// 95th percentile, ms.
     #[serde(default)]
     pub p95_ms: Option<f64>,

@@ -460,6 +460,7 @@ pub(crate) mod tests {
                     p95_ms: 10.0,
                     mean_ms: 1.0,
                     calls_per_min: 1.0,
+                    ..FingerprintBaseline::default()
                 },
             );
         }

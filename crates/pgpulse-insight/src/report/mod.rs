@@ -15,8 +15,8 @@
 
 mod body;
 mod build;
-mod compute;
-mod hist;
+pub(crate) mod compute;
+pub(crate) mod hist;
 mod html;
 mod svg;
 
