@@ -168,6 +168,25 @@ async fn optimize_implement_and_measure_a_missing_index() {
     let id = missing[0]["id"].as_i64().unwrap();
     assert!(!index_exists(&client, "appointments_client_id_idx").await);
 
+    // The stored workload (last 24 h) finds the same one: refreshed, not
+    // duplicated.
+    let body = json!({ "database": db, "source": "store" });
+    let (s, again) = post(&app, "/optimize-indexes", k, Some(body)).await;
+    assert_eq!(
+        (s, &again["source"]),
+        (StatusCode::OK, &json!("store")),
+        "{again}"
+    );
+    assert_eq!(again["statements"], 1, "{again}");
+    let ids: Vec<&Value> = again["recommendations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["kind"] == "missing_index")
+        .map(|r| &r["id"])
+        .collect();
+    assert_eq!(ids, [&json!(id)], "{again}");
+
     // Dry run (the default): the statement, nothing created, still open.
     let uri = format!("/recommendations/{id}/implement");
     let (s, dry) = post(&app, &uri, k, None).await;
@@ -206,15 +225,16 @@ async fn optimize_implement_and_measure_a_missing_index() {
         actions,
         [
             "advisor.run",
+            "advisor.run",
             "recommendation.implement",
             "recommendation.implement"
         ]
     );
     assert_eq!(audit[0].1["database"], json!(db));
-    assert_eq!(audit[1].1["dry_run"], true);
-    assert_eq!(audit[1].1["statement"], STATEMENT);
-    assert_eq!(audit[2].1["dry_run"], false);
-    assert_eq!(audit[2].1["outcome"], "applied");
+    assert_eq!(audit[2].1["dry_run"], true);
+    assert_eq!(audit[2].1["statement"], STATEMENT);
+    assert_eq!(audit[3].1["dry_run"], false);
+    assert_eq!(audit[3].1["outcome"], "applied");
 
     // Applied: neither implemented again nor dry-run.
     for body in [json!({ "dry_run": false }), json!({})] {
@@ -222,7 +242,7 @@ async fn optimize_implement_and_measure_a_missing_index() {
         assert_eq!(s, StatusCode::CONFLICT, "{b}");
         assert_error(&b, "conflict");
     }
-    assert_eq!(audit_actions(&h).await.len(), 3, "refusals are not audited");
+    assert_eq!(audit_actions(&h).await.len(), 4, "refusals are not audited");
 
     // Impact: the same workload after the index, flushed, then measured.
     workload(&client, &insight, &h.clock, &db, 1).await;
@@ -385,6 +405,16 @@ async fn refusals_name_what_is_wrong() {
     }
     let (s, _) = get(&no_advisor, &format!("{API}/recommendations/{id}"), k).await;
     assert_eq!(s, StatusCode::OK);
+    // No live statistics in that instance: `live` is refused by name.
+    let (s, b) = post(
+        &no_advisor,
+        "/optimize-indexes",
+        k,
+        Some(json!({ "source": "live" })),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+    assert_eq!(assert_error(&b, "bad_request")["field"], "source");
 }
 
 fn app_without_advisor(h: &Harness) -> Router {
