@@ -6,6 +6,8 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use pgpulse_insight::InsightError;
+use pgpulse_insight::advisor::AdvisorError;
 use pgpulse_store::StoreError;
 use serde::Serialize;
 
@@ -127,6 +129,34 @@ impl From<StoreError> for ApiError {
                 ApiError::NotFound(format!("{what} {id} not found"))
             }
             StoreError::Conflict(m) => ApiError::Conflict(m),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<AdvisorError> for ApiError {
+    fn from(e: AdvisorError) -> Self {
+        match e {
+            AdvisorError::Store(s) => s.into(),
+            AdvisorError::NotImplementable { .. } | AdvisorError::Busy(_) => {
+                ApiError::Conflict(e.to_string())
+            }
+            AdvisorError::NotApplied(_) => ApiError::Conflict(e.to_string()),
+            // No server answer at all (refused, closed, timed out): the
+            // upstream is down, not this API.
+            AdvisorError::Postgres(ref pg) if pg.as_db_error().is_none() => {
+                tracing::warn!(error = %pg, "advisor: the database server cannot be reached");
+                ApiError::Unavailable("the database server cannot be reached")
+            }
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<InsightError> for ApiError {
+    fn from(e: InsightError) -> Self {
+        match e {
+            InsightError::Store(s) => s.into(),
             other => ApiError::Internal(other.to_string()),
         }
     }

@@ -41,7 +41,7 @@ pub use middleware::{REQUEST_ID, RequestId};
 pub use query::{ApiQuery, DEFAULT_LIMIT, Listing, MAX_LIMIT};
 pub use ratelimit::{Budget, RateLimitOptions};
 pub use routes::{IndexFlags, audit, flag_indexes, json_body};
-pub use state::{ApiHooks, ApiOptions, ApiState, CleanupOptions, GenerateReportFn};
+pub use state::{AdvisorOptions, ApiHooks, ApiOptions, ApiState, CleanupOptions, GenerateReportFn};
 
 /// The whole HTTP application.
 pub fn app(state: ApiState) -> Router {

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use futures::future::BoxFuture;
+use pgpulse_insight::advisor::{Actions, AdvisorConfig};
 use pgpulse_insight::{Clock, SystemClock};
 use pgpulse_store::{ApiKeys, Report, RetainedTable, Store, Timestamp, Window};
 
@@ -30,6 +31,33 @@ impl fmt::Debug for ApiHooks {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ApiHooks")
             .field("generate_report", &self.generate_report.is_some())
+            .finish()
+    }
+}
+
+/// What the advisor endpoints (`POST /optimize-indexes`, `POST
+/// /recommendations/{id}/implement`) need; without it they answer 501.
+#[derive(Clone)]
+pub struct AdvisorOptions {
+    /// Direct connection URL to the upstream server (not through pgpulse);
+    /// its database is replaced by the one analysed or implemented in. The
+    /// role needs the rights to create and drop indexes (and, for HypoPG,
+    /// to create the extension).
+    pub server_url: String,
+    /// The advisor's thresholds.
+    pub config: AdvisorConfig,
+    /// Callbacks for cache rules and pool resizes; without them such a
+    /// recommendation's implementation is recorded as failed.
+    pub actions: Option<Arc<dyn Actions>>,
+}
+
+impl fmt::Debug for AdvisorOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The URL may hold a password: never print it.
+        f.debug_struct("AdvisorOptions")
+            .field("server_url", &"<redacted>")
+            .field("config", &self.config)
+            .field("actions", &self.actions)
             .finish()
     }
 }
@@ -77,6 +105,8 @@ pub struct ApiOptions {
     pub clock: Arc<dyn Clock>,
     /// Callbacks for endpoints built by other components.
     pub hooks: ApiHooks,
+    /// The advisor's connection and settings; `None`: its endpoints are 501.
+    pub advisor: Option<AdvisorOptions>,
 }
 
 impl ApiOptions {
@@ -95,6 +125,7 @@ impl ApiOptions {
             metrics_token: None,
             clock: Arc::new(SystemClock),
             hooks: ApiHooks::default(),
+            advisor: None,
         }
     }
 }
@@ -117,6 +148,7 @@ pub(crate) struct Inner {
     pub metrics_token: Option<String>,
     pub clock: Arc<dyn Clock>,
     pub hooks: ApiHooks,
+    pub advisor: Option<AdvisorOptions>,
 }
 
 impl ApiState {
@@ -135,6 +167,7 @@ impl ApiState {
                 metrics_token: opts.metrics_token,
                 clock: opts.clock,
                 hooks: opts.hooks,
+                advisor: opts.advisor,
             }),
         })
     }

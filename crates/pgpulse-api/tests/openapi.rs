@@ -26,7 +26,9 @@ use axum::Router;
 use axum::http::StatusCode;
 use chrono::TimeZone;
 use common::*;
-use pgpulse_api::{ApiHooks, ApiState, Budget, CleanupOptions, RateLimitOptions, app};
+use pgpulse_api::{
+    AdvisorOptions, ApiHooks, ApiState, Budget, CleanupOptions, RateLimitOptions, app,
+};
 use pgpulse_insight::{CacheOutcome, Insight, InsightConfig, Session, StatementEvent};
 use pgpulse_store::*;
 use serde_json::{Value, json};
@@ -477,6 +479,15 @@ fn generate_hook(store: Arc<SqliteStore>) -> ApiHooks {
     }
 }
 
+/// The advisor pointed at `url`.
+fn advisor_on(url: String) -> AdvisorOptions {
+    AdvisorOptions {
+        server_url: url,
+        config: pgpulse_insight::advisor::AdvisorConfig::default(),
+        actions: None,
+    }
+}
+
 /// The app over a seeded store with insight, cache, retention and the
 /// report hook, and the document it serves.
 async fn setup(h: &Harness, seeded: bool) -> (Router, Arc<Doc>) {
@@ -498,6 +509,7 @@ async fn setup(h: &Harness, seeded: bool) -> (Router, Arc<Doc>) {
         batch: 100,
     };
     o.hooks = generate_hook(h.store.clone());
+    o.advisor = Some(advisor_on(pgpulse_testkit::PgCluster::shared().url()));
     let app = app(ApiState::new(o).unwrap());
     let (s, _, doc) = send(
         &app,
@@ -652,6 +664,7 @@ async fn every_answer_matches_the_document() {
         )
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
+    advisor_answers(&c, &h, k).await;
     let (s, b) = c
         .call("POST", &p("/cleanup"), &p("/cleanup"), Some(k), None)
         .await;
@@ -661,10 +674,17 @@ async fn every_answer_matches_the_document() {
         "{b}"
     );
 
-    // Every documented success status was seen and matched.
+    // Every documented success status was seen and matched (the advisor's
+    // run needs a database with a workload: see
+    // `the_advisor_run_matches_the_document`).
     let seen = c.seen.lock().unwrap().clone();
     for (method, template) in doc.operations() {
-        let want = if template.ends_with("/generate") {
+        if template.ends_with("/optimize-indexes") {
+            continue;
+        }
+        let want = if template.ends_with("/generate")
+            || (method == "POST" && template.ends_with("/baselines"))
+        {
             201
         } else {
             200
@@ -709,6 +729,210 @@ async fn live_slow_queries_and_missing_hooks_match_the_document() {
     let uri = format!("{API}/reports/generate");
     let (s, b) = c.call("POST", &uri, &uri, Some(&h.admin_key), None).await;
     assert_eq!(s, StatusCode::NOT_IMPLEMENTED, "{b}");
+    // Without the advisor, its run and implementing are 501s.
+    let uri = format!("{API}/optimize-indexes");
+    let (s, b) = c.call("POST", &uri, &uri, Some(&h.admin_key), None).await;
+    assert_eq!(s, StatusCode::NOT_IMPLEMENTED, "{b}");
+    let t = format!("{API}/recommendations/{{id}}/implement");
+    let (s, b) = c
+        .call("POST", &t, &concrete(&t), Some(&h.admin_key), None)
+        .await;
+    assert_eq!(s, StatusCode::NOT_IMPLEMENTED, "{b}");
+}
+
+/// The advisor's and baselines' answers on the seeded store: one
+/// recommendation read, a dry run (the seeded statement is never run), the
+/// impact of a recommendation marked applied, a baseline created, and the
+/// documented 404 / 409 / 400.
+async fn advisor_answers(c: &Checker, h: &Harness, k: &str) {
+    let p = |s: &str| format!("{API}{s}");
+    let (one, imp, mea) = (
+        p("/recommendations/{id}"),
+        p("/recommendations/{id}/implement"),
+        p("/recommendations/{id}/measure"),
+    );
+    c.expect(StatusCode::OK, "GET", &one, &p("/recommendations/1"), k)
+        .await;
+    c.expect(
+        StatusCode::NOT_FOUND,
+        "GET",
+        &one,
+        &p("/recommendations/9"),
+        k,
+    )
+    .await;
+    let (s, b) = c
+        .call(
+            "POST",
+            &imp,
+            &p("/recommendations/1/implement"),
+            Some(k),
+            None,
+        )
+        .await;
+    assert_eq!((s, &b["dry_run"]), (StatusCode::OK, &json!(true)), "{b}");
+    c.expect(
+        StatusCode::NOT_FOUND,
+        "POST",
+        &imp,
+        &p("/recommendations/9/implement"),
+        k,
+    )
+    .await;
+    c.expect(
+        StatusCode::CONFLICT,
+        "POST",
+        &mea,
+        &p("/recommendations/1/measure"),
+        k,
+    )
+    .await;
+    h.store
+        .set_recommendation_status(1, RecommendationStatus::Applied, Some("ops"), t(2, 5))
+        .await
+        .unwrap();
+    c.expect(
+        StatusCode::CONFLICT,
+        "POST",
+        &imp,
+        &p("/recommendations/1/implement"),
+        k,
+    )
+    .await;
+    let (s, b) = c
+        .call(
+            "POST",
+            &mea,
+            &p("/recommendations/1/measure"),
+            Some(k),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(
+        (s, &b["status"]),
+        (StatusCode::OK, &json!("no affected statements")),
+        "{b}"
+    );
+    c.expect(
+        StatusCode::NOT_FOUND,
+        "POST",
+        &mea,
+        &p("/recommendations/9/measure"),
+        k,
+    )
+    .await;
+    let body = json!({ "name": "launch", "from": "2026-02-01T00:00:00Z",
+                       "to": "2026-02-02T12:00:00Z" });
+    let base = p("/baselines");
+    let (s, b) = c
+        .call("POST", &base, &base, Some(k), Some(body.clone()))
+        .await;
+    assert_eq!(
+        (s, &b["data"]["global"]["calls"]),
+        (StatusCode::CREATED, &json!(20)),
+        "{b}"
+    );
+    let (s, _) = c.call("POST", &base, &base, Some(k), Some(body)).await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    let (s, b) = c
+        .call("POST", &base, &base, Some(k), Some(json!({ "name": "x" })))
+        .await;
+    assert_eq!(
+        (s, &b["error"]["field"]),
+        (StatusCode::BAD_REQUEST, &json!("from"))
+    );
+}
+
+/// The advisor's run on a real database (HypoPG) whose lookups miss an
+/// index, the implementation for real, and the documented 404 / 503.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_advisor_run_matches_the_document() {
+    let pg = pgpulse_testkit::PgCluster::shared();
+    let db = pg.fresh_database("oa_adv").unwrap();
+    pg.psql(
+        &db,
+        "CREATE TABLE visits (id int PRIMARY KEY, client_id int NOT NULL);
+         INSERT INTO visits SELECT g, g % 5000 FROM generate_series(1, 20000) g; ANALYZE;",
+    )
+    .unwrap();
+    let h = Harness::new("oa_adv").await;
+    let (_, doc) = setup(&h, false).await;
+    let insight = Insight::start_with_clock(InsightConfig::default(), h.clock.clone()).unwrap();
+    let rec = insight.recorder();
+    let now = pgpulse_insight::Clock::now(&*h.clock);
+    for i in 0..20 {
+        let text = format!("SELECT * FROM visits WHERE client_id = {i}");
+        let e = StatementEvent::new(
+            Session::new(&db, "app", "web"),
+            text,
+            now,
+            Duration::from_millis(3),
+        );
+        assert!(rec.record(e));
+    }
+    insight.flush().unwrap();
+    let mut o = h.options();
+    o.rate_limit = roomy();
+    o.insight = Some(insight);
+    o.advisor = Some(advisor_on(pg.url()));
+    let c = Checker {
+        app: app_of(o),
+        doc,
+        seen: Arc::default(),
+    };
+    let k = h.admin_key.as_str();
+    let run = format!("{API}/optimize-indexes");
+    let (s, b) = c
+        .call("POST", &run, &run, Some(k), Some(json!({ "database": db })))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let id = b["recommendations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["kind"] == "missing_index")
+        .unwrap_or_else(|| panic!("no missing index: {b}"))["id"]
+        .as_i64()
+        .unwrap();
+    let imp = format!("{API}/recommendations/{{id}}/implement");
+    let (s, b) = c
+        .call(
+            "POST",
+            &imp,
+            &imp.replace("{id}", &id.to_string()),
+            Some(k),
+            Some(json!({ "dry_run": false })),
+        )
+        .await;
+    assert_eq!(
+        (s, &b["status"]),
+        (StatusCode::OK, &json!("applied")),
+        "{b}"
+    );
+    let (s, _) = c
+        .call(
+            "POST",
+            &run,
+            &run,
+            Some(k),
+            Some(json!({ "database": "oa_no_such_db" })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    // The server down: 503.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let mut o = h.options();
+    o.advisor = Some(advisor_on(format!("postgres://nobody@127.0.0.1:{port}/x")));
+    let down = Checker {
+        app: app_of(o),
+        doc: c.doc.clone(),
+        seen: Arc::default(),
+    };
+    let (s, b) = down.call("POST", &run, &run, Some(k), None).await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{b}");
 }
 
 fn app_of(o: pgpulse_api::ApiOptions) -> Router {
@@ -801,22 +1025,27 @@ async fn refusals_match_the_document() {
 async fn the_document_lists_exactly_the_served_routes_and_parameters() {
     let h = Harness::new("oa_routes").await;
     let (app, doc) = setup(&h, true).await;
-    // The routes `routes()` registers, read from its source.
+    // The routes `routes()` registers, read from its source (the body of
+    // `fn routes()`, whitespace collapsed: rustfmt may wrap a `.route(`).
     let source = include_str!("../src/routes/mod.rs");
+    let body = source
+        .split_once("fn routes()")
+        .unwrap()
+        .1
+        .split_once("\n}\n")
+        .unwrap()
+        .0;
+    let flat = body.split_whitespace().collect::<Vec<_>>().join(" ");
     let mut routed = BTreeSet::new();
-    for line in source
-        .lines()
-        .map(str::trim)
-        .filter(|l| l.starts_with(".route(\""))
-    {
-        let path = line.split('"').nth(1).unwrap();
+    for call in flat.split(".route(").skip(1) {
+        let path = call.split('"').nth(1).unwrap();
         for m in ["get", "post", "put", "patch", "delete"] {
-            if line.contains(&format!(" {m}(")) || line.contains(&format!(".{m}(")) {
+            if call.contains(&format!(" {m}(")) || call.contains(&format!(".{m}(")) {
                 routed.insert((m.to_uppercase(), format!("{API}{path}")));
             }
         }
     }
-    assert!(routed.len() >= 16, "{routed:?}");
+    assert!(routed.len() >= 21, "{routed:?}");
     assert_eq!(routed, doc.operations(), "routes() vs the document's paths");
 
     // Each documented operation is served (the fallback would say 404 "no

@@ -21,7 +21,8 @@ use serde_json::json;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_endpoint_refuses_missing_and_wrong_credentials() {
     let h = Harness::new("api_401").await;
-    let app = h.app();
+    // Many refusals in a row: the address budget is not what is tested here.
+    let app = h.app_with_limits(roomy());
     let expired = {
         let c = json!({ "sub": "old", "role": "admin", "exp": 1_000_000_000u64 });
         jsonwebtoken::encode(
@@ -79,7 +80,8 @@ async fn every_endpoint_refuses_missing_and_wrong_credentials() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_endpoint_forbids_a_non_admin_credential() {
     let h = Harness::new("api_403").await;
-    let app = h.app();
+    // Many refusals in a row: the address budget is not what is tested here.
+    let app = h.app_with_limits(roomy());
     let reader = jwt(json!({ "role": "viewer" }));
     let no_role = jwt(json!({}));
     let (read_key, _) = create_api_key(&*h.store, "reader", ApiRole::Read, h.now())
@@ -110,6 +112,19 @@ async fn every_endpoint_forbids_a_non_admin_credential() {
         get(&app2, "/api/performance/status", &plain_admin).await.0,
         StatusCode::FORBIDDEN
     );
+}
+
+fn roomy() -> RateLimitOptions {
+    let lots = Budget {
+        per_second: 1000.0,
+        burst: 100_000,
+    };
+    RateLimitOptions {
+        reads: lots,
+        writes: lots,
+        address_reads: lots,
+        address_writes: lots,
+    }
 }
 
 fn tight() -> RateLimitOptions {
@@ -323,7 +338,7 @@ async fn extra_routes_get_the_same_protection_and_the_credential() {
             &state,
             &cred,
             &rid,
-            "recommendation.implement",
+            "recommendation.dismiss",
             "recommendation:7",
             json!({}),
         )
@@ -331,9 +346,9 @@ async fn extra_routes_get_the_same_protection_and_the_credential() {
         Ok(cred.name)
     }
     let h = Harness::new("api_extra").await;
-    let extra = axum::Router::new().route("/recommendations/{id}/implement", post(implement));
+    let extra = axum::Router::new().route("/recommendations/{id}/dismiss", post(implement));
     let app = app_with(ApiState::new(h.options()).unwrap(), extra);
-    let uri = "/api/performance/recommendations/7/implement";
+    let uri = "/api/performance/recommendations/7/dismiss";
     let (s, _, body) = send(&app, request("POST", uri, None, None)).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
     assert_error(&body, "unauthorized");
@@ -349,6 +364,6 @@ async fn extra_routes_get_the_same_protection_and_the_credential() {
     let log = pgpulse_store::Store::audit_log(&*h.store, Default::default())
         .await
         .unwrap();
-    assert_eq!(log.items[0].action, "recommendation.implement");
+    assert_eq!(log.items[0].action, "recommendation.dismiss");
     assert_eq!(log.items[0].actor, "ops-admin");
 }

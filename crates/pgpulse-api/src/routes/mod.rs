@@ -14,14 +14,16 @@ use crate::error::ApiError;
 use crate::middleware::RequestId;
 use crate::state::ApiState;
 
+mod advisor;
 mod alerts;
+mod baselines;
 mod cleanup;
 mod indexes;
 mod live;
 mod logs;
 mod openapi;
 mod patterns;
-mod reports;
+pub(crate) mod reports;
 pub(crate) mod status;
 
 pub use indexes::{IndexFlags, flag_indexes};
@@ -45,7 +47,17 @@ pub(crate) fn routes() -> Router<ApiState> {
         .route("/reports/generate", post(reports::generate))
         .route("/reports/{id}", get(reports::report))
         .route("/recommendations", get(reports::recommendations))
-        .route("/baselines", get(reports::baselines))
+        .route("/recommendations/{id}", get(advisor::recommendation))
+        .route(
+            "/recommendations/{id}/implement",
+            post(advisor::implement_one),
+        )
+        .route("/recommendations/{id}/measure", post(advisor::measure))
+        .route("/optimize-indexes", post(advisor::optimize_indexes))
+        .route(
+            "/baselines",
+            get(reports::baselines).post(baselines::create),
+        )
         .route("/cleanup", post(cleanup::cleanup))
         .route("/openapi.json", get(openapi::openapi_json))
 }

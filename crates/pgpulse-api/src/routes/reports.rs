@@ -48,7 +48,7 @@ pub(crate) async fn reports(
     )))
 }
 
-fn positive_id(id: &str) -> Result<i64, ApiError> {
+pub(crate) fn positive_id(id: &str) -> Result<i64, ApiError> {
     id.parse()
         .ok()
         .filter(|n: &i64| *n > 0)

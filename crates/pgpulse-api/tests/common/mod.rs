@@ -28,7 +28,7 @@ pub const JWT_SECRET: &[u8] = b"test-secret-of-at-least-32-bytes!!";
 pub const T0: u64 = 1_772_366_400;
 
 /// Every endpoint, as (method, path).
-pub const ENDPOINTS: [(&str, &str); 16] = [
+pub const ENDPOINTS: [(&str, &str); 21] = [
     ("GET", "/api/performance/status"),
     ("GET", "/api/performance/logs"),
     ("GET", "/api/performance/slow-queries"),
@@ -43,6 +43,11 @@ pub const ENDPOINTS: [(&str, &str); 16] = [
     ("POST", "/api/performance/reports/generate"),
     ("GET", "/api/performance/recommendations"),
     ("GET", "/api/performance/baselines"),
+    ("POST", "/api/performance/baselines"),
+    ("GET", "/api/performance/recommendations/1"),
+    ("POST", "/api/performance/recommendations/1/implement"),
+    ("POST", "/api/performance/recommendations/1/measure"),
+    ("POST", "/api/performance/optimize-indexes"),
     ("POST", "/api/performance/cleanup"),
     ("GET", "/api/performance/dashboard"),
 ];
