@@ -284,14 +284,9 @@ impl Cache {
                         .added_rules
                         .read()
                         .unwrap_or_else(|p| p.into_inner());
-                    let p = crate::plan::make(
-                        &self.inner.config,
-                        &added,
-                        database,
-                        analysis,
-                        &catalog,
-                    )
-                    .map(Arc::new);
+                    let p =
+                        crate::plan::make(&self.inner.config, &added, database, analysis, &catalog)
+                            .map(Arc::new);
                     if plans.len() >= 10_000 {
                         plans.clear();
                     }

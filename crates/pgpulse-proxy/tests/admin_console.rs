@@ -96,7 +96,10 @@ fn resize_pool_changes_one_live_pool() {
         pool_size: 2,
         ..Setup::default()
     });
-    assert!(!proxy.handle.resize_pool("postgres", &proxy.user, 6), "no pool yet");
+    assert!(
+        !proxy.handle.resize_pool("postgres", &proxy.user, 6),
+        "no pool yet"
+    );
     assert_eq!(proxy.psql("postgres", "SELECT 1"), "1");
     assert!(proxy.handle.resize_pool("postgres", &proxy.user, 6));
     let pool = proxy
