@@ -128,7 +128,14 @@ try {
   const result = rec.locator('[data-role=result]');
   await result.waitFor({ state: 'visible' });
   const resultText = await result.textContent();
-  check(/CREATE INDEX CONCURRENTLY/.test(resultText) || /\(404\)/.test(resultText), 'the dry run shows a statement or a clear error: ' + resultText);
+  check(/CREATE INDEX CONCURRENTLY/.test(resultText) && /would run/.test(resultText), 'the dry run shows the statement: ' + resultText);
+  // Implement asks for a confirmation, then runs it on the server.
+  await rec.locator('button', { hasText: 'Implement…' }).click();
+  await rec.locator('button', { hasText: 'Confirm implement' }).click();
+  await rec.locator('[data-role=result]', { hasText: /Implemented|applied/ }).waitFor({ timeout: 60000 });
+  const implemented = await rec.locator('[data-role=result]').textContent();
+  check(/applied/.test(implemented) && !/Failed/.test(implemented), 'implement applies the recommendation: ' + implemented);
+  await shot(page, 'implement');
 
   // A report opens from a blob URL fetched with the key.
   await page.locator('#reports tr', { hasText: 'Daily performance report' }).locator('button[data-report-id]').click();

@@ -90,7 +90,7 @@ fn plan() -> Value {
     }])
 }
 
-async fn seed(s: &SqliteStore, clock: &ManualClock) {
+async fn seed(s: &SqliteStore, clock: &ManualClock, database: &str) {
     for (i, (key, sev, title)) in [
         (
             "p95:orders",
@@ -216,10 +216,14 @@ async fn seed(s: &SqliteStore, clock: &ManualClock) {
         &NewRecommendation {
             kind: "missing_index".into(),
             dedupe_key: "mi:appointments(starts_at)".into(),
-            database: "medspa".into(),
+            database: database.into(),
             title: "Index appointments(starts_at)".into(),
             rationale: "842 ms p95: a sequential scan of 42,000 rows filters on starts_at.".into(),
-            statement: Some("CREATE INDEX CONCURRENTLY ON appointments (starts_at)".into()),
+            statement: Some(
+                "CREATE INDEX CONCURRENTLY \"appointments_starts_at_idx\" \
+                 ON \"public\".\"appointments\" (\"starts_at\")"
+                    .into(),
+            ),
             confidence: 0.85,
             expected_benefit: json!({ "ms_per_day": 120000 }),
             details: json!({}),
@@ -299,7 +303,15 @@ async fn the_dashboard_works_in_headless_chromium() {
         }
     }
     insight.flush().unwrap();
-    seed(&h.store, &h.clock).await;
+    // A real database for the recommendation the page previews and implements.
+    let pg = pgpulse_testkit::PgCluster::shared();
+    let db = pg.fresh_database("dashimpl").unwrap();
+    pg.psql(
+        &db,
+        "CREATE TABLE appointments (id serial PRIMARY KEY, starts_at timestamptz NOT NULL)",
+    )
+    .unwrap();
+    seed(&h.store, &h.clock, &db).await;
     // A real report of that hour, as the report job writes it.
     flush_once(&insight, &*h.store).await.unwrap();
     let report = generate_report_for_last(
@@ -313,6 +325,11 @@ async fn the_dashboard_works_in_headless_chromium() {
 
     let mut o = h.options();
     o.insight = Some(insight.clone());
+    o.advisor = Some(pgpulse_api::AdvisorOptions {
+        server_url: pg.url(),
+        config: pgpulse_insight::advisor::AdvisorConfig::default(),
+        actions: None,
+    });
     o.cache = Some(pgpulse_cache::Cache::new(
         pgpulse_cache::CacheConfig::default(),
     ));
@@ -388,6 +405,28 @@ async fn the_dashboard_works_in_headless_chromium() {
         alert.ack_comment.as_deref(),
         Some("looked at it from the dashboard")
     );
+    // The recommendation the page implemented: the index exists and is valid,
+    // and the store says who applied it.
+    let index = pg
+        .psql(
+            &db,
+            "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
+             WHERE c.relname = 'appointments_starts_at_idx'",
+        )
+        .unwrap();
+    assert_eq!(index.trim(), "t", "index after implement: {index:?}");
+    let recs = h
+        .store
+        .recommendations(&pgpulse_store::RecommendationFilter::default())
+        .await
+        .unwrap();
+    let rec = recs
+        .items
+        .iter()
+        .find(|r| r.rec.dedupe_key == "mi:appointments(starts_at)")
+        .unwrap();
+    assert_eq!(rec.status, pgpulse_store::RecommendationStatus::Applied);
+    assert_eq!(rec.applied_by.as_deref(), Some("ops-admin"));
     let qps: Vec<f64> = serde_json::from_value(result["throughput_seen"].clone()).unwrap();
     assert!(qps.len() >= 2 && qps[0] != qps[qps.len() - 1], "{qps:?}");
     for name in ["login", "overview", "plan", "report"] {
