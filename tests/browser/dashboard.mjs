@@ -122,6 +122,10 @@ try {
   await page.locator('#plan-viewer').scrollIntoViewIfNeeded();
   await shot(page, 'plan');
 
+  // Absent list parts are skipped, not printed as "null".
+  const recPanel = await page.locator('#recommendations').evaluate((e) => e.parentElement.textContent);
+  check(!/\bnull\b/.test(recPanel), 'no "null" shown in the recommendations panel');
+
   // A recommendation's dry run shows the statement, or the server's error.
   const rec = page.locator('#recommendations .item').first();
   await rec.locator('button', { hasText: 'Preview' }).click();

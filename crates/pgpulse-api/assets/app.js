@@ -40,7 +40,8 @@
   }
 
   function replace(id, ...nodes) {
-    $(id).replaceChildren(...nodes.flat());
+    // Absent parts (null, false) are skipped, not shown as text.
+    $(id).replaceChildren(...nodes.flat().filter((n) => n !== null && n !== undefined && n !== false));
   }
 
   const nf = new Intl.NumberFormat(undefined, { maximumFractionDigits: 1 });
