@@ -23,6 +23,10 @@ pub enum JwtKey {
     Hs256Secret(Vec<u8>),
     /// An RS256 public key, PEM.
     Rs256PublicPem(String),
+    /// A JWKS document (`{"keys": [...]}`, as an identity provider
+    /// publishes it): a token is checked with the key its header's `kid`
+    /// names (or the only key), with that key's algorithm (default RS256).
+    Jwks(String),
 }
 
 impl fmt::Debug for JwtKey {
@@ -30,6 +34,7 @@ impl fmt::Debug for JwtKey {
         match self {
             JwtKey::Hs256Secret(_) => f.write_str("Hs256Secret(<redacted>)"),
             JwtKey::Rs256PublicPem(_) => f.write_str("Rs256PublicPem(..)"),
+            JwtKey::Jwks(_) => f.write_str("Jwks(..)"),
         }
     }
 }
@@ -89,10 +94,68 @@ pub struct Credential {
     pub bucket: String,
 }
 
+/// One key JWTs may be signed with.
+struct VerifyingKey {
+    /// Its `kid`, for JWKS keys that have one.
+    kid: Option<String>,
+    key: DecodingKey,
+    /// Its algorithm, `exp` required, issuer and audience as configured.
+    validation: Validation,
+}
+
+/// The keys of `j`, each with its validation rules.
+fn verifying_keys(j: &JwtOptions) -> Result<Vec<VerifyingKey>, ApiSetupError> {
+    let bad = |e: &dyn fmt::Display| ApiSetupError::JwtKey(e.to_string());
+    let keys: Vec<(Option<String>, DecodingKey, Algorithm)> = match &j.key {
+        JwtKey::Hs256Secret(s) => vec![(None, DecodingKey::from_secret(s), Algorithm::HS256)],
+        JwtKey::Rs256PublicPem(pem) => vec![(
+            None,
+            DecodingKey::from_rsa_pem(pem.as_bytes()).map_err(|e| bad(&e))?,
+            Algorithm::RS256,
+        )],
+        JwtKey::Jwks(text) => {
+            let set: jsonwebtoken::jwk::JwkSet = serde_json::from_str(text).map_err(|e| bad(&e))?;
+            if set.keys.is_empty() {
+                return Err(bad(&"the JWKS document has no keys"));
+            }
+            set.keys
+                .iter()
+                .map(|k| {
+                    let alg = match &k.common.key_algorithm {
+                        Some(a) => a.to_string().parse::<Algorithm>().map_err(|e| bad(&e))?,
+                        None => Algorithm::RS256,
+                    };
+                    let key = DecodingKey::from_jwk(k).map_err(|e| bad(&e))?;
+                    Ok((k.common.key_id.clone(), key, alg))
+                })
+                .collect::<Result<_, ApiSetupError>>()?
+        }
+    };
+    Ok(keys
+        .into_iter()
+        .map(|(kid, key, alg)| {
+            let mut v = Validation::new(alg);
+            v.set_required_spec_claims(&["exp"]);
+            if let Some(iss) = &j.issuer {
+                v.set_issuer(&[iss]);
+            }
+            match &j.audience {
+                Some(aud) => v.set_audience(&[aud]),
+                None => v.validate_aud = false,
+            }
+            VerifyingKey {
+                kid,
+                key,
+                validation: v,
+            }
+        })
+        .collect())
+}
+
 /// Checks bearer tokens.
 pub(crate) struct Authenticator {
     keys: Option<Arc<dyn ApiKeys>>,
-    jwt: Option<(DecodingKey, Validation, JwtOptions)>,
+    jwt: Option<(Vec<VerifyingKey>, JwtOptions)>,
     clock: Arc<dyn Clock>,
     /// Key row id → SHA-256 of the token that last passed argon2, so that
     /// argon2 (tens of ms) runs once per key, not once per request.
@@ -103,7 +166,7 @@ impl fmt::Debug for Authenticator {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Authenticator")
             .field("keys", &self.keys.is_some())
-            .field("jwt", &self.jwt.as_ref().map(|j| &j.2))
+            .field("jwt", &self.jwt.as_ref().map(|j| &j.1))
             .finish()
     }
 }
@@ -119,26 +182,7 @@ impl Authenticator {
     ) -> Result<Authenticator, ApiSetupError> {
         let jwt = opts
             .jwt
-            .map(|j| {
-                let (key, alg) = match &j.key {
-                    JwtKey::Hs256Secret(s) => (DecodingKey::from_secret(s), Algorithm::HS256),
-                    JwtKey::Rs256PublicPem(pem) => (
-                        DecodingKey::from_rsa_pem(pem.as_bytes())
-                            .map_err(|e| ApiSetupError::JwtKey(e.to_string()))?,
-                        Algorithm::RS256,
-                    ),
-                };
-                let mut v = Validation::new(alg);
-                v.set_required_spec_claims(&["exp"]);
-                if let Some(iss) = &j.issuer {
-                    v.set_issuer(&[iss]);
-                }
-                match &j.audience {
-                    Some(aud) => v.set_audience(&[aud]),
-                    None => v.validate_aud = false,
-                }
-                Ok::<_, ApiSetupError>((key, v, j))
-            })
+            .map(|j| Ok::<_, ApiSetupError>((verifying_keys(&j)?, j)))
             .transpose()?;
         Ok(Authenticator {
             keys,
@@ -204,12 +248,18 @@ impl Authenticator {
     }
 
     fn jwt(&self, token: &str) -> Result<Credential, ApiError> {
-        let (key, validation, opts) = self
-            .jwt
-            .as_ref()
-            .ok_or(ApiError::Unauthorized("invalid credentials"))?;
-        let data = jsonwebtoken::decode::<serde_json::Value>(token, key, validation)
-            .map_err(|_| ApiError::Unauthorized("invalid credentials"))?;
+        const BAD: ApiError = ApiError::Unauthorized("invalid credentials");
+        let (keys, opts) = self.jwt.as_ref().ok_or(BAD)?;
+        let header = jsonwebtoken::decode_header(token).map_err(|_| BAD)?;
+        // The key the header names; without a `kid`, the only key there is.
+        let key = match &header.kid {
+            Some(kid) => keys.iter().find(|k| k.kid.as_deref() == Some(kid.as_str())),
+            None if keys.len() == 1 => keys.first(),
+            None => None,
+        }
+        .ok_or(BAD)?;
+        let data = jsonwebtoken::decode::<serde_json::Value>(token, &key.key, &key.validation)
+            .map_err(|_| BAD)?;
         let claims = data.claims;
         let admin = match claims.get(&opts.role_claim) {
             Some(serde_json::Value::String(s)) => *s == opts.admin_value,

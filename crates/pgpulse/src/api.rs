@@ -26,13 +26,15 @@ pub fn options(config: &Config, store: &Opened, handles: &Handles) -> anyhow::Re
     opts.insight = handles.insight.as_deref().cloned();
     opts.cache = handles.cache.clone();
     opts.proxy = Some(handles.proxy.clone());
-    let key = match (&api.jwt_secret, &api.jwt_public_key) {
-        (Some(secret), _) => Some(JwtKey::Hs256Secret(secret.clone().into_bytes())),
-        (None, Some(path)) => Some(JwtKey::Rs256PublicPem(
-            std::fs::read_to_string(path)
-                .with_context(|| format!("api.jwt_public_key: cannot read {}", path.display()))?,
-        )),
-        (None, None) => None,
+    let read = |key: &str, path: &std::path::Path| {
+        std::fs::read_to_string(path)
+            .with_context(|| format!("api.{key}: cannot read {}", path.display()))
+    };
+    let key = match (&api.jwt_secret, &api.jwt_public_key, &api.jwt_jwks_file) {
+        (Some(secret), _, _) => Some(JwtKey::Hs256Secret(secret.clone().into_bytes())),
+        (None, Some(path), _) => Some(JwtKey::Rs256PublicPem(read("jwt_public_key", path)?)),
+        (None, None, Some(path)) => Some(JwtKey::Jwks(read("jwt_jwks_file", path)?)),
+        (None, None, None) => None,
     };
     opts.auth.jwt = key.map(|key| JwtOptions {
         role_claim: api.jwt_role_claim.clone(),

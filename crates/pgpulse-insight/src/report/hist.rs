@@ -3,7 +3,6 @@
 //! the fallback for periods stored without a histogram.
 
 use hdrhistogram::Histogram;
-use hdrhistogram::serialization::Deserializer;
 use pgpulse_store::QueryPattern;
 
 use super::body::Percentiles;
@@ -13,14 +12,11 @@ use crate::stats::HISTOGRAM_MAX_US;
 /// unreadable, so that one bad row degrades to the fallback instead of
 /// failing the whole report.
 pub(crate) fn decode(blob: &[u8]) -> Option<Histogram<u64>> {
-    let mut reader = blob;
-    match Deserializer::new().deserialize::<u64, _>(&mut reader) {
-        Ok(h) => Some(h),
-        Err(e) => {
-            tracing::warn!(error = ?e, "unreadable period histogram; using its percentiles");
-            None
-        }
-    }
+    crate::decode_histogram(blob)
+        .map_err(
+            |e| tracing::warn!(error = %e, "unreadable period histogram; using its percentiles"),
+        )
+        .ok()
 }
 
 /// The sum of several periods' latency distributions.

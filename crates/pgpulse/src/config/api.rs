@@ -16,6 +16,9 @@ pub struct ApiConfig {
     pub jwt_secret: Option<String>,
     /// Accept RS256 JWTs verified with this PEM public key. Default: none.
     pub jwt_public_key: Option<PathBuf>,
+    /// Accept JWTs verified with the keys of this JWKS file (as an identity
+    /// provider publishes it; the token's `kid` picks the key). Default: none.
+    pub jwt_jwks_file: Option<PathBuf>,
     /// JWT claim holding the role (a string or an array). Default `role`.
     pub jwt_role_claim: String,
     /// Role value that makes an admin. Default `admin`.
@@ -43,6 +46,7 @@ impl Default for ApiConfig {
             enabled: true,
             jwt_secret: None,
             jwt_public_key: None,
+            jwt_jwks_file: None,
             jwt_role_claim: "role".to_owned(),
             jwt_admin_value: "admin".to_owned(),
             jwt_issuer: None,

@@ -478,9 +478,14 @@ impl Config {
                 "store.url must be sqlite://PATH or postgres://...".into(),
             ));
         }
-        if self.api.jwt_secret.is_some() && self.api.jwt_public_key.is_some() {
+        let jwt_keys = [
+            self.api.jwt_secret.is_some(),
+            self.api.jwt_public_key.is_some(),
+            self.api.jwt_jwks_file.is_some(),
+        ];
+        if jwt_keys.iter().filter(|k| **k).count() > 1 {
             return Err(ConfigError::Invalid(
-                "api.jwt_secret and api.jwt_public_key: choose one".into(),
+                "api.jwt_secret, api.jwt_public_key and api.jwt_jwks_file: choose one".into(),
             ));
         }
         if !(self.api.reads_per_second > 0.0 && self.api.writes_per_second > 0.0)
