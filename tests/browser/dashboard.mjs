@@ -139,6 +139,7 @@ try {
   await rec.locator('[data-role=result]', { hasText: /Implemented|applied/ }).waitFor({ timeout: 60000 });
   const implemented = await rec.locator('[data-role=result]').textContent();
   check(/applied/.test(implemented) && !/Failed/.test(implemented), 'implement applies the recommendation: ' + implemented);
+  check(!/\bnull\b/.test(implemented), 'the outcome shows no "null": ' + implemented);
   await shot(page, 'implement');
 
   // A report opens from a blob URL fetched with the key.

@@ -413,7 +413,7 @@
 
   function recResult(box, ok, ...content) {
     box.className = 'result ' + (ok ? 'ok' : 'failed');
-    box.replaceChildren(...content);
+    box.replaceChildren(...content.filter((n) => n !== null && n !== undefined && n !== false));
     box.hidden = false;
   }
 

@@ -66,6 +66,9 @@ enum Command {
     /// Generate a performance report over the last period from the store,
     /// print its JSON and optionally write its HTML page.
     Report(report::ReportArgs),
+    /// Print the recorded runs of the scheduled jobs (start, end, outcome,
+    /// rows affected), newest first.
+    Jobs(report::JobsArgs),
     /// Create, list or revoke admin API keys (stored hashed in the store).
     ApiKey {
         /// TOML configuration file; environment variables override it.
@@ -95,6 +98,7 @@ fn main() -> ExitCode {
         Command::ApiKey { config, command } => Config::load(config.as_deref())
             .map_err(anyhow::Error::from)
             .and_then(|c| runtime()?.block_on(api::key_command(&c, config.as_deref(), command))),
+        Command::Jobs(args) => runtime().and_then(|rt| rt.block_on(report::jobs(args))),
         Command::Report(args) => runtime().and_then(|rt| rt.block_on(report::run(args))),
     };
     match result {

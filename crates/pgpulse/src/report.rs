@@ -1,6 +1,7 @@
-//! `pgpulse report`: generates a report over the last period from the store
-//! the configuration names (the same one `serve` writes), stores it, prints
-//! its JSON body and optionally writes its HTML page.
+//! `pgpulse report` and `pgpulse jobs`, on the store the configuration
+//! names (the one `serve` writes): a report over the last period (stored,
+//! its JSON printed, its HTML page optionally written), and the recorded
+//! runs of the scheduled jobs.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -49,5 +50,45 @@ pub async fn run(args: ReportArgs) -> anyhow::Result<()> {
         report.summary.id, report.summary.window_start, report.summary.window_end
     );
     println!("{}", serde_json::to_string_pretty(&report.body)?);
+    Ok(())
+}
+
+/// Options of `pgpulse jobs`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct JobsArgs {
+    /// TOML configuration file; environment variables override it.
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
+    /// Only this job (`retention_cleanup`, `performance_reports`,
+    /// `pattern_analysis`, `database_statistics`, `index_usage`,
+    /// `index_advisor`).
+    #[arg(long)]
+    pub job: Option<String>,
+    /// Runs shown, newest first.
+    #[arg(long, default_value_t = 50)]
+    pub limit: u32,
+}
+
+/// Prints the recorded runs of the scheduled jobs, newest first.
+pub async fn jobs(args: JobsArgs) -> anyhow::Result<()> {
+    let config = Config::load(args.config.as_deref())?;
+    let store = crate::background::open_store(&config, args.config.as_deref()).await?;
+    let runs = store
+        .store
+        .job_runs(args.job.as_deref(), args.limit)
+        .await
+        .context("cannot read the job runs")?;
+    println!("job\tstarted_at\tfinished_at\toutcome\trows\tmessage");
+    for r in runs {
+        println!(
+            "{}\t{}\t{}\t{:?}\t{}\t{}",
+            r.job,
+            r.started_at.to_rfc3339(),
+            r.finished_at.to_rfc3339(),
+            r.outcome,
+            r.rows_affected,
+            r.message.replace(['\t', '\n'], " ")
+        );
+    }
     Ok(())
 }

@@ -162,6 +162,43 @@ fn pgbench_through_pgpulse_reaches_the_store_report_and_api() {
     assert!(statements >= 4200, "{statements}");
     assert_eq!(body["summary"]["errors"], 0);
 
+    // `pgpulse jobs` reads the runs the scheduler records.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        use pgpulse_store::Store as _;
+        let store = pgpulse_store::SqliteStore::open(&dir.path().join("history.db"))
+            .await
+            .unwrap();
+        let at = chrono::Utc::now();
+        store
+            .record_job_run(&pgpulse_store::JobRun {
+                id: 0,
+                job: "retention_cleanup".into(),
+                started_at: at,
+                finished_at: at,
+                outcome: pgpulse_store::JobOutcome::Ok,
+                rows_affected: 42,
+                message: "deleted 42 rows".into(),
+            })
+            .await
+            .unwrap();
+    });
+    let out = pgpulse(&["jobs", "--job", "retention_cleanup"], &store_url);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listing = String::from_utf8(out.stdout).unwrap();
+    let row = listing
+        .lines()
+        .nth(1)
+        .unwrap_or_else(|| panic!("{listing}"));
+    assert!(
+        row.starts_with("retention_cleanup\t") && row.contains("\tOk\t42\tdeleted 42 rows"),
+        "{listing}"
+    );
+
     let html = std::fs::read_to_string(&page).unwrap();
     assert!(html.contains("pgbench_accounts"));
     let shot = dir.path().join("report-pgbench.png");
