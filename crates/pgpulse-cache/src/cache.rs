@@ -98,7 +98,7 @@ type PlanResult = Result<Arc<Plan>, NocacheReason>;
 pub(crate) struct DbState {
     pub catalog: RwLock<Option<Arc<Catalog>>>,
     /// Normalized text → plan (or refusal), for the current catalog.
-    plans: Mutex<HashMap<Arc<str>, PlanResult>>,
+    pub(crate) plans: Mutex<HashMap<Arc<str>, PlanResult>>,
     /// Wakes the catalog task early (after DDL).
     pub reload: Notify,
 }
@@ -106,12 +106,12 @@ pub(crate) struct DbState {
 pub(crate) struct Inner {
     pub config: CacheConfig,
     /// Rules added at run time ([`Cache::add_rule`]), after the config's.
-    added_rules: RwLock<Vec<crate::config::CacheRule>>,
+    pub(crate) added_rules: RwLock<Vec<crate::config::CacheRule>>,
     mode: AtomicU8,
     l1: moka::sync::Cache<Key, Arc<Entry>, crate::key::KeyHasherBuilder>,
     pub gens: Generations,
     flights: Mutex<HashMap<Key, Arc<Notify>>>,
-    pub dbs: RwLock<HashMap<Arc<str>, Arc<DbState>>>,
+    pub(crate) dbs: RwLock<HashMap<Arc<str>, Arc<DbState>>>,
     pub stats: Stats,
     pub(crate) auto: AutoState,
     pub l2: std::sync::OnceLock<crate::redis::RedisL2>,
@@ -302,31 +302,6 @@ impl Cache {
             self.inner.auto.admit(&plan)?;
         }
         Ok(plan)
-    }
-
-    /// Adds a rule at run time (the advisor's "cache this statement"),
-    /// checked after the configured ones, and forgets every memoised plan
-    /// so that the next statements are judged with it. Rules added this way
-    /// last until the process stops (put them in the config to keep them).
-    pub fn add_rule(&self, rule: crate::config::CacheRule) {
-        self.inner
-            .added_rules
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(rule);
-        let dbs = self.inner.dbs.read().unwrap_or_else(|p| p.into_inner());
-        for db in dbs.values() {
-            db.plans.lock().unwrap_or_else(|p| p.into_inner()).clear();
-        }
-    }
-
-    /// The rules added at run time.
-    pub fn added_rules(&self) -> Vec<crate::config::CacheRule> {
-        self.inner
-            .added_rules
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
     }
 
     /// Looks `key` up in L1, then (after single flight) in L2.

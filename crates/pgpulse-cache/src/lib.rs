@@ -21,6 +21,7 @@ mod plan;
 mod policy;
 mod reason;
 pub mod redis;
+mod rules;
 mod stats;
 
 pub use cache::{Cache, Fill, Lookup, Plan};
