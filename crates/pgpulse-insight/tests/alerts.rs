@@ -400,44 +400,66 @@ async fn a_p95_regression_must_be_sustained() {
 /// A one-shot HTTP/1 listener: answers each request with the next status
 /// of `statuses` and sends (status, body) to the channel.
 async fn listener(statuses: Vec<u16>) -> (String, tokio::sync::mpsc::Receiver<(u16, Value)>) {
+    listener_with(statuses, None).await
+}
+
+/// [`listener`], over TLS when `tls` is given (then the URL is `https://`).
+async fn listener_with(
+    statuses: Vec<u16>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) -> (String, tokio::sync::mpsc::Receiver<(u16, Value)>) {
     let l = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
-    let url = format!("http://{}/hooks/alerts", l.local_addr().expect("addr"));
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let port = l.local_addr().expect("addr").port();
+    let url = format!("{scheme}://localhost:{port}/hooks/alerts");
     let (tx, rx) = tokio::sync::mpsc::channel(16);
     tokio::spawn(async move {
         for status in statuses {
-            let (mut sock, _) = l.accept().await.expect("accept");
-            let mut buf = Vec::new();
-            let body = loop {
-                let mut chunk = [0u8; 4096];
-                let n = sock.read(&mut chunk).await.expect("read");
-                assert!(n > 0, "connection closed early");
-                buf.extend_from_slice(&chunk[..n]);
-                let text = String::from_utf8_lossy(&buf).to_string();
-                if let Some(end) = text.find("\r\n\r\n") {
-                    let head = text[..end].to_ascii_lowercase();
-                    assert!(head.starts_with("post /hooks/alerts http/1.1"), "{head}");
-                    assert!(head.contains("content-type: application/json"), "{head}");
-                    let len: usize = head
-                        .lines()
-                        .find_map(|l| l.strip_prefix("content-length: "))
-                        .and_then(|v| v.trim().parse().ok())
-                        .expect("content-length");
-                    if buf.len() >= end + 4 + len {
-                        break buf[end + 4..end + 4 + len].to_vec();
-                    }
+            let (sock, _) = l.accept().await.expect("accept");
+            let json = match &tls {
+                None => answer(sock, status).await,
+                Some(acceptor) => {
+                    answer(acceptor.accept(sock).await.expect("tls accept"), status).await
                 }
             };
-            let reply =
-                format!("HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
-            sock.write_all(reply.as_bytes()).await.expect("write");
-            let _ = sock.shutdown().await;
-            let json: Value = serde_json::from_slice(&body).expect("json body");
             let _ = tx.send((status, json)).await;
         }
     });
     (url, rx)
+}
+
+/// Reads one POST, checks its head, answers `status`; returns its JSON body.
+async fn answer<S>(mut sock: S, status: u16) -> Value
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let mut buf = Vec::new();
+    let body = loop {
+        let mut chunk = [0u8; 4096];
+        let n = sock.read(&mut chunk).await.expect("read");
+        assert!(n > 0, "connection closed early");
+        buf.extend_from_slice(&chunk[..n]);
+        let text = String::from_utf8_lossy(&buf).to_string();
+        if let Some(end) = text.find("\r\n\r\n") {
+            let head = text[..end].to_ascii_lowercase();
+            assert!(head.starts_with("post /hooks/alerts http/1.1"), "{head}");
+            assert!(head.contains("content-type: application/json"), "{head}");
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length: "))
+                .and_then(|v| v.trim().parse().ok())
+                .expect("content-length");
+            if buf.len() >= end + 4 + len {
+                break buf[end + 4..end + 4 + len].to_vec();
+            }
+        }
+    };
+    let reply = format!("HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+    sock.write_all(reply.as_bytes()).await.expect("write");
+    let _ = sock.shutdown().await;
+    serde_json::from_slice(&body).expect("json body")
 }
 
 async fn next(rx: &mut tokio::sync::mpsc::Receiver<(u16, Value)>) -> (u16, Value) {
@@ -478,6 +500,60 @@ async fn the_webhook_retries_and_receives_the_alert() {
     // The task ends when the sinks are gone and the queue is delivered.
     let stats = task.await.expect("task");
     assert_eq!((stats.delivered, stats.attempts, stats.failed), (1, 2, 0));
+    s.insight.shutdown();
+}
+
+#[tokio::test]
+async fn the_webhook_posts_over_https_to_a_verified_server() {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let s = Setup::new().await;
+    let files = pgpulse_testkit::generate_tls().expect("certificates");
+    let certs = vec![CertificateDer::from_pem_slice(files.server_cert.as_bytes()).expect("cert")];
+    let key = PrivateKeyDer::from_pem_slice(files.server_key.as_bytes()).expect("key");
+    let server = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .expect("server config");
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(server));
+    let dir = tempfile::tempdir().expect("dir");
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, &files.ca_cert).expect("ca file");
+
+    // Without the CA the server's certificate is not trusted: every
+    // attempt fails, nothing is delivered.
+    let (url, _rx) = listener_with(vec![200, 200], Some(acceptor.clone())).await;
+    let mut untrusted = WebhookConfig::new(url);
+    untrusted.max_attempts = 2;
+    untrusted.initial_backoff = Duration::from_millis(10);
+    let (sink, task) = WebhookSink::spawn(untrusted).expect("sink");
+    let mut engine = AlertEngine::new(AlertRules::default()).with_webhook(sink);
+    let mut o = s.obs();
+    o.lock_waits = Some(2);
+    s.eval(&mut engine, o).await;
+    drop(engine);
+    let stats = task.await.expect("task");
+    assert_eq!((stats.delivered, stats.failed), (0, 1));
+
+    // With it, the notice arrives over TLS.
+    let (url, mut rx) = listener_with(vec![200], Some(acceptor)).await;
+    assert!(url.starts_with("https://localhost:"));
+    let mut config = WebhookConfig::new(url);
+    config.ca_file = Some(ca);
+    let (sink, task) = WebhookSink::spawn(config).expect("sink");
+    let mut engine = AlertEngine::new(AlertRules::default()).with_webhook(sink);
+    let mut o = s.obs();
+    o.server_reachable = Some(false);
+    s.eval(&mut engine, o).await;
+    let (_, notice) = next(&mut rx).await;
+    assert_eq!(notice["dedupe_key"], json!("server_unreachable"));
+    drop(engine);
+    let stats = task.await.expect("task");
+    assert_eq!((stats.delivered, stats.failed), (1, 0));
     s.insight.shutdown();
 }
 

@@ -34,6 +34,7 @@ pub fn engine(config: &AlertsConfig) -> anyhow::Result<AlertEngine> {
         let (sink, _task) = WebhookSink::spawn(WebhookConfig {
             slack: config.webhook_slack,
             on_resolve: config.webhook_on_resolve,
+            ca_file: config.webhook_ca_file.clone(),
             ..WebhookConfig::new(url.clone())
         })?;
         engine = engine.with_webhook(sink);

@@ -5,8 +5,9 @@
 //! webhook shape (`{"text": ...}`).
 //!
 //! The client is hyper's HTTP/1 connection over a tokio `TcpStream`, one
-//! connection per attempt (alerts are rare): plain `http://` only, no TLS;
-//! put a local relay in front of an `https://` endpoint.
+//! connection per attempt (alerts are rare); `https://` URLs (Slack's, for
+//! one) go over rustls, verified against the public web roots
+//! (webpki-roots, compiled in) plus an optional CA file.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,6 +18,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::Request;
 use hyper_util::rt::TokioIo;
 use pgpulse_store::{Alert, Timestamp};
+use rustls::pki_types::{CertificateDer, ServerName};
 use serde::Serialize;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -26,8 +28,12 @@ use crate::error::InsightError;
 /// Where and how alert notices are delivered.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WebhookConfig {
-    /// `http://host[:port]/path` to POST to. No default (required).
+    /// `http://` or `https://host[:port]/path` to POST to. No default
+    /// (required).
     pub url: String,
+    /// A CA bundle (PEM) trusted for `https://` besides the public web
+    /// roots (a company CA). Default: none.
+    pub ca_file: Option<std::path::PathBuf>,
     /// Send Slack's `{"text": "..."}` instead of the full notice.
     /// Default false.
     pub slack: bool,
@@ -52,6 +58,7 @@ impl WebhookConfig {
     pub fn new(url: impl Into<String>) -> Self {
         WebhookConfig {
             url: url.into(),
+            ca_file: None,
             slack: false,
             on_resolve: false,
             max_attempts: 5,
@@ -143,10 +150,46 @@ pub struct WebhookSink {
 }
 
 /// The parts of the URL an attempt needs.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 struct Target {
     authority: String,
     path: String,
+    /// For `https://`: the name to verify and the client settings.
+    tls: Option<(ServerName<'static>, Arc<rustls::ClientConfig>)>,
+}
+
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Target")
+            .field("authority", &self.authority)
+            .field("path", &self.path)
+            .field("tls", &self.tls.is_some())
+            .finish()
+    }
+}
+
+/// rustls client settings: the public web roots, plus `ca_file`'s.
+fn tls_config(ca_file: Option<&std::path::Path>) -> Result<rustls::ClientConfig, InsightError> {
+    use rustls::pki_types::pem::PemObject;
+    let bad = |why: String| InsightError::Config(format!("webhook tls: {why}"));
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(path) = ca_file {
+        let certs = CertificateDer::pem_file_iter(path)
+            .map_err(|e| bad(format!("{}: {e}", path.display())))?;
+        for cert in certs {
+            let cert = cert.map_err(|e| bad(format!("{}: {e}", path.display())))?;
+            roots
+                .add(cert)
+                .map_err(|e| bad(format!("{}: {e}", path.display())))?;
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| bad(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
 }
 
 impl WebhookSink {
@@ -157,7 +200,7 @@ impl WebhookSink {
     pub fn spawn(
         config: WebhookConfig,
     ) -> Result<(WebhookSink, JoinHandle<WebhookStats>), InsightError> {
-        let target = parse_url(&config.url)?;
+        let target = parse_url(&config.url, config.ca_file.as_deref())?;
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
             InsightError::Config("the webhook sink needs a tokio runtime".to_string())
         })?;
@@ -209,13 +252,20 @@ impl Counters {
     }
 }
 
-fn parse_url(raw: &str) -> Result<Target, InsightError> {
+fn parse_url(raw: &str, ca_file: Option<&std::path::Path>) -> Result<Target, InsightError> {
     let bad = |why: &str| InsightError::Config(format!("webhook url {raw:?}: {why}"));
     let url = url::Url::parse(raw).map_err(|e| bad(&e.to_string()))?;
-    if url.scheme() != "http" {
-        return Err(bad("only http:// is supported (no TLS client built in)"));
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(bad("expected http:// or https://"));
     }
     let host = url.host_str().ok_or_else(|| bad("no host"))?;
+    let tls = if url.scheme() == "https" {
+        let name = ServerName::try_from(host.trim_matches(['[', ']']).to_owned())
+            .map_err(|e| bad(&e.to_string()))?;
+        Some((name, Arc::new(tls_config(ca_file)?)))
+    } else {
+        None
+    };
     let port = url.port_or_known_default().unwrap_or(80);
     let mut path = url.path().to_string();
     if let Some(q) = url.query() {
@@ -224,6 +274,7 @@ fn parse_url(raw: &str) -> Result<Target, InsightError> {
     Ok(Target {
         authority: format!("{host}:{port}"),
         path,
+        tls,
     })
 }
 
@@ -276,7 +327,24 @@ async fn post(target: &Target, body: Bytes) -> Result<(), String> {
     let stream = tokio::net::TcpStream::connect(&target.authority)
         .await
         .map_err(|e| format!("connect: {e}"))?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+    match &target.tls {
+        None => exchange(stream, target, body).await,
+        Some((name, config)) => {
+            let tls = tokio_rustls::TlsConnector::from(config.clone())
+                .connect(name.clone(), stream)
+                .await
+                .map_err(|e| format!("tls: {e}"))?;
+            exchange(tls, target, body).await
+        }
+    }
+}
+
+/// The HTTP/1 exchange of one POST over an open connection.
+async fn exchange<S>(io: S, target: &Target, body: Bytes) -> Result<(), String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
         .await
         .map_err(|e| format!("handshake: {e}"))?;
     // The connection future drives the socket; it ends with the exchange.
@@ -310,17 +378,22 @@ mod tests {
 
     #[test]
     fn urls_are_checked() {
-        let t = parse_url("http://127.0.0.1:9000/hooks/a?x=1").expect("url");
+        let t = parse_url("http://127.0.0.1:9000/hooks/a?x=1", None).expect("url");
         assert_eq!(
             (t.authority.as_str(), t.path.as_str()),
             ("127.0.0.1:9000", "/hooks/a?x=1")
         );
         assert_eq!(
-            parse_url("http://example.invalid").expect("url").authority,
+            parse_url("http://example.invalid", None)
+                .expect("url")
+                .authority,
             "example.invalid:80"
         );
-        assert!(parse_url("https://hooks.example.invalid/x").is_err());
-        assert!(parse_url("not a url").is_err());
+        let t = parse_url("https://hooks.example.invalid/x", None).expect("https url");
+        assert_eq!(t.authority, "hooks.example.invalid:443");
+        assert!(t.tls.is_some());
+        assert!(parse_url("ftp://hooks.example.invalid/x", None).is_err());
+        assert!(parse_url("not a url", None).is_err());
         // Outside a tokio runtime: an error, not a panic.
         assert!(WebhookSink::spawn(WebhookConfig::new("http://127.0.0.1:1/")).is_err());
     }

@@ -507,10 +507,10 @@ impl Config {
             ));
         }
         if let Some(url) = &self.alerts.webhook_url
-            && !url.starts_with("http://")
+            && !(url.starts_with("http://") || url.starts_with("https://"))
         {
             return Err(ConfigError::Invalid(format!(
-                "alerts.webhook_url must be an http:// URL, got {url:?}"
+                "alerts.webhook_url must be an http:// or https:// URL, got {url:?}"
             )));
         }
         if self.store.flush_interval < Duration::from_millis(100) {

@@ -153,8 +153,12 @@ pub struct AlertsConfig {
     /// How often the rules are evaluated. Default 30s.
     #[serde(with = "humantime_serde")]
     pub interval: Duration,
-    /// POST each new alert as JSON to this `http://` URL. Default: none.
+    /// POST each new alert as JSON to this `http://` or `https://` URL
+    /// (a Slack incoming webhook with `webhook_slack`). Default: none.
     pub webhook_url: Option<String>,
+    /// A CA bundle (PEM) trusted for an `https://` webhook besides the
+    /// public web roots. Default: none.
+    pub webhook_ca_file: Option<std::path::PathBuf>,
     /// Send Slack's `{"text": ...}` body instead. Default false.
     pub webhook_slack: bool,
     /// Also notify when an alert resolves. Default false.
@@ -177,6 +181,7 @@ impl Default for AlertsConfig {
             enabled: true,
             interval: Duration::from_secs(30),
             webhook_url: None,
+            webhook_ca_file: None,
             webhook_slack: false,
             webhook_on_resolve: false,
             cache_hit_rate_min: 0.8,
