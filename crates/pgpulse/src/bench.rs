@@ -12,6 +12,7 @@
 //! clean up.
 
 mod console;
+mod http;
 mod idle;
 mod medspa;
 mod pgbench;
@@ -38,13 +39,17 @@ use report::{
 /// Options of `pgpulse bench`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct BenchArgs {
-    /// Seconds per throughput scenario. Default 22 (5 with `--quick`).
+    /// Seconds per throughput scenario. Default 20 (5 with `--quick`).
     #[arg(long)]
     pub duration: Option<u64>,
     /// Timed seconds of the med-spa workload per target, after a warm-up
     /// of a quarter as long (at least 2 s). Default 20 (4 with `--quick`).
     #[arg(long)]
     pub medspa_seconds: Option<u64>,
+    /// Med-spa operations a second, arriving at random times (open loop).
+    /// Default 100 (40 with `--quick`).
+    #[arg(long)]
+    pub medspa_rate: Option<f64>,
     /// pgbench clients in the throughput scenarios.
     #[arg(long, default_value_t = 16)]
     pub clients: u32,
@@ -86,14 +91,17 @@ struct Plan {
 }
 
 /// The med-spa workload runs against PostgreSQL and pgpulse with the cache
-/// off and on.
+/// off and on, then, after the advisor's index, against
+/// [`MEDSPA_INDEXED_TARGETS`].
 const MEDSPA_TARGETS: [&str; 3] = [DIRECT, PGPULSE_CACHE_OFF, PGPULSE_CACHE_ON];
+/// The med-spa runs after the advisor's index recommendations.
+const MEDSPA_INDEXED_TARGETS: [&str; 2] = [DIRECT, PGPULSE_CACHE_ON];
 
 impl Plan {
     fn from_args(args: &BenchArgs) -> Plan {
         let seconds = args
             .duration
-            .unwrap_or(if args.quick { 5 } else { 22 })
+            .unwrap_or(if args.quick { 5 } else { 20 })
             .max(1);
         let clients = args.clients.max(1);
         let scenario = |protocol: Protocol, threads: u32| Scenario {
@@ -153,6 +161,10 @@ impl Plan {
                     warmup_seconds: (seconds / 4).max(2),
                     seconds,
                     clients,
+                    rate: args
+                        .medspa_rate
+                        .filter(|r| r.is_finite() && *r > 0.0)
+                        .unwrap_or(if args.quick { 40.0 } else { 100.0 }),
                 }
             },
         }
@@ -162,8 +174,8 @@ impl Plan {
     /// med-spa runs (warm-up included) against [`MEDSPA_TARGETS`].
     fn total_seconds(&self, targets: usize) -> u64 {
         let per_target: u64 = self.throughput.iter().map(|s| s.seconds).sum();
-        let medspa =
-            (self.medspa.warmup_seconds + self.medspa.seconds) * MEDSPA_TARGETS.len() as u64;
+        let medspa = (self.medspa.warmup_seconds + self.medspa.seconds)
+            * (MEDSPA_TARGETS.len() + MEDSPA_INDEXED_TARGETS.len()) as u64;
         (per_target + self.latency.seconds) * targets as u64 + medspa
     }
 
@@ -361,15 +373,43 @@ async fn bench(plan: &Plan, nofile: u64) -> anyhow::Result<()> {
         }
     }
     let mut medspa_rows = Vec::new();
+    let cred = procs::credentials(&lab.cluster);
+    let port_of = |target: &str| match target {
+        PGPULSE_CACHE_OFF => lab.pgpulse_cache_off.port(),
+        PGPULSE_CACHE_ON => lab.pgpulse_cache_on.port(),
+        _ => lab.cluster.port(),
+    };
     for target in MEDSPA_TARGETS {
-        let port = match target {
-            PGPULSE_CACHE_OFF => lab.pgpulse_cache_off.port(),
-            PGPULSE_CACHE_ON => lab.pgpulse_cache_on.port(),
-            _ => lab.cluster.port(),
-        };
-        let cred = procs::credentials(&lab.cluster);
         medspa_rows.push(
-            medspa::run_target(&lab.cluster, &cred, &plan.medspa, target, port, &progress).await,
+            medspa::run_target(
+                &lab.cluster,
+                &cred,
+                &plan.medspa,
+                target,
+                port_of(target),
+                false,
+                &progress,
+            )
+            .await,
+        );
+    }
+    progress.set_message("med-spa: the advisor's index recommendations");
+    let medspa_advice = medspa::apply_index_advice(&lab.pgpulse_cache_on)
+        .await
+        .map_err(|e| format!("{e:#}"));
+    progress.println(medspa::advice_paragraph(&medspa_advice));
+    for target in MEDSPA_INDEXED_TARGETS {
+        medspa_rows.push(
+            medspa::run_target(
+                &lab.cluster,
+                &cred,
+                &plan.medspa,
+                target,
+                port_of(target),
+                true,
+                &progress,
+            )
+            .await,
         );
     }
     progress.finish_and_clear();
@@ -422,6 +462,7 @@ async fn bench(plan: &Plan, nofile: u64) -> anyhow::Result<()> {
         notes,
         medspa_settings: medspa_settings(plan, lab.medspa_seeded),
         medspa: medspa_rows,
+        medspa_advice,
     };
     let body = report::render(&report);
     println!("{body}");
@@ -454,8 +495,13 @@ fn medspa_settings(plan: &Plan, seeded: Duration) -> String {
     let m = &plan.medspa;
     format!(
         "Data set `{size}` ({clients} clients, {appointments} appointments, seeded in {seeded:.0?}) \
-         in database `medspa`; {sessions} sessions, one connection each, for {warm} s untimed \
-         then {secs} s timed per target, one target after the other; 90% reads (a provider's \
+         in database `medspa`; open loop: {rate} operations a second arriving at random \
+         (Poisson) times, served by {sessions} sessions (one connection each, as a \
+         node-postgres pool), latency from arrival to reply (waiting for a free session \
+         counts; arrivals finding all sessions busy and {backlog} queued per session are \
+         shed); {warm} s untimed then {secs} s timed per target, one target after the other, \
+         warm-up and timed run with different seeds, every target with the same operations; \
+         90% reads (a provider's \
          day, client by id and by e-mail, a client's history, the catalogue, the clinic's \
          day, a yearly revenue report), 10% writes (book, cancel, pay in a transaction, use \
          stock); 80% of client lookups go to the most active 2% of clients and most schedule \
@@ -463,13 +509,18 @@ fn medspa_settings(plan: &Plan, seeded: Duration) -> String {
          them; cache hit rate: `SHOW CACHE` before and after the timed run; self-check after \
          each run: the workload's reads of 40 clients, every provider's next three days, the \
          clinic's days, the catalogue and the report, through the target and directly, \
-         byte for byte",
+         byte for byte. Then the advisor runs through the cache-on instance's admin API on \
+         its live statistics, every `missing_index` recommendation is implemented, and \
+         PostgreSQL and the cache-on instance run again (new seeds; the cache-on instance's \
+         cache is still warm from the first phase)",
         size = m.size.name(),
         clients = m.size.clients(),
         appointments = m.size.appointments(),
         sessions = m.clients,
         warm = m.warmup_seconds,
         secs = m.seconds,
+        rate = m.rate,
+        backlog = crate::medspa::BACKLOG_PER_SESSION,
     )
 }
 
@@ -593,6 +644,7 @@ mod tests {
         BenchArgs {
             duration,
             medspa_seconds: None,
+            medspa_rate: None,
             clients: 16,
             quick,
             idle_clients: None,
@@ -635,7 +687,7 @@ mod tests {
         assert!(
             plan.throughput
                 .iter()
-                .all(|s| s.seconds == 22 && s.clients == 16)
+                .all(|s| s.seconds == 20 && s.clients == 16)
         );
         assert_eq!(plan.latency.seconds, 10);
         assert_eq!(plan.latency.clients, 1);
@@ -646,7 +698,8 @@ mod tests {
         assert_eq!((plan.medspa.warmup_seconds, plan.medspa.seconds), (5, 20));
         // Five targets: PostgreSQL, PgBouncer, pgpulse cache off, stats
         // off, cache on; the med-spa runs on three.
-        assert_eq!(plan.total_seconds(5), (5 * 22 + 10) * 5 + 25 * 3);
+        assert_eq!(plan.medspa.rate, 100.0);
+        assert_eq!(plan.total_seconds(5), (5 * 20 + 10) * 5 + 25 * 5);
         assert_eq!(plan.overhead_seconds(), 30 + 10 + 60 + 60);
         // 675 s of runs + 160 s of the rest: within the issue's 15 minutes.
         assert!(plan.total_seconds(5) + plan.overhead_seconds() <= FULL_RUN_BUDGET_SECONDS);

@@ -39,4 +39,6 @@ pub use check::{CheckReport, verify};
 #[cfg(test)]
 pub use latency::LatencySummary;
 pub use seed::{Size, seed};
-pub use workload::{WorkloadOptions, WorkloadReport, connect, run as run_workload};
+pub use workload::{
+    BACKLOG_PER_SESSION, WorkloadOptions, WorkloadReport, connect, run as run_workload,
+};

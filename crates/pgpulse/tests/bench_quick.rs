@@ -137,8 +137,9 @@ fn quick_bench_writes_every_target_and_scenario_with_throughput() {
     check_medspa(section);
 }
 
-/// The med-spa table: a row per target with queries/s, no errors, a clean
-/// self-check through pgpulse, and a hit rate for the cache-on instance.
+/// The med-spa table: a row per target and phase with queries/s, no
+/// errors, a clean self-check through pgpulse, a hit rate for the cache-on
+/// instance, and the advisor's paragraph between the phases.
 fn check_medspa(section: &str) {
     let at = section
         .find("### Med-spa workload")
@@ -146,39 +147,60 @@ fn check_medspa(section: &str) {
     let medspa = &section[at..];
     let rows: BTreeMap<String, Vec<String>> = medspa
         .lines()
-        .filter(|l| l.starts_with("| ") && l.matches('|').count() == 12)
+        .filter(|l| l.starts_with("| ") && l.matches('|').count() == 15)
         .map(|l| {
             let cells: Vec<String> = l.split('|').map(|c| c.trim().to_owned()).collect();
             (cells[1].clone(), cells)
         })
         .collect();
-    for target in ["PostgreSQL", "pgpulse, cache off", "pgpulse, cache on"] {
+    for target in [
+        "PostgreSQL",
+        "pgpulse, cache off",
+        "pgpulse, cache on",
+        "PostgreSQL + advisor's index",
+        "pgpulse, cache on + advisor's index",
+    ] {
         let cells = rows
             .get(target)
             .unwrap_or_else(|| panic!("no med-spa row for {target}:\n{medspa}"));
         // | target | q/s | read mean | p95 | p99 | write mean | all mean |
-        //   vs direct | cache | errors | self-check |
+        //   vs direct | cache | over 100 ms | over 1 s | shed | errors |
+        //   self-check |
         let qps: f64 = cells[2]
             .parse()
             .unwrap_or_else(|_| panic!("{target}: {cells:?}"));
         assert!(qps > 0.0, "{target}: {cells:?}");
-        assert_eq!(cells[10], "0", "{target} had errors: {cells:?}");
-        if target == "PostgreSQL" {
-            assert_eq!(cells[11], "–", "{cells:?}");
+        assert!(
+            cells[10].ends_with('%') && cells[11].ends_with('%'),
+            "{cells:?}"
+        );
+        assert_eq!(cells[13], "0", "{target} had errors: {cells:?}");
+        if target.starts_with("PostgreSQL") {
+            assert_eq!(cells[14], "–", "{cells:?}");
         } else {
             assert!(
-                cells[11].ends_with(" reads match"),
+                cells[14].ends_with(" reads match"),
                 "{target} self-check: {cells:?}"
             );
             assert!(cells[8].ends_with(" lower") || cells[8].ends_with(" higher"));
         }
         assert_eq!(
             cells[9].ends_with(" lookups"),
-            target == "pgpulse, cache on",
+            target.starts_with("pgpulse, cache on"),
             "{target}: {cells:?}"
         );
     }
+    // The advisor ran through the API and created the missing index.
+    assert!(
+        medspa.contains("through the cache-on instance's admin API: implemented")
+            && medspa.contains("CREATE INDEX CONCURRENTLY"),
+        "{medspa}"
+    );
     assert!(medspa.contains("Headline: mean read latency"), "{medspa}");
+    assert!(
+        medspa.contains("Slow queries (PostgreSQL) before → after the advisor's index"),
+        "{medspa}"
+    );
     assert!(medspa.contains("| client history ("), "{medspa}");
 }
 

@@ -120,6 +120,7 @@ fn workload_through_the_cache_has_no_errors_and_no_stale_reads() {
             clients: 8,
             duration: Duration::from_secs(5),
             seed: 1,
+            rate: None,
         }))
         .unwrap();
     let check = rt
@@ -144,4 +145,34 @@ fn workload_through_the_cache_has_no_errors_and_no_stale_reads() {
         report.writes.mean_ms,
         hits + after.1 - before.1
     );
+
+    // Open loop: arrival times and operations follow from the seed alone,
+    // so two runs with one seed hand out the same operations, and every
+    // arrival is accounted for (done, failed or shed).
+    let open = |seed| medspa::workload::WorkloadOptions {
+        config: direct_config(pg, &db),
+        clients: 4,
+        duration: Duration::from_secs(3),
+        seed,
+        rate: Some(40.0),
+    };
+    let a = rt.block_on(medspa::workload::run(&open(7))).unwrap();
+    let b = rt.block_on(medspa::workload::run(&open(7))).unwrap();
+    for r in [&a, &b] {
+        assert_eq!(r.errors, 0, "{:?}", r.first_errors);
+        assert_eq!(r.all.count + r.shed, r.arrivals, "{r:?}");
+    }
+    // 120 expected; the count is fixed by the seed, this only guards the
+    // arithmetic of the gaps (±5 standard deviations).
+    assert!((65..=175).contains(&a.arrivals), "{}", a.arrivals);
+    assert_eq!(a.arrivals, b.arrivals);
+    if a.shed == 0 && b.shed == 0 {
+        let counts = |r: &medspa::workload::WorkloadReport| {
+            r.per_op
+                .iter()
+                .map(|(op, s)| (*op, s.count))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(counts(&a), counts(&b));
+    }
 }

@@ -27,6 +27,8 @@ pub struct Server {
     child: tokio::process::Child,
     log: PathBuf,
     port: u16,
+    /// pgpulse only: the admin API's port and the store's URL.
+    api: Option<(u16, String)>,
 }
 
 impl Server {
@@ -38,6 +40,37 @@ impl Server {
     /// The TCP port it listens on (127.0.0.1).
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// pgpulse only: the admin API's port on 127.0.0.1.
+    pub fn api_port(&self) -> Option<u16> {
+        self.api.as_ref().map(|(port, _)| *port)
+    }
+
+    /// pgpulse only: creates an admin API key in the instance's store with
+    /// `pgpulse api-key create` (this executable) and returns it.
+    pub async fn create_api_key(&self) -> anyhow::Result<String> {
+        let (_, store_url) = self.api.as_ref().context("not a pgpulse instance")?;
+        let exe = std::env::current_exe().context("cannot find the pgpulse executable")?;
+        let mut cmd = tokio::process::Command::new(exe);
+        clean_env(&mut cmd);
+        let out = cmd
+            .args(["api-key", "create", "--name", "bench"])
+            .env("PGPULSE_STORE_URL", store_url)
+            .kill_on_drop(true)
+            .output()
+            .await?;
+        anyhow::ensure!(
+            out.status.success(),
+            "pgpulse api-key create failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .last()
+            .map(|l| l.trim().to_owned())
+            .filter(|k| !k.is_empty())
+            .context("pgpulse api-key create printed no key")
     }
 
     /// The last lines of its log, for error messages.
@@ -157,6 +190,7 @@ pub async fn start_pgbouncer(
         child,
         log,
         port,
+        api: None,
     };
     server.wait_ready(&credentials(cluster)).await?;
     Ok(server)
@@ -186,6 +220,20 @@ fn pgbouncer_ini(pg_port: u16, port: u16, userlist: &Path, pool: PoolSettings) -
     )
 }
 
+/// Removes the caller's pgpulse settings from `cmd`'s environment: they
+/// must not leak into a measured instance.
+fn clean_env(cmd: &mut tokio::process::Command) {
+    for (key, _) in std::env::vars_os() {
+        let key_text = key.to_string_lossy();
+        if ["PGPULSE_", "REDIS_", "PERFORMANCE_"]
+            .iter()
+            .any(|p| key_text.starts_with(p))
+        {
+            cmd.env_remove(&key);
+        }
+    }
+}
+
 /// Starts `pgpulse serve` (this executable) in front of `cluster` with the
 /// zero-config environment, transaction mode and pool size `pool.size`.
 pub async fn start_pgpulse(
@@ -200,25 +248,15 @@ pub async fn start_pgpulse(
     let log_file = fs::File::create(&log)?;
     let mut cmd = tokio::process::Command::new(exe);
     cmd.arg("serve");
-    // A caller's configuration must not leak into the measured instance.
-    for (key, _) in std::env::vars_os() {
-        let key_text = key.to_string_lossy();
-        if ["PGPULSE_", "REDIS_", "PERFORMANCE_"]
-            .iter()
-            .any(|p| key_text.starts_with(p))
-        {
-            cmd.env_remove(&key);
-        }
-    }
+    clean_env(&mut cmd);
+    let api_port = free_port();
+    let store_url = format!("sqlite://{}", dir.join("pgpulse.db").display());
     cmd.env("DATABASE_URL", cluster.url())
         .env("PGPULSE_LISTEN", format!("127.0.0.1:{port}"))
-        .env("PGPULSE_HTTP_LISTEN", format!("127.0.0.1:{}", free_port()))
+        .env("PGPULSE_HTTP_LISTEN", format!("127.0.0.1:{api_port}"))
         .env("PGPULSE_POOL_SIZE", pool.size.to_string())
         .env("PGPULSE_POOL_MODE", "transaction")
-        .env(
-            "PGPULSE_STORE_URL",
-            format!("sqlite://{}", dir.join("pgpulse.db").display()),
-        )
+        .env("PGPULSE_STORE_URL", &store_url)
         .env("PGPULSE_LOG", "warn")
         .envs(extra_env.iter().copied())
         .stdin(Stdio::null())
@@ -232,6 +270,7 @@ pub async fn start_pgpulse(
         child,
         log,
         port,
+        api: Some((api_port, store_url)),
     };
     server.wait_ready(&credentials(cluster)).await?;
     Ok(server)

@@ -69,8 +69,11 @@ pub struct Report {
     pub notes: Vec<String>,
     /// How the med-spa workload ran.
     pub medspa_settings: String,
-    /// The med-spa workload, per target.
+    /// The med-spa workload, per target and phase.
     pub medspa: Vec<MedspaRow>,
+    /// What the advisor recommended and the bench implemented between the
+    /// phases.
+    pub medspa_advice: Result<medspa::Advice, String>,
 }
 
 fn figures<'a>(rows: &'a [RunRow], scenario: &str, target: &str) -> Option<&'a Figures> {
@@ -266,7 +269,12 @@ pub fn render(report: &Report) -> String {
     let _ = writeln!(out, "\n### Med-spa workload\n");
     let _ = writeln!(out, "{}.\n", report.medspa_settings);
     out.push_str(&medspa::table(&report.medspa));
-    let _ = writeln!(out, "\n{}\n", medspa::headline(&report.medspa));
+    let _ = writeln!(
+        out,
+        "\n{}\n",
+        medspa::advice_paragraph(&report.medspa_advice)
+    );
+    let _ = writeln!(out, "{}\n", medspa::headline(&report.medspa));
     out.push_str(&medspa::per_operation_table(&report.medspa));
     out
 }

@@ -3,6 +3,21 @@
 //! [`MIX`](super::queries::MIX) with a hot-skewed choice of clients and
 //! days, timed one by one.
 //!
+//! Two ways to drive them:
+//! - **closed loop** (`rate: None`): each session starts its next
+//!   operation as soon as the last one ends, flat out. It measures a
+//!   saturated machine: latencies are mostly queueing.
+//! - **open loop** (`rate: Some(r)`): operations arrive at random
+//!   (Poisson) times, `r` a second on average, whatever the target's
+//!   speed, and go to the first free session, as requests reach a web
+//!   application. Latency runs from the arrival being handed to the
+//!   sessions to the reply, so time spent waiting for a free session
+//!   counts (no coordinated omission); the timer's own lateness does not.
+//!   Arrivals that find every session busy and the backlog
+//!   ([`BACKLOG_PER_SESSION`] per session) full are shed and counted.
+//!   Each arrival carries its own RNG seed, so every target gets the same
+//!   operations with the same parameters.
+//!
 //! Statements go out as node-postgres sends them: one unnamed `Parse`,
 //! `Bind`, `Describe`, `Execute`, `Sync` per query with typed parameters
 //! (`query_typed`); the payment is a `BEGIN` ... `COMMIT` transaction.
@@ -30,9 +45,18 @@ pub struct WorkloadOptions {
     pub clients: usize,
     /// How long to run (operations started before the end finish).
     pub duration: Duration,
-    /// RNG seed; session `i` uses `seed + i`.
+    /// RNG seed; in a closed loop session `i` uses `seed + i`.
     pub seed: u64,
+    /// Operations per second (open loop), or `None` for a closed loop.
+    pub rate: Option<f64>,
 }
+
+/// Open loop: arrivals queued per session before new ones are shed.
+pub const BACKLOG_PER_SESSION: usize = 8;
+
+/// Latency thresholds of [`WorkloadReport::slow`], ms: pgpulse's default
+/// slow-query threshold (1 s) and a tenth of it.
+pub const SLOW_THRESHOLDS_MS: [u32; 2] = [100, 1000];
 
 /// The figures of one run.
 #[derive(Debug, Clone, Default)]
@@ -51,9 +75,26 @@ pub struct WorkloadReport {
     pub errors: u64,
     /// The first few failures' messages.
     pub first_errors: Vec<String>,
+    /// Operations (reads and writes) that took longer than each of
+    /// [`SLOW_THRESHOLDS_MS`].
+    pub slow: [u64; 2],
+    /// Open loop: arrivals shed because every session was busy and the
+    /// backlog was full.
+    pub shed: u64,
+    /// Open loop: arrivals handed out (completed + failed + shed).
+    pub arrivals: u64,
 }
 
 impl WorkloadReport {
+    /// The share of operations slower than `SLOW_THRESHOLDS_MS[i]`.
+    pub fn slow_share(&self, i: usize) -> f64 {
+        if self.all.count == 0 {
+            0.0
+        } else {
+            self.slow[i] as f64 / self.all.count as f64
+        }
+    }
+
     /// Successful operations per second.
     pub fn queries_per_second(&self) -> f64 {
         let secs = self.elapsed.as_secs_f64();
@@ -322,36 +363,107 @@ struct Session {
     first_errors: Vec<String>,
 }
 
-async fn session(mut client: Client, facts: Facts, seed: u64, deadline: Instant) -> Session {
-    let mut rng = StdRng::seed_from_u64(seed);
-    let mut out = Session::default();
-    while Instant::now() < deadline {
-        let op = Op::pick(rng.random_range(0..1000));
-        let started = Instant::now();
-        let result = if op.writes() {
-            write(&mut client, op, &mut rng, &facts).await
-        } else {
-            Read::pick(op, &mut rng, &facts)
-                .run(&client)
-                .await
-                .map(drop)
-        };
+impl Session {
+    fn record(&mut self, op: Op, started: Instant, result: Result<(), tokio_postgres::Error>) {
         let micros = u32::try_from(started.elapsed().as_micros()).unwrap_or(u32::MAX);
         match result {
-            Ok(()) => out.samples.entry(op).or_default().push(micros),
+            Ok(()) => self.samples.entry(op).or_default().push(micros),
             Err(e) => {
-                out.errors += 1;
-                if out.first_errors.len() < 3 {
-                    out.first_errors
+                self.errors += 1;
+                if self.first_errors.len() < 3 {
+                    self.first_errors
                         .push(format!("{}: {}", op.name(), error_text(&e)));
-                }
-                if client.is_closed() {
-                    break;
                 }
             }
         }
     }
+}
+
+/// Picks one operation with `rng` and runs it.
+async fn one_operation(
+    client: &mut Client,
+    rng: &mut StdRng,
+    facts: &Facts,
+) -> (Op, Result<(), tokio_postgres::Error>) {
+    let op = Op::pick(rng.random_range(0..1000));
+    let result = if op.writes() {
+        write(client, op, rng, facts).await
+    } else {
+        Read::pick(op, rng, facts).run(client).await.map(drop)
+    };
+    (op, result)
+}
+
+/// A closed-loop session: the next operation starts when the last ends.
+async fn session(mut client: Client, facts: Facts, seed: u64, deadline: Instant) -> Session {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut out = Session::default();
+    while Instant::now() < deadline {
+        let started = Instant::now();
+        let (op, result) = one_operation(&mut client, &mut rng, &facts).await;
+        out.record(op, started, result);
+        if client.is_closed() {
+            break;
+        }
+    }
     out
+}
+
+/// An open-loop arrival: when it was handed to the sessions, and the seed
+/// of the RNG that picks its operation and parameters.
+#[derive(Debug, Clone, Copy)]
+struct Arrival {
+    at: Instant,
+    seed: u64,
+}
+
+type Arrivals = std::sync::Arc<tokio::sync::Mutex<tokio::sync::mpsc::Receiver<Arrival>>>;
+
+/// An open-loop session: takes arrivals until the queue closes.
+async fn serve_arrivals(mut client: Client, facts: Facts, arrivals: Arrivals) -> Session {
+    let mut out = Session::default();
+    loop {
+        let next = arrivals.lock().await.recv().await;
+        let Some(arrival) = next else { break };
+        let mut rng = StdRng::seed_from_u64(arrival.seed);
+        let (op, result) = one_operation(&mut client, &mut rng, &facts).await;
+        out.record(op, arrival.at, result);
+        if client.is_closed() {
+            break;
+        }
+    }
+    out
+}
+
+/// Hands out arrivals at Poisson times, `rate` a second, until `deadline`;
+/// returns how many there were and how many of them were shed. The times
+/// follow from `seed` alone, not from how fast the target answers.
+async fn dispatch(
+    tx: tokio::sync::mpsc::Sender<Arrival>,
+    rate: f64,
+    seed: u64,
+    deadline: Instant,
+) -> (u64, u64) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut due = Instant::now();
+    let (mut arrivals, mut shed) = (0, 0);
+    loop {
+        // Exponential gaps: 1 - U is in (0, 1], so the logarithm is finite.
+        let u: f64 = rng.random();
+        due += Duration::from_secs_f64(-(1.0 - u).ln() / rate);
+        if due >= deadline {
+            return (arrivals, shed);
+        }
+        tokio::time::sleep_until(due.into()).await;
+        let arrival = Arrival {
+            at: Instant::now(),
+            seed: rng.random(),
+        };
+        arrivals += 1;
+        if tx.try_send(arrival).is_err() {
+            shed += 1;
+        }
+    }
 }
 
 /// Runs the workload: connects every session first, then runs them all
@@ -364,18 +476,34 @@ pub async fn run(opts: &WorkloadOptions) -> anyhow::Result<WorkloadReport> {
     }
     let started = Instant::now();
     let deadline = started + opts.duration;
-    let tasks: Vec<_> = clients
-        .into_iter()
-        .enumerate()
-        .map(|(i, c)| {
-            tokio::spawn(session(
-                c,
-                facts,
-                opts.seed.wrapping_add(i as u64),
-                deadline,
-            ))
-        })
-        .collect();
+    let mut shed = None;
+    let tasks: Vec<_> = match opts.rate {
+        None => clients
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| {
+                tokio::spawn(session(
+                    c,
+                    facts,
+                    opts.seed.wrapping_add(i as u64),
+                    deadline,
+                ))
+            })
+            .collect(),
+        Some(rate) => {
+            anyhow::ensure!(
+                rate.is_finite() && rate > 0.0,
+                "the rate must be positive, got {rate}"
+            );
+            let (tx, rx) = tokio::sync::mpsc::channel(clients.len() * BACKLOG_PER_SESSION);
+            let rx: Arrivals = std::sync::Arc::new(tokio::sync::Mutex::new(rx));
+            shed = Some(tokio::spawn(dispatch(tx, rate, opts.seed, deadline)));
+            clients
+                .into_iter()
+                .map(|c| tokio::spawn(serve_arrivals(c, facts, rx.clone())))
+                .collect()
+        }
+    };
     let mut by_op: BTreeMap<Op, Vec<u32>> = BTreeMap::new();
     let mut report = WorkloadReport::default();
     for task in tasks {
@@ -390,6 +518,9 @@ pub async fn run(opts: &WorkloadOptions) -> anyhow::Result<WorkloadReport> {
             }
         }
     }
+    if let Some(shed) = shed {
+        (report.arrivals, report.shed) = shed.await.context("the dispatcher panicked")?;
+    }
     report.elapsed = started.elapsed();
     let (mut reads, mut writes) = (Vec::new(), Vec::new());
     for (op, samples) in by_op {
@@ -403,6 +534,9 @@ pub async fn run(opts: &WorkloadOptions) -> anyhow::Result<WorkloadReport> {
             .push((op, LatencySummary::from_micros(samples)));
     }
     let all: Vec<u32> = reads.iter().chain(&writes).copied().collect();
+    for (count, ms) in report.slow.iter_mut().zip(SLOW_THRESHOLDS_MS) {
+        *count = all.iter().filter(|&&us| us > ms * 1000).count() as u64;
+    }
     report.reads = LatencySummary::from_micros(reads);
     report.writes = LatencySummary::from_micros(writes);
     report.all = LatencySummary::from_micros(all);
