@@ -18,6 +18,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 mod api;
+pub(crate) mod duration;
 mod env;
 mod store;
 
@@ -154,7 +155,7 @@ pub struct ProxyConfig {
     /// `DATABASE_URL` user is always one. Default: empty.
     pub admin_users: Vec<String>,
     /// How long SIGTERM waits for running transactions. Default 30s.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::config::duration")]
     pub shutdown_timeout: Duration,
 }
 
@@ -198,23 +199,23 @@ pub struct PoolConfig {
     /// Default 0.
     pub reserve_pool_size: usize,
     /// Wait before the reserve pool is used. Default 5s.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::config::duration")]
     pub reserve_pool_timeout: Duration,
     /// Longest a client waits for a server before an error. Default 120s.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::config::duration")]
     pub query_wait_timeout: Duration,
     /// Longest a server connection attempt (with login) may take. Default 15s.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::config::duration")]
     pub server_connect_timeout: Duration,
     /// Idle servers above `min_pool_size` are closed after this. Default 10m.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::config::duration")]
     pub server_idle_timeout: Duration,
     /// Servers are closed (when released) after this age. Default 1h.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::config::duration")]
     pub server_lifetime: Duration,
     /// A server idle longer than this is health-checked before reuse.
     /// Default 30s.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::config::duration")]
     pub server_check_delay: Duration,
     /// Run when a server is released in session mode. Default `DISCARD ALL`.
     pub server_reset_query: String,
@@ -276,7 +277,7 @@ pub struct CacheConfig {
     /// `off`, `auto` (default) or `all` (`PGPULSE_CACHE_MODE`).
     pub mode: CacheMode,
     /// Last-resort expiry of an entry. Default 300s (`PERFORMANCE_CACHE_TTL`).
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::config::duration")]
     pub ttl: Duration,
     /// L1 size limit in bytes. Default 256 MiB.
     pub max_bytes: u64,
@@ -290,7 +291,7 @@ pub struct CacheConfig {
     pub rules: Vec<CacheRuleConfig>,
     /// Opt-in stale-while-revalidate window after an entry's TTL (an
     /// invalidated entry is never served). Default: none.
-    #[serde(default, with = "humantime_serde")]
+    #[serde(default, with = "crate::config::duration")]
     pub stale_while_revalidate: Option<Duration>,
 }
 
@@ -321,7 +322,7 @@ pub struct CacheRuleConfig {
     /// `allow` or `deny`.
     pub action: RuleActionConfig,
     /// Entry lifetime for matching statements.
-    #[serde(default, with = "humantime_serde")]
+    #[serde(default, with = "crate::config::duration")]
     pub ttl: Option<Duration>,
 }
 
@@ -367,7 +368,7 @@ pub struct InsightConfig {
     pub enabled: bool,
     /// Statements slower than this are captured with their plan. Default 1s
     /// (`PERFORMANCE_SLOW_QUERY_THRESHOLD`, in ms).
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::config::duration")]
     pub slow_query_threshold: Duration,
     /// Distinct fingerprints kept; the least recently used is evicted.
     /// Default 5,000.
