@@ -167,9 +167,21 @@ async fn signals(handle: pgpulse_proxy::ProxyHandle) {
             },
         }
     }
-    tracing::info!("shutdown requested");
+    tracing::info!("shutdown requested: draining (a second SIGTERM or SIGINT exits at once)");
     handle.shutdown();
+    // A second signal: the operator will not wait for the drain. Exiting
+    // closes every socket; PostgreSQL rolls back what was open.
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    tracing::warn!("second shutdown signal: exiting without waiting for running transactions");
+    std::process::exit(EXIT_FORCED);
 }
+
+/// Exit status after a second SIGTERM / SIGINT cut the drain short (not 0,
+/// so a supervisor sees that transactions may have been interrupted).
+const EXIT_FORCED: i32 = 2;
 
 /// The proxy's snapshot of the configuration. With only `DATABASE_URL` set,
 /// its user (with its password) may log in and administer the proxy.
