@@ -42,7 +42,7 @@
 //! **Subscriber**: a dedicated pub/sub connection applies other instances'
 //! invalidations to this instance's L1 through the [`Invalidator`]. Pub/sub
 //! is at-most-once, so: every (re)subscription forgets the whole L1
-//! (`Invalidator::everything`), and a poller reads `pgpulse:seq` every
+//! (`Invalidator::everything`), and a poller reads `pgpulse:{ns}:seq` every
 //! [`POLL_EVERY`]; a number that was neither received nor published by this
 //! instance by the *next* poll was lost, and the L1 is forgotten too
 //! (`redis/seq.rs`).
@@ -533,7 +533,10 @@ impl RedisL2 {
             let _slot = slot;
             let mut conn = shared.conn.clone();
             let mut set = redis::cmd("SET");
-            set.arg(names.entry_key(key)).arg(blob).arg("PX").arg(ttl_ms);
+            set.arg(names.entry_key(key))
+                .arg(blob)
+                .arg("PX")
+                .arg(ttl_ms);
             match within(OP_TIMEOUT, set.query_async::<()>(&mut conn)).await {
                 Ok(()) => {
                     shared.breaker.success();

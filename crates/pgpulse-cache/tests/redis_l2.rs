@@ -233,7 +233,11 @@ async fn namespaces_share_nothing() {
     let (q1, q2) = (query(&one, db, sql), query(&two, db, sql));
     assert_eq!(q1.key, q2.key, "same key in both deployments");
     fill(&one, &q1, b"rows of cluster 1").await;
-    assert_eq!(hit(&two, &q2).await, None, "cluster 2 served cluster 1's entry");
+    assert_eq!(
+        hit(&two, &q2).await,
+        None,
+        "cluster 2 served cluster 1's entry"
+    );
     fill(&two, &q2, b"rows of cluster 2").await;
     assert_eq!(hit(&one, &q1).await.unwrap(), "rows of cluster 1");
     assert_eq!(hit(&two, &q2).await.unwrap(), "rows of cluster 2");
@@ -245,9 +249,11 @@ async fn namespaces_share_nothing() {
 
     // A write in front of cluster 1 reaches its peer, not cluster 2.
     one.invalidate_tables(db, ["t"]);
-    eventually(STALENESS_BOUND, "the peer hears cluster 1's write", async || {
-        l2(&peer).invalidations_received > 0
-    })
+    eventually(
+        STALENESS_BOUND,
+        "the peer hears cluster 1's write",
+        async || l2(&peer).invalidations_received > 0,
+    )
     .await;
     assert_eq!(hit(&peer, &qp).await, None);
     assert_eq!(l2(&two).invalidations_received, 0);
