@@ -357,6 +357,10 @@ pub struct RedisConfig {
     /// `redis://...` (`REDIS_URL`, or built from `REDIS_HOST`, `REDIS_PORT`,
     /// `REDIS_PASSWORD`, `REDIS_DB`). Default: none.
     pub url: Option<String>,
+    /// Prefix of every Redis key and of the invalidation channel
+    /// (`PGPULSE_REDIS_NAMESPACE`; 1 to 64 of `A-Z a-z 0-9 . _ -`).
+    /// Default: none, the upstream cluster's system identifier.
+    pub namespace: Option<String>,
 }
 
 /// Statistics and slow-query capture.
@@ -512,6 +516,13 @@ impl Config {
         {
             return Err(ConfigError::Invalid(format!(
                 "alerts.webhook_url must be an http:// or https:// URL, got {url:?}"
+            )));
+        }
+        if let Some(ns) = &self.redis.namespace
+            && !pgpulse_cache::redis::format::valid_namespace(ns)
+        {
+            return Err(ConfigError::Invalid(format!(
+                "redis.namespace: expected 1 to 64 of A-Z a-z 0-9 . _ -, got {ns:?}"
             )));
         }
         if self.store.flush_interval < Duration::from_millis(100) {
