@@ -12,6 +12,7 @@ mod background;
 mod bench;
 mod cache;
 mod config;
+mod upstream;
 mod demo;
 mod insight;
 mod jobs;
