@@ -248,4 +248,34 @@ mod tests {
         assert!(Tls::new(SslMode::Disable, None).unwrap().client_config().is_none());
         assert!(Tls::new(SslMode::Require, None).unwrap().client_config().is_some());
     }
+
+    fn chain_only(ca_pem: &str) -> ChainOnly {
+        let mut roots = RootCertStore::empty();
+        roots
+            .add(CertificateDer::from_pem_slice(ca_pem.as_bytes()).unwrap())
+            .unwrap();
+        ChainOnly {
+            roots: Arc::new(roots),
+            provider: provider(),
+        }
+    }
+
+    #[test]
+    fn verify_ca_checks_the_chain_but_not_the_host_name() {
+        let files = pgpulse_testkit::generate_tls().unwrap();
+        let other = pgpulse_testkit::generate_tls().unwrap();
+        let leaf = CertificateDer::from_pem_slice(files.server_cert.as_bytes()).unwrap();
+        // The certificate names localhost and 127.0.0.1, not this host.
+        let name = ServerName::try_from("db.elsewhere.example").unwrap();
+        let now = UnixTime::now();
+        assert!(
+            chain_only(&files.ca_cert)
+                .verify_server_cert(&leaf, &[], &name, &[], now)
+                .is_ok()
+        );
+        let err = chain_only(&other.ca_cert)
+            .verify_server_cert(&leaf, &[], &name, &[], now)
+            .unwrap_err();
+        assert!(err.to_string().contains("UnknownIssuer"), "{err}");
+    }
 }

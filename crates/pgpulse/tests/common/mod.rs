@@ -25,11 +25,17 @@ pub fn serve(pg: &PgCluster) -> Served {
 
 /// `pgpulse serve` with extra environment variables.
 pub fn serve_with(pg: &PgCluster, env: &[(&str, &str)]) -> Served {
+    serve_args(pg, env, &[])
+}
+
+/// `pgpulse serve ARGS...` with extra environment variables.
+pub fn serve_args(pg: &PgCluster, env: &[(&str, &str)], args: &[&str]) -> Served {
     let port = free_port();
     let http = free_port();
     let dir = tempfile::tempdir().unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_pgpulse"))
         .arg("serve")
+        .args(args)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("DATABASE_URL", pg.url())
