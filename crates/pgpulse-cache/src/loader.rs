@@ -17,7 +17,12 @@ pub(crate) fn start(cache: &Cache, database: &str, db: Arc<DbState>) {
     cache.inner.own(tokio::spawn(run(weak, database, db, pg)));
 }
 
-async fn run(weak: Weak<Inner>, database: Arc<str>, db: Arc<DbState>, pg: pgpulse_upstream::Upstream) {
+async fn run(
+    weak: Weak<Inner>,
+    database: Arc<str>,
+    db: Arc<DbState>,
+    pg: pgpulse_upstream::Upstream,
+) {
     let mut backoff = Duration::from_millis(100);
     let mut feed_started = false;
     loop {

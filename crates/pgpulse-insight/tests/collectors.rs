@@ -296,7 +296,11 @@ async fn collector_jobs_store_their_rows_and_fail_cleanly_when_unreachable() {
 
     // Nobody listens on this port: the run fails with a message, no row.
     let port = pgpulse_testkit::free_port();
-    let unreachable = CollectorConfig::new(format!("postgres://u:p@127.0.0.1:{port}/{db}").parse().expect("url"));
+    let unreachable = CollectorConfig::new(
+        format!("postgres://u:p@127.0.0.1:{port}/{db}")
+            .parse()
+            .expect("url"),
+    );
     let ctx = JobContext::new("database_statistics", now, now, store.clone());
     let err = DatabaseStatsJob::new(unreachable)
         .run(&ctx)

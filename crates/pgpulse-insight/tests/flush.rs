@@ -447,7 +447,11 @@ async fn a_slow_query_whose_plan_is_late_is_logged_without_it_after_the_grace() 
     // is closed at the end, which resets the connection).
     let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("listener");
     let port = silent.local_addr().expect("addr").port();
-    let mut explain = ExplainConfig::new(format!("postgres://u@127.0.0.1:{port}/db").parse().expect("url"));
+    let mut explain = ExplainConfig::new(
+        format!("postgres://u@127.0.0.1:{port}/db")
+            .parse()
+            .expect("url"),
+    );
     explain.timeout = Duration::from_secs(60);
     let dir = tempfile::tempdir().expect("tempdir");
     let store = store(dir.path()).await;

@@ -13,9 +13,7 @@ pub enum UpstreamError {
     )]
     SslMode(String),
     /// `verify-ca` / `verify-full` without a CA to verify against.
-    #[error(
-        "sslmode={0} needs a CA bundle: set upstream.ca_file (or sslrootcert=PATH in the URL)"
-    )]
+    #[error("sslmode={0} needs a CA bundle: set upstream.ca_file (or sslrootcert=PATH in the URL)")]
     NoCa(&'static str),
     /// The CA bundle cannot be read or holds no usable certificate.
     #[error("CA bundle {path}: {why}")]

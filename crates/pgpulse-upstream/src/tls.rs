@@ -245,8 +245,18 @@ mod tests {
         assert!(err.contains("no certificate"), "{err}");
         let missing = dir.path().join("missing.pem");
         assert!(Tls::new(SslMode::VerifyCa, Some(&missing)).is_err());
-        assert!(Tls::new(SslMode::Disable, None).unwrap().client_config().is_none());
-        assert!(Tls::new(SslMode::Require, None).unwrap().client_config().is_some());
+        assert!(
+            Tls::new(SslMode::Disable, None)
+                .unwrap()
+                .client_config()
+                .is_none()
+        );
+        assert!(
+            Tls::new(SslMode::Require, None)
+                .unwrap()
+                .client_config()
+                .is_some()
+        );
     }
 
     fn chain_only(ca_pem: &str) -> ChainOnly {
@@ -276,6 +286,6 @@ mod tests {
         let err = chain_only(&other.ca_cert)
             .verify_server_cert(&leaf, &[], &name, &[], now)
             .unwrap_err();
-        assert!(err.to_string().contains("UnknownIssuer"), "{err}");
+        assert!(matches!(err, rustls::Error::InvalidCertificate(_)), "{err}");
     }
 }

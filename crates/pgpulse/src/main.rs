@@ -12,7 +12,6 @@ mod background;
 mod bench;
 mod cache;
 mod config;
-mod upstream;
 mod demo;
 mod insight;
 mod jobs;
@@ -20,6 +19,7 @@ mod medspa;
 mod report;
 mod serve;
 mod snapshots;
+mod upstream;
 
 use config::Config;
 

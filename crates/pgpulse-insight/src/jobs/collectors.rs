@@ -42,10 +42,9 @@ impl CollectorConfig {
     pub async fn connect(&self) -> Result<Client, JobsError> {
         let mut server = self.server.clone();
         server.config_mut().application_name("pgpulse-collector");
-        let (client, connection) =
-            tokio::time::timeout(self.connect_timeout, server.connect())
-                .await
-                .map_err(|_| JobsError::ConnectTimeout(self.connect_timeout))??;
+        let (client, connection) = tokio::time::timeout(self.connect_timeout, server.connect())
+            .await
+            .map_err(|_| JobsError::ConnectTimeout(self.connect_timeout))??;
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::debug!(error = %e, "collector connection ended");

@@ -18,8 +18,8 @@ use pgpulse_insight::advisor::{
     workload_from_store,
 };
 use pgpulse_store::{Recommendation, Window};
-use tokio_postgres::error::SqlState;
 use tokio_postgres::Client;
+use tokio_postgres::error::SqlState;
 
 use crate::auth::Credential;
 use crate::error::{ApiError, ErrorBody};
