@@ -13,7 +13,10 @@ pub enum UpstreamError {
     )]
     SslMode(String),
     /// `verify-ca` / `verify-full` without a CA to verify against.
-    #[error("sslmode={0} needs a CA bundle: set upstream.ca_file (or sslrootcert=PATH in the URL)")]
+    #[error(
+        "sslmode={0} needs a CA bundle: sslrootcert=PATH in the URL \
+         (or, for the upstream server, [upstream] ca_file)"
+    )]
     NoCa(&'static str),
     /// The CA bundle cannot be read or holds no usable certificate.
     #[error("CA bundle {path}: {why}")]
