@@ -93,10 +93,8 @@ impl InsightConfig {
         if !(0.0..=1.0).contains(&self.log_sample_rate) {
             return bad("log_sample_rate must be between 0 and 1");
         }
-        if let Some(e) = &self.explain {
-            if e.per_minute == 0 {
-                return bad("explain.per_minute must be at least 1");
-            }
+        if self.explain.as_ref().is_some_and(|e| e.per_minute == 0) {
+            return bad("explain.per_minute must be at least 1");
         }
         Ok(())
     }
