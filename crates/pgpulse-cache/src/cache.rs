@@ -202,7 +202,13 @@ impl Cache {
             }),
         };
         if let Some(url) = cache.inner.config.redis_url.clone() {
-            match crate::redis::RedisL2::start(&url, cache.invalidator()) {
+            let config = &cache.inner.config;
+            match crate::redis::RedisL2::start(
+                &url,
+                config.redis_namespace.as_deref(),
+                config.upstream.clone(),
+                cache.invalidator(),
+            ) {
                 Ok(l2) => {
                     let _ = cache.inner.l2.set(l2);
                 }

@@ -110,6 +110,12 @@ pub struct CacheConfig {
     pub feed_poll: Duration,
     /// Redis URL for the L2 and cross-instance invalidation.
     pub redis_url: Option<String>,
+    /// The namespace of every Redis key and of the invalidation channel (1
+    /// to 64 of `A-Z a-z 0-9 . _ -`). Default `None`: the upstream
+    /// cluster's system identifier, read at start, so that deployments in
+    /// front of different clusters sharing one Redis never share entries
+    /// or invalidations.
+    pub redis_namespace: Option<String>,
     /// Stale-while-revalidate (opt-in): for this long after an entry's TTL,
     /// while one session runs the statement again to refresh it, the
     /// others are served the expired copy instead of waiting. Only expiry
@@ -132,6 +138,7 @@ impl Default for CacheConfig {
             feed: FeedMode::Auto,
             feed_poll: Duration::from_millis(100),
             redis_url: None,
+            redis_namespace: None,
             stale_while_revalidate: None,
         }
     }

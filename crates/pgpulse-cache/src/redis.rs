@@ -2,16 +2,22 @@
 //!
 //! Several pgpulse instances share one Redis (ARCHITECTURE.md, "Cache
 //! correctness rules", rule 6). What is kept there ([`mod@format`] has the
-//! exact layout):
+//! exact layout), every name under `pgpulse:{ns}:`, where `{ns}` identifies
+//! the upstream cluster (`redis/namespace.rs`: its system identifier by
+//! default, or `redis.namespace`):
 //!
-//! - entries, `pgpulse:e:{key hex}`: a header (database, families, and the
-//!   Redis generations read when the fill *started*) then the reply bytes,
-//!   with `SET ... PX ttl`;
-//! - generations, the hash `pgpulse:g:{database}`: field `*` is the
+//! - entries, `pgpulse:{ns}:e:{key hex}`: a header (database, families, and
+//!   the Redis generations read when the fill *started*) then the reply
+//!   bytes, with `SET ... PX ttl`;
+//! - generations, the hash `pgpulse:{ns}:g:{database}`: field `*` is the
 //!   database epoch, `f:{family}` a family's counter; plus the global epoch
-//!   `pgpulse:epoch`;
-//! - the invalidation sequence `pgpulse:seq` and the channel
-//!   `pgpulse:inval`.
+//!   `pgpulse:{ns}:epoch`;
+//! - the invalidation sequence `pgpulse:{ns}:seq` and the channel
+//!   `pgpulse:{ns}:inval`.
+//!
+//! Until the namespace is known (the upstream server has answered once),
+//! lookups are [`L2Lookup::Unavailable`], stores are skipped and
+//! invalidations wait in the queue; the subscription starts after it.
 //!
 //! **Lookup** is one round trip (a Lua script): the entry and the current
 //! generations. The entry is served only if its generations are the
@@ -36,7 +42,7 @@
 //! **Subscriber**: a dedicated pub/sub connection applies other instances'
 //! invalidations to this instance's L1 through the [`Invalidator`]. Pub/sub
 //! is at-most-once, so: every (re)subscription forgets the whole L1
-//! (`Invalidator::everything`), and a poller reads `pgpulse:seq` every
+//! (`Invalidator::everything`), and a poller reads `pgpulse:{ns}:seq` every
 //! [`POLL_EVERY`]; a number that was neither received nor published by this
 //! instance by the *next* poll was lost, and the L1 is forgotten too
 //! (`redis/seq.rs`).
@@ -61,6 +67,7 @@
 
 mod breaker;
 pub mod format;
+mod namespace;
 mod pending;
 mod script;
 mod seq;
@@ -78,9 +85,7 @@ use crate::invalidator::Invalidator;
 use crate::key::Key;
 
 use self::breaker::Breaker;
-use self::format::{
-    CHANNEL, DATABASE_FIELD, EPOCH_KEY, SEQ_KEY, Scope, entry_key, family_field, gens_key,
-};
+use self::format::{DATABASE_FIELD, Names, Scope, family_field};
 use self::pending::Pending;
 use self::script::Lua;
 use self::seq::Seqs;
@@ -153,6 +158,9 @@ pub struct L2Stats {
     pub breaker_open: bool,
     /// The invalidation subscription is up.
     pub subscribed: bool,
+    /// The namespace of the keys and channel, once known (the upstream
+    /// cluster's system identifier unless configured).
+    pub namespace: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -210,6 +218,8 @@ async fn within<T>(
 struct Shared {
     client: redis::Client,
     conn: ConnectionManager,
+    /// Key and channel names, once the namespace is known.
+    names: tokio::sync::watch::Sender<Option<Arc<Names>>>,
     /// This instance, in messages (random, made at start).
     origin: u64,
     invalidator: Invalidator,
@@ -237,6 +247,26 @@ impl Shared {
         self.pending.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The names, if the namespace is known.
+    fn names(&self) -> Option<Arc<Names>> {
+        self.names.borrow().clone()
+    }
+
+    /// The names, once the namespace is known.
+    async fn wait_names(&self) -> Arc<Names> {
+        let mut rx = self.names.subscribe();
+        loop {
+            if let Some(n) = rx.borrow_and_update().clone() {
+                return n;
+            }
+            if rx.changed().await.is_err() {
+                // The sender lives in `self`: it cannot be dropped while
+                // borrowed; wait for the task to be aborted.
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+
     /// An operation that went through the breaker failed.
     fn failed(&self, what: &'static str, e: &OpError) {
         bump(&self.counters.errors);
@@ -254,30 +284,30 @@ impl Shared {
         self.invalidator.everything();
     }
 
-    async fn get_seq(&self) -> Result<u64, OpError> {
+    async fn get_seq(&self, names: &Names) -> Result<u64, OpError> {
         let mut conn = self.conn.clone();
         let mut get = redis::cmd("GET");
-        get.arg(SEQ_KEY);
+        get.arg(&names.seq);
         let seq = within(OP_TIMEOUT, get.query_async::<Option<u64>>(&mut conn)).await?;
         Ok(seq.unwrap_or(0))
     }
 
     /// Bumps the generations of `scope` and publishes it; returns its
     /// sequence number.
-    async fn publish(&self, scope: &Scope) -> Result<u64, OpError> {
+    async fn publish(&self, names: &Names, scope: &Scope) -> Result<u64, OpError> {
         let (hash, fields): (String, Vec<String>) = match scope {
-            Scope::Everything => (EPOCH_KEY.to_owned(), Vec::new()),
-            Scope::Database(db) => (gens_key(db), vec![DATABASE_FIELD.to_owned()]),
+            Scope::Everything => (names.epoch.clone(), Vec::new()),
+            Scope::Database(db) => (names.gens_key(db), vec![DATABASE_FIELD.to_owned()]),
             Scope::Families(db, families) => (
-                gens_key(db),
+                names.gens_key(db),
                 families.iter().map(|f| family_field(f)).collect(),
             ),
         };
         let body = format::encode_scope(scope);
         let origin = format::origin_prefix(self.origin);
-        let mut args: Vec<&[u8]> = vec![CHANNEL.as_bytes(), origin.as_bytes(), &body];
+        let mut args: Vec<&[u8]> = vec![names.channel.as_bytes(), origin.as_bytes(), &body];
         args.extend(fields.iter().map(|f| f.as_bytes()));
-        let keys = [hash.as_str(), SEQ_KEY, EPOCH_KEY];
+        let keys = [hash.as_str(), names.seq.as_str(), names.epoch.as_str()];
         let mut conn = self.conn.clone();
         match within(OP_TIMEOUT, self.invalidate_lua.run(&mut conn, &keys, &args)).await? {
             Value::Int(n) => u64::try_from(n).map_err(|_| OpError::Reply),
@@ -288,6 +318,8 @@ impl Shared {
     /// Sends the pending invalidations while Redis answers; what fails
     /// goes back to the queue.
     async fn flush(&self) {
+        // Before the namespace is known, invalidations wait in the queue.
+        let Some(names) = self.names() else { return };
         loop {
             let (batch, upto) = {
                 let mut pending = self.pending();
@@ -304,7 +336,7 @@ impl Shared {
             };
             let mut rest = batch.into_iter();
             while let Some(scope) = rest.next() {
-                match self.publish(&scope).await {
+                match self.publish(&names, &scope).await {
                     Ok(seq) => {
                         self.breaker.success();
                         bump(&self.counters.invalidations_sent);
@@ -355,12 +387,28 @@ impl Drop for RedisL2 {
 
 impl RedisL2 {
     /// Connects in the background: returns at once, even if Redis is down
-    /// (an invalid URL, or no tokio runtime, is an error). Call from inside
-    /// a tokio runtime; the tasks run on it.
-    pub fn start(url: &str, invalidator: Invalidator) -> Result<RedisL2, RedisError> {
+    /// (an invalid URL or namespace, or no tokio runtime, is an error).
+    /// Call from inside a tokio runtime; the tasks run on it.
+    ///
+    /// `namespace` names this deployment's keys; `None` derives it from
+    /// `upstream` in the background (`redis/namespace.rs`).
+    pub fn start(
+        url: &str,
+        namespace: Option<&str>,
+        upstream: Option<tokio_postgres::Config>,
+        invalidator: Invalidator,
+    ) -> Result<RedisL2, RedisError> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
             RedisError::from((ErrorKind::Client, "the Redis L2 needs a tokio runtime"))
         })?;
+        if let Some(ns) = namespace
+            && !format::valid_namespace(ns)
+        {
+            return Err(RedisError::from((
+                ErrorKind::Client,
+                "invalid Redis namespace: expected 1 to 64 of A-Z a-z 0-9 . _ -",
+            )));
+        }
         let client = redis::Client::open(url)?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(CONNECT_TIMEOUT))
@@ -374,6 +422,7 @@ impl RedisL2 {
         let shared = Arc::new(Shared {
             client,
             conn,
+            names: tokio::sync::watch::Sender::new(None),
             origin: rand::random(),
             invalidator,
             breaker: Breaker::default(),
@@ -388,11 +437,23 @@ impl RedisL2 {
             lookup_lua: Lua::new(script::LOOKUP),
             invalidate_lua: Lua::new(script::INVALIDATE),
         });
-        let tasks = vec![
+        let mut tasks = Vec::new();
+        match (namespace, upstream) {
+            (Some(ns), _) => set_names(&shared, ns.to_owned()),
+            (None, Some(upstream)) => {
+                let s = shared.clone();
+                tasks.push(runtime.spawn(async move {
+                    let ns = namespace::resolve(upstream).await;
+                    set_names(&s, ns);
+                }));
+            }
+            (None, None) => set_names(&shared, format::WITHOUT_UPSTREAM.to_owned()),
+        }
+        tasks.extend([
             runtime.spawn(tasks::writer(shared.clone())),
             runtime.spawn(tasks::poller(shared.clone())),
             runtime.spawn(tasks::subscriber(shared.clone())),
-        ];
+        ]);
         Ok(RedisL2 {
             shared,
             runtime,
@@ -406,16 +467,19 @@ impl RedisL2 {
         // This instance wrote to the database and Redis does not know yet:
         // its generations would make entries from before the write look
         // current.
+        let Some(names) = s.names() else {
+            return L2Lookup::Unavailable;
+        };
         if s.pending().unconfirmed(database) || !s.breaker.allow(Instant::now()) {
             return L2Lookup::Unavailable;
         }
-        let entry = entry_key(key);
-        let hash = gens_key(database);
+        let entry = names.entry_key(key);
+        let hash = names.gens_key(database);
         let fields: Vec<String> = std::iter::once(DATABASE_FIELD.to_owned())
             .chain(families.iter().map(|f| family_field(f)))
             .collect();
         let args: Vec<&[u8]> = fields.iter().map(|f| f.as_bytes()).collect();
-        let keys = [entry.as_str(), hash.as_str(), EPOCH_KEY];
+        let keys = [entry.as_str(), hash.as_str(), names.epoch.as_str()];
         let mut conn = s.conn.clone();
         let reply = within(LOOKUP_TIMEOUT, s.lookup_lua.run(&mut conn, &keys, &args))
             .await
@@ -457,7 +521,9 @@ impl RedisL2 {
         let s = &self.shared;
         let blob = format::encode_entry(database, families, &gens, &bytes);
         let slot = s.store_slots.clone().try_acquire_owned().ok();
-        let (Some(blob), Some(slot), true) = (blob, slot, s.breaker.is_closed()) else {
+        let (Some(blob), Some(slot), Some(names), true) =
+            (blob, slot, s.names(), s.breaker.is_closed())
+        else {
             bump(&s.counters.stores_skipped);
             return;
         };
@@ -467,7 +533,10 @@ impl RedisL2 {
             let _slot = slot;
             let mut conn = shared.conn.clone();
             let mut set = redis::cmd("SET");
-            set.arg(entry_key(key)).arg(blob).arg("PX").arg(ttl_ms);
+            set.arg(names.entry_key(key))
+                .arg(blob)
+                .arg("PX")
+                .arg(ttl_ms);
             match within(OP_TIMEOUT, set.query_async::<()>(&mut conn)).await {
                 Ok(()) => {
                     shared.breaker.success();
@@ -511,8 +580,15 @@ impl RedisL2 {
             breaker_trips: s.breaker.trips(),
             breaker_open: !s.breaker.is_closed(),
             subscribed: s.subscribed.load(Ordering::Relaxed),
+            namespace: s.names().map(|n| n.namespace().to_owned()),
         }
     }
+}
+
+fn set_names(s: &Shared, namespace: String) {
+    tracing::info!(namespace = %namespace, "redis: keys namespaced");
+    s.names.send_replace(Some(Arc::new(Names::new(&namespace))));
+    s.wake_writer.notify_one();
 }
 
 /// `{entry or nil, {generations...}}` → the entry and the generations.

@@ -54,9 +54,15 @@ async fn eventually(within: Duration, what: &str, mut cond: impl AsyncFnMut() ->
 /// An instance with its catalog, once its invalidation subscription is up
 /// (subscribing forgets the L1, so fills made before it would not count).
 async fn instance(url: &str, db: &str) -> Cache {
+    instance_in(url, db, None).await
+}
+
+/// [`instance`] with a configured Redis namespace.
+async fn instance_in(url: &str, db: &str, namespace: Option<&str>) -> Cache {
     let cache = Cache::new(CacheConfig {
         mode: CacheMode::All,
         redis_url: Some(url.to_owned()),
+        redis_namespace: namespace.map(str::to_owned),
         ..Default::default()
     });
     cache.set_catalog(db, catalog());
@@ -119,11 +125,17 @@ async fn fill(cache: &Cache, q: &Query, reply: &'static [u8]) {
 /// The Redis generation of family `t` in `db`.
 async fn gen_of_t(conn: &mut redis::aio::MultiplexedConnection, db: &str) -> Option<u64> {
     redis::cmd("HGET")
-        .arg(format::gens_key(db))
+        .arg(names().gens_key(db))
         .arg(format::family_field("t"))
         .query_async(conn)
         .await
         .unwrap()
+}
+
+/// The key names of instances without an upstream server or a configured
+/// namespace.
+fn names() -> format::Names {
+    format::Names::new(format::WITHOUT_UPSTREAM)
 }
 
 async fn raw(url: &str) -> redis::aio::MultiplexedConnection {
@@ -206,6 +218,60 @@ async fn invalidations_reach_the_other_instance() {
     .await;
 }
 
+/// Two deployments (namespaces) on one Redis, same database name and
+/// statement: neither serves the other's entries nor hears its
+/// invalidations; a third instance in the first namespace shares its L2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn namespaces_share_nothing() {
+    let redis = RedisServer::start().unwrap();
+    let db = "l2_namespaces";
+    let url = redis.url();
+    let one = instance_in(&url, db, Some("cluster-1")).await;
+    let two = instance_in(&url, db, Some("cluster-2")).await;
+    assert_eq!(l2(&one).namespace.as_deref(), Some("cluster-1"));
+    let sql = "SELECT * FROM t WHERE id = 1";
+    let (q1, q2) = (query(&one, db, sql), query(&two, db, sql));
+    assert_eq!(q1.key, q2.key, "same key in both deployments");
+    fill(&one, &q1, b"rows of cluster 1").await;
+    assert_eq!(
+        hit(&two, &q2).await,
+        None,
+        "cluster 2 served cluster 1's entry"
+    );
+    fill(&two, &q2, b"rows of cluster 2").await;
+    assert_eq!(hit(&one, &q1).await.unwrap(), "rows of cluster 1");
+    assert_eq!(hit(&two, &q2).await.unwrap(), "rows of cluster 2");
+
+    let peer = instance_in(&url, db, Some("cluster-1")).await;
+    let qp = query(&peer, db, sql);
+    assert_eq!(hit(&peer, &qp).await.unwrap(), "rows of cluster 1");
+    assert_eq!(l2(&peer).hits, 1);
+
+    // A write in front of cluster 1 reaches its peer, not cluster 2.
+    one.invalidate_tables(db, ["t"]);
+    eventually(
+        STALENESS_BOUND,
+        "the peer hears cluster 1's write",
+        async || l2(&peer).invalidations_received > 0,
+    )
+    .await;
+    assert_eq!(hit(&peer, &qp).await, None);
+    assert_eq!(l2(&two).invalidations_received, 0);
+    assert_eq!(hit(&two, &q2).await.unwrap(), "rows of cluster 2");
+}
+
+#[test]
+fn an_invalid_namespace_leaves_redis_unused() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let _guard = rt.enter();
+    let cache = Cache::new(CacheConfig {
+        redis_url: Some("redis://127.0.0.1:1/".to_owned()),
+        redis_namespace: Some("a:b".to_owned()),
+        ..Default::default()
+    });
+    assert!(cache.stats().l2.is_none());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_message_cannot_leave_an_entry_stale() {
     let redis = RedisServer::start().unwrap();
@@ -220,14 +286,14 @@ async fn a_lost_message_cannot_leave_an_entry_stale() {
     // generation and the sequence moved, no message came.
     let mut conn = raw(&redis.url()).await;
     let _: i64 = redis::cmd("HINCRBY")
-        .arg(format::gens_key(db))
+        .arg(names().gens_key(db))
         .arg(format::family_field("t"))
         .arg(1)
         .query_async(&mut conn)
         .await
         .unwrap();
     let _: i64 = redis::cmd("INCR")
-        .arg(format::SEQ_KEY)
+        .arg(names().seq)
         .query_async(&mut conn)
         .await
         .unwrap();
@@ -269,9 +335,9 @@ async fn redis_down_degrades_to_l1_and_invalidations_are_replayed() {
     // What a persisting Redis would keep across the crash.
     let mut conn = raw(&url).await;
     let keys = [
-        format::entry_key(qa.key),
-        format::gens_key(db),
-        format::EPOCH_KEY.to_owned(),
+        names().entry_key(qa.key),
+        names().gens_key(db),
+        names().epoch,
     ];
     let mut dumps = Vec::new();
     for k in &keys {

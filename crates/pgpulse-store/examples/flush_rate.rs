@@ -3,7 +3,12 @@
 //! rows) for about five seconds, then `query_patterns` upserts (half new
 //! keys, half merges) for about five seconds, into a temporary file.
 //!
-//! `cargo run --release -p pgpulse-store --example flush_rate [seconds]`
+//! Also prints the process's CPU time per row (user + system, from
+//! `/proc/self/stat`): on a machine whose cores are shared with the proxy,
+//! CPU per row rather than rows per second is what the flush costs.
+//!
+//! `cargo run --release -p pgpulse-store --example flush_rate [seconds] [logs]`
+//! (`logs`: only the `performance_logs` part).
 
 use std::time::{Duration, Instant};
 
@@ -84,22 +89,29 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(5);
+    let logs_only = std::env::args().nth(2).is_some_and(|a| a == "logs");
     let dir = tempfile::tempdir()?;
     let store = SqliteStore::open(&dir.path().join("flush_rate.db")).await?;
 
     let batch: Vec<PerformanceLog> = (0..BATCH).map(log_row).collect();
-    let (mut rows, start) = (0u64, Instant::now());
+    let (mut rows, start, cpu) = (0u64, Instant::now(), cpu_seconds());
     while start.elapsed() < Duration::from_secs(secs) {
         rows += store.insert_logs(&batch).await?;
     }
     let el = start.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu;
     println!(
-        "performance_logs: {rows} rows in {el:.2} s = {:.0} events/s ({BATCH} rows per call, 1% with plans)",
-        rows as f64 / el
+        "performance_logs: {rows} rows in {el:.2} s = {:.0} events/s ({BATCH} rows per call, 1% with plans); \
+         CPU {cpu:.2} s = {:.1} µs per row",
+        rows as f64 / el,
+        cpu * 1e6 / rows as f64
     );
+    if logs_only {
+        return Ok(());
+    }
 
     // Each minute's batch is written twice: first as new rows, then merged.
-    let (mut rows, mut minute, start) = (0u64, 0i64, Instant::now());
+    let (mut rows, mut minute, start, cpu) = (0u64, 0i64, Instant::now(), cpu_seconds());
     while start.elapsed() < Duration::from_secs(secs) {
         let batch: Vec<QueryPattern> = (0..BATCH).map(|i| pattern_row(i, minute)).collect();
         rows += store.upsert_patterns(&batch).await?;
@@ -107,9 +119,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         minute += 1;
     }
     let el = start.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu;
     println!(
-        "query_patterns: {rows} rows in {el:.2} s = {:.0} rows/s ({BATCH} per call, half inserts, half merges)",
-        rows as f64 / el
+        "query_patterns: {rows} rows in {el:.2} s = {:.0} rows/s ({BATCH} per call, half inserts, half merges); \
+         CPU {cpu:.2} s = {:.1} µs per row",
+        rows as f64 / el,
+        cpu * 1e6 / rows as f64
     );
     let size = std::fs::metadata(dir.path().join("flush_rate.db"))?.len()
         + std::fs::metadata(dir.path().join("flush_rate.db-wal"))
@@ -117,4 +132,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .unwrap_or(0);
     println!("file + wal: {:.1} MB", size as f64 / 1e6);
     Ok(())
+}
+
+/// User + system CPU seconds of this process so far (every thread), from
+/// `/proc/self/stat` (in USER_HZ = 100 ticks per second); 0 elsewhere.
+fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // Fields after the parenthesised command name; utime and stime are the
+    // 14th and 15th of the whole line.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let ticks: Vec<f64> = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    ticks.iter().sum::<f64>() / 100.0
 }

@@ -60,6 +60,7 @@ pub fn start(config: &Config) -> anyhow::Result<Option<Cache>> {
         max_entry_bytes: config.cache.max_entry_bytes,
         upstream,
         redis_url: config.redis.url.clone(),
+        redis_namespace: config.redis.namespace.clone(),
         ..CacheConfig::default()
     })))
 }

@@ -16,6 +16,7 @@ mod demo;
 mod insight;
 mod jobs;
 mod medspa;
+mod os;
 mod report;
 mod serve;
 mod snapshots;

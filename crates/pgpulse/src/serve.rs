@@ -22,6 +22,26 @@ use tokio::task::JoinHandle;
 use crate::background::{Background, Handles};
 use crate::config::{self, Config};
 
+/// Raises the soft open-file limit to the hard one (a distribution's
+/// default soft limit, 1024, caps `max_client_conn` far below its default
+/// of 10,000) and warns when the hard limit is still too low for
+/// `max_client_conn` clients plus their servers.
+fn check_open_files(opts: &ProxyOptions) {
+    // Clients, up to as many server connections, and slack for the
+    // listener, the stores, the feeds and the API.
+    let need = (opts.max_client_conn as u64).saturating_mul(2) + 64;
+    match crate::os::raise_nofile_limit() {
+        Ok(limit) if limit < need => tracing::warn!(
+            limit,
+            max_client_conn = opts.max_client_conn,
+            "the open-file limit (RLIMIT_NOFILE) is below what max_client_conn may need \
+             ({need}); raise it (e.g. LimitNOFILE= in the systemd unit)"
+        ),
+        Ok(limit) => tracing::debug!(limit, "open-file limit"),
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
+    }
+}
+
 /// The default `auth_query` (PgBouncer's).
 const DEFAULT_AUTH_QUERY: &str = "SELECT usename, passwd FROM pg_shadow WHERE usename = $1";
 
@@ -50,6 +70,7 @@ pub async fn start(
     reload: Option<pgpulse_proxy::ReloadFn>,
 ) -> anyhow::Result<Running> {
     let opts = proxy_options(config)?;
+    check_open_files(&opts);
     let store = crate::background::open_store(config, config_path).await?;
     let (hooks, insight) = crate::insight::hooks(config, reload)?;
     let cache = hooks.cache.clone();
@@ -146,9 +167,21 @@ async fn signals(handle: pgpulse_proxy::ProxyHandle) {
             },
         }
     }
-    tracing::info!("shutdown requested");
+    tracing::info!("shutdown requested: draining (a second SIGTERM or SIGINT exits at once)");
     handle.shutdown();
+    // A second signal: the operator will not wait for the drain. Exiting
+    // closes every socket; PostgreSQL rolls back what was open.
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    tracing::warn!("second shutdown signal: exiting without waiting for running transactions");
+    std::process::exit(EXIT_FORCED);
 }
+
+/// Exit status after a second SIGTERM / SIGINT cut the drain short (not 0,
+/// so a supervisor sees that transactions may have been interrupted).
+const EXIT_FORCED: i32 = 2;
 
 /// The proxy's snapshot of the configuration. With only `DATABASE_URL` set,
 /// its user (with its password) may log in and administer the proxy.

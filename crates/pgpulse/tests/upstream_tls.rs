@@ -13,7 +13,7 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use common::{psql, serve_args};
+use common::{psql, serve_full};
 use pgpulse_testkit::{PgCluster, PgOptions};
 
 /// One TLS-only cluster for the whole file.
@@ -89,7 +89,7 @@ fn serve_and_check(config_toml: &str, url_tls: &str, store_tls: &str) {
     .unwrap();
     let database_url = format!("{}?{url_tls}", pg.url());
     let store_url = format!("{}?{store_tls}", pg.url_for(&store_db));
-    let served = serve_args(
+    let served = serve_full(
         pg,
         &[
             ("DATABASE_URL", database_url.as_str()),

@@ -1,33 +1,79 @@
 //! What pgpulse keeps in Redis: key names, the header stored in front of
-//! every L2 entry, and the invalidation message published on
-//! [`CHANNEL`]. Shared by every instance: change `ENTRY_MAGIC` or the
-//! message version when a layout changes, so instances of different
-//! versions never misread each other (they then simply miss).
+//! every L2 entry, and the invalidation message published on the channel.
+//! Shared by every instance: change `ENTRY_MAGIC` or the message version
+//! when a layout changes, so instances of different versions never misread
+//! each other (they then simply miss).
+//!
+//! Every key and the channel start with `pgpulse:{namespace}:` ([`Names`]):
+//! deployments in front of different PostgreSQL clusters may share one
+//! Redis (and pub/sub ignores the Redis database number) without sharing
+//! entries, generations or invalidations.
 
 use std::sync::Arc;
 
 use crate::key::Key;
 
-/// `INCR`ed by every invalidation; its value travels in the message, so a
-/// subscriber can tell that it missed one.
-pub const SEQ_KEY: &str = "pgpulse:seq";
-/// The global epoch, part of every entry's generations (bumped when an
-/// instance lost track of which databases it invalidated).
-pub const EPOCH_KEY: &str = "pgpulse:epoch";
-/// The pub/sub channel of invalidations.
-pub const CHANNEL: &str = "pgpulse:inval";
+/// The names of one namespace's keys and channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Names {
+    namespace: String,
+    prefix: String,
+    /// `INCR`ed by every invalidation; its value travels in the message, so
+    /// a subscriber can tell that it missed one: `pgpulse:{ns}:seq`.
+    pub seq: String,
+    /// The global epoch, part of every entry's generations (bumped when an
+    /// instance lost track of which databases it invalidated):
+    /// `pgpulse:{ns}:epoch`.
+    pub epoch: String,
+    /// The pub/sub channel of invalidations: `pgpulse:{ns}:inval`.
+    pub channel: String,
+}
+
+impl Names {
+    /// The names of `namespace` (see [`valid_namespace`]).
+    pub fn new(namespace: &str) -> Names {
+        let prefix = format!("pgpulse:{namespace}:");
+        Names {
+            namespace: namespace.to_owned(),
+            seq: format!("{prefix}seq"),
+            epoch: format!("{prefix}epoch"),
+            channel: format!("{prefix}inval"),
+            prefix,
+        }
+    }
+
+    /// The namespace.
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    /// The key of an L2 entry: `pgpulse:{ns}:e:{key hex}`.
+    pub fn entry_key(&self, key: Key) -> String {
+        format!("{}e:{key}", self.prefix)
+    }
+
+    /// The hash of a database's generations: `pgpulse:{ns}:g:{database}`.
+    pub fn gens_key(&self, database: &str) -> String {
+        format!("{}g:{database}", self.prefix)
+    }
+}
+
+/// The namespace when there is neither `redis.namespace` nor an upstream
+/// server to identify (nothing is cacheable then, except in tests that
+/// install catalogs by hand).
+pub const WITHOUT_UPSTREAM: &str = "default";
+
+/// Whether `namespace` may be used: 1 to 64 ASCII letters, digits, `.`,
+/// `_` or `-` (no `:`, so one namespace's keys can never be another's).
+pub fn valid_namespace(namespace: &str) -> bool {
+    (1..=64).contains(&namespace.len())
+        && namespace
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
 /// The field of a database's generation hash that holds its epoch.
 pub const DATABASE_FIELD: &str = "*";
-
-/// The key of an L2 entry: `pgpulse:e:{key hex}`.
-pub fn entry_key(key: Key) -> String {
-    format!("pgpulse:e:{key}")
-}
-
-/// The hash of a database's generations: `pgpulse:g:{database}`.
-pub fn gens_key(database: &str) -> String {
-    format!("pgpulse:g:{database}")
-}
 
 /// The hash field of a family's generation: `f:{family}` (the prefix keeps
 /// a relation named `*` apart from [`DATABASE_FIELD`]).
@@ -148,7 +194,7 @@ pub(super) enum Scope {
 pub(super) struct Message {
     /// The publishing instance.
     pub origin: u64,
-    /// Its [`SEQ_KEY`] value.
+    /// Its [`Names::seq`] value.
     pub seq: u64,
     /// What it covers.
     pub scope: Scope,
@@ -261,6 +307,23 @@ mod tests {
             None
         );
         assert_eq!(encode_entry("db", &f, &[1, 2], b""), None);
+    }
+
+    #[test]
+    fn namespaces_keep_keys_apart() {
+        let (a, b) = (Names::new("7301"), Names::new("7302"));
+        assert_eq!(a.seq, "pgpulse:7301:seq");
+        assert_eq!(a.epoch, "pgpulse:7301:epoch");
+        assert_eq!(a.channel, "pgpulse:7301:inval");
+        assert_eq!(a.gens_key("db"), "pgpulse:7301:g:db");
+        assert_ne!(a.gens_key("db"), b.gens_key("db"));
+        assert_ne!(a.channel, b.channel);
+        for ok in ["7301", "shop-prod_1.eu", &"x".repeat(64)] {
+            assert!(valid_namespace(ok), "{ok}");
+        }
+        for bad in ["", "a:b", "a b", "a}", "é", &"x".repeat(65)] {
+            assert!(!valid_namespace(bad), "{bad}");
+        }
     }
 
     #[test]

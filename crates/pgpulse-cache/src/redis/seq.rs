@@ -1,6 +1,6 @@
 //! Which invalidation sequence numbers this instance has accounted for.
 //!
-//! Every invalidation `INCR`s [`SEQ_KEY`](super::format::SEQ_KEY) and
+//! Every invalidation `INCR`s the sequence ([`Names::seq`](super::format::Names::seq)) and
 //! publishes the value, in one script, so messages leave Redis in sequence
 //! order. `covered` is the watermark below which every number was either
 //! received, or is covered by a local "forget everything" (a resync). The

@@ -10,7 +10,7 @@ use std::time::Instant;
 use futures::StreamExt;
 use redis::aio::PubSubStream;
 
-use super::format::{CHANNEL, Scope, decode_message};
+use super::format::{Names, Scope, decode_message};
 use super::{OpError, POLL_EVERY, SUBSCRIBE_BACKOFF, SUBSCRIBE_TIMEOUT, Shared, bump, within};
 
 /// Losses in a row, with no message received in between, after which the
@@ -32,6 +32,7 @@ pub(super) async fn writer(s: Arc<Shared>) {
 /// Reads the sequence every [`POLL_EVERY`]: a number seen at one poll that
 /// was neither received nor published here by the next one was lost.
 pub(super) async fn poller(s: Arc<Shared>) {
+    let names = s.wait_names().await;
     let mut tick = tokio::time::interval(POLL_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut target = None;
@@ -43,7 +44,7 @@ pub(super) async fn poller(s: Arc<Shared>) {
         // Every number accounted for was read from this Redis before the
         // GET, so a smaller answer means Redis lost its data.
         let before = s.seqs().covered();
-        let seq = match s.get_seq().await {
+        let seq = match s.get_seq(&names).await {
             Ok(seq) => {
                 s.breaker.success();
                 seq
@@ -90,10 +91,11 @@ fn check(s: &Shared, before: u64, seq: u64, target: Option<u64>) -> Option<u64> 
 /// backoff. Every subscription starts by forgetting the L1: messages
 /// published while there was none are lost.
 pub(super) async fn subscriber(s: Arc<Shared>) {
+    let names = s.wait_names().await;
     let (min, max) = SUBSCRIBE_BACKOFF;
     let mut backoff = min;
     loop {
-        match subscribe(&s).await {
+        match subscribe(&s, &names).await {
             Ok((stream, seq)) => {
                 backoff = min;
                 s.seqs().reset(seq);
@@ -115,14 +117,14 @@ pub(super) async fn subscriber(s: Arc<Shared>) {
 }
 
 /// A new subscription, and the sequence read once it is confirmed.
-async fn subscribe(s: &Shared) -> Result<(PubSubStream, u64), OpError> {
+async fn subscribe(s: &Shared, names: &Names) -> Result<(PubSubStream, u64), OpError> {
     let connect = async {
         let mut pubsub = s.client.get_async_pubsub().await?;
-        pubsub.subscribe(CHANNEL).await?;
+        pubsub.subscribe(&names.channel).await?;
         Ok(pubsub)
     };
     let pubsub = within(SUBSCRIBE_TIMEOUT, connect).await?;
-    let seq = s.get_seq().await?;
+    let seq = s.get_seq(names).await?;
     Ok((pubsub.into_on_message(), seq))
 }
 

@@ -80,6 +80,7 @@ impl SqliteStore {
         }
         let mut writer = Connection::open(&path)?;
         configure(&writer)?;
+        configure_writer(&writer)?;
         // WAL is a property of the file: set once by the writer, it holds
         // for every later connection.
         let mode: String = writer.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
@@ -165,6 +166,23 @@ impl SqliteStore {
         .await
         .map_err(|e| StoreError::Task(e.to_string()))?
     }
+}
+
+/// The writer's larger page cache and less frequent checkpoints.
+///
+/// # Performance
+/// With SQLite's defaults (a 2 MiB cache, a checkpoint every 1,000 WAL
+/// pages) the writer re-reads evicted index pages from the OS and copies
+/// the same hot pages (the indexes' right edges, interior pages) into the
+/// file at every checkpoint; `performance_logs` inserts spent two thirds
+/// of their CPU in the kernel. A cache of up to 16 MiB (grown only as
+/// used) and a checkpoint every 8,000 pages (32 MiB of WAL, below the
+/// 64 MiB `journal_size_limit`) cut the CPU per inserted row by about 15 %
+/// in `cargo run --release -p pgpulse-store --example flush_rate` (15.1 to
+/// 12.8 µs per row, user + system, on a shared 2-core box).
+fn configure_writer(conn: &Connection) -> Result<(), StoreError> {
+    conn.execute_batch("PRAGMA cache_size = -16384; PRAGMA wal_autocheckpoint = 8000;")?;
+    Ok(())
 }
 
 /// Per-connection settings. `synchronous=NORMAL` in WAL mode syncs at

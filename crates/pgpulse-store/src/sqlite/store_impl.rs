@@ -24,8 +24,8 @@ impl Store for SqliteStore {
         if rows.is_empty() {
             return Ok(0);
         }
-        let rows = rows.to_vec();
-        self.write(move |c| logs::insert(c, &rows)).await
+        let batch = logs::LogBatch::new(rows);
+        self.write(move |c| logs::insert(c, &batch)).await
     }
 
     async fn logs(&self, filter: &LogFilter) -> Result<Paged<PerformanceLog>, StoreError> {

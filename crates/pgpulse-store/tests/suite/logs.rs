@@ -92,6 +92,42 @@ pub async fn run(store: &dyn Store) {
     assert_eq!((past_end.total, past_end.items.len()), (10, 0));
 
     check_filters(store, &rows).await;
+    one_large_batch(store).await;
+}
+
+/// A batch larger than a backend's rows per statement (SQLite writes 32
+/// per `INSERT`, the rest one by one): every row lands, field for field,
+/// ids in the order of the batch (rows with equal times read back by
+/// decreasing id).
+async fn one_large_batch(store: &dyn Store) {
+    const BATCH_DAY: i64 = 20;
+    let rows: Vec<PerformanceLog> = (0..75)
+        .map(|i| PerformanceLog {
+            logged_at: sec(BATCH_DAY, 5),
+            // Empty text must stay empty, not become NULL.
+            application_name: if i % 5 == 0 {
+                String::new()
+            } else {
+                format!("batch-{i}")
+            },
+            ..log_row(i)
+        })
+        .collect();
+    assert_eq!(store.insert_logs(&rows).await.expect("batch"), 75);
+    let got = store
+        .logs(&LogFilter {
+            window: day_window(BATCH_DAY),
+            page: page(100, 0),
+            ..LogFilter::default()
+        })
+        .await
+        .expect("batch read");
+    assert_eq!(got.total, 75);
+    let ids: Vec<i64> = got.items.iter().map(|l| l.id).collect();
+    assert!(ids.windows(2).all(|w| w[0] > w[1]), "ids follow the batch");
+    let got: Vec<PerformanceLog> = got.items.into_iter().map(without_id).collect();
+    let want: Vec<PerformanceLog> = rows.into_iter().rev().collect();
+    assert_eq!(got, want);
 }
 
 async fn check_filters(store: &dyn Store, rows: &[PerformanceLog]) {

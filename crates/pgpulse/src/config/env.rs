@@ -36,6 +36,7 @@ const ENV_VARS: &[(&str, &str)] = &[
     ("REDIS_PORT", "a port number"),
     ("REDIS_PASSWORD", "a password"),
     ("REDIS_DB", "a database number"),
+    ("PGPULSE_REDIS_NAMESPACE", "1 to 64 of A-Z a-z 0-9 . _ -"),
     (
         "PERFORMANCE_SLOW_QUERY_THRESHOLD",
         "a whole number of milliseconds, such as 1000",
@@ -98,6 +99,9 @@ impl Config {
         if let Some((var, v)) = get("PGPULSE_FLUSH_INTERVAL") {
             self.store.flush_interval =
                 humantime::parse_duration(v.trim()).map_err(|_| env_error(var, v))?;
+        }
+        if let Some((_, v)) = get("PGPULSE_REDIS_NAMESPACE") {
+            self.redis.namespace = Some(v);
         }
         if let Some((var, v)) = get("PGPULSE_STATS") {
             self.insight.enabled = match v.as_str() {

@@ -18,6 +18,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 mod api;
+pub(crate) mod duration;
 mod env;
 mod store;
 
@@ -159,7 +160,7 @@ pub struct ProxyConfig {
     /// `DATABASE_URL` user is always one. Default: empty.
     pub admin_users: Vec<String>,
     /// How long SIGTERM waits for running transactions. Default 30s.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::config::duration")]
     pub shutdown_timeout: Duration,
 }
 
@@ -203,23 +204,23 @@ pub struct PoolConfig {
     /// Default 0.
     pub reserve_pool_size: usize,
     /// Wait before the reserve pool is used. Default 5s.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::config::duration")]
     pub reserve_pool_timeout: Duration,
     /// Longest a client waits for a server before an error. Default 120s.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::config::duration")]
     pub query_wait_timeout: Duration,
     /// Longest a server connection attempt (with login) may take. Default 15s.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::config::duration")]
     pub server_connect_timeout: Duration,
     /// Idle servers above `min_pool_size` are closed after this. Default 10m.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::config::duration")]
     pub server_idle_timeout: Duration,
     /// Servers are closed (when released) after this age. Default 1h.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::config::duration")]
     pub server_lifetime: Duration,
     /// A server idle longer than this is health-checked before reuse.
     /// Default 30s.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::config::duration")]
     pub server_check_delay: Duration,
     /// Run when a server is released in session mode. Default `DISCARD ALL`.
     pub server_reset_query: String,
@@ -281,7 +282,7 @@ pub struct CacheConfig {
     /// `off`, `auto` (default) or `all` (`PGPULSE_CACHE_MODE`).
     pub mode: CacheMode,
     /// Last-resort expiry of an entry. Default 300s (`PERFORMANCE_CACHE_TTL`).
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::config::duration")]
     pub ttl: Duration,
     /// L1 size limit in bytes. Default 256 MiB.
     pub max_bytes: u64,
@@ -295,7 +296,7 @@ pub struct CacheConfig {
     pub rules: Vec<CacheRuleConfig>,
     /// Opt-in stale-while-revalidate window after an entry's TTL (an
     /// invalidated entry is never served). Default: none.
-    #[serde(default, with = "humantime_serde")]
+    #[serde(default, with = "crate::config::duration")]
     pub stale_while_revalidate: Option<Duration>,
 }
 
@@ -326,7 +327,7 @@ pub struct CacheRuleConfig {
     /// `allow` or `deny`.
     pub action: RuleActionConfig,
     /// Entry lifetime for matching statements.
-    #[serde(default, with = "humantime_serde")]
+    #[serde(default, with = "crate::config::duration")]
     pub ttl: Option<Duration>,
 }
 
@@ -361,6 +362,10 @@ pub struct RedisConfig {
     /// `redis://...` (`REDIS_URL`, or built from `REDIS_HOST`, `REDIS_PORT`,
     /// `REDIS_PASSWORD`, `REDIS_DB`). Default: none.
     pub url: Option<String>,
+    /// Prefix of every Redis key and of the invalidation channel
+    /// (`PGPULSE_REDIS_NAMESPACE`; 1 to 64 of `A-Z a-z 0-9 . _ -`).
+    /// Default: none, the upstream cluster's system identifier.
+    pub namespace: Option<String>,
 }
 
 /// Statistics and slow-query capture.
@@ -372,7 +377,7 @@ pub struct InsightConfig {
     pub enabled: bool,
     /// Statements slower than this are captured with their plan. Default 1s
     /// (`PERFORMANCE_SLOW_QUERY_THRESHOLD`, in ms).
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::config::duration")]
     pub slow_query_threshold: Duration,
     /// Distinct fingerprints kept; the least recently used is evicted.
     /// Default 5,000.
@@ -516,6 +521,13 @@ impl Config {
         {
             return Err(ConfigError::Invalid(format!(
                 "alerts.webhook_url must be an http:// or https:// URL, got {url:?}"
+            )));
+        }
+        if let Some(ns) = &self.redis.namespace
+            && !pgpulse_cache::redis::format::valid_namespace(ns)
+        {
+            return Err(ConfigError::Invalid(format!(
+                "redis.namespace: expected 1 to 64 of A-Z a-z 0-9 . _ -, got {ns:?}"
             )));
         }
         if self.store.flush_interval < Duration::from_millis(100) {

@@ -20,7 +20,7 @@ pub struct StoreConfig {
     pub admin_role: Option<String>,
     /// How often statistics, logs and cache / pool snapshots are written.
     /// Default 1m.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::config::duration")]
     pub flush_interval: Duration,
     /// Share of the statements that are not slow written to
     /// `performance_logs` (slow ones always are). Default 0.01.
@@ -50,34 +50,34 @@ const DAY: u64 = 24 * 3600;
 #[serde(deny_unknown_fields, default)]
 pub struct RetentionConfig {
     /// Slow and sampled statements. Default 7d.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::config::duration")]
     pub performance_logs: Duration,
     /// Per-period statistics per fingerprint. Default 30d.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::config::duration")]
     pub query_patterns: Duration,
     /// Server statistics collections. Default 30d.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::config::duration")]
     pub database_statistics: Duration,
     /// Index usage collections. Default 30d.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::config::duration")]
     pub index_usage_stats: Duration,
     /// Cache snapshots. Default 14d.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::config::duration")]
     pub cache_performance: Duration,
     /// Pool snapshots. Default 14d.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::config::duration")]
     pub connection_pool_stats: Duration,
     /// Resolved alerts (open ones are never deleted). Default 90d.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::config::duration")]
     pub performance_alerts: Duration,
     /// Reports. Default 90d.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::config::duration")]
     pub performance_reports: Duration,
     /// Job run records. Default 30d.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::config::duration")]
     pub job_runs: Duration,
     /// Audit records of API calls. Default 365d.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::config::duration")]
     pub audit_log: Duration,
     /// Rows deleted per transaction. Default 5,000.
     pub batch: u32,
@@ -116,7 +116,7 @@ pub struct JobsConfig {
     /// Reports over the past period. Default `0 */6 * * *` (every 6 h).
     pub reports: String,
     /// The window each scheduled report covers, up to its run. Default 6h.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::config::duration")]
     pub report_window: Duration,
     /// Pattern analysis. Default `0 3 * * *` (daily at 03:00).
     pub pattern_analysis: String,
@@ -151,7 +151,7 @@ pub struct AlertsConfig {
     /// Evaluate the alert rules at all. Default true.
     pub enabled: bool,
     /// How often the rules are evaluated. Default 30s.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::config::duration")]
     pub interval: Duration,
     /// POST each new alert as JSON to this `http://` or `https://` URL
     /// (a Slack incoming webhook with `webhook_slack`). Default: none.
@@ -171,7 +171,7 @@ pub struct AlertsConfig {
     pub error_rate_max: f64,
     /// Clients waiting longer than this for a server raise an alert.
     /// Default 1s.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::config::duration")]
     pub pool_max_wait: Duration,
 }
 

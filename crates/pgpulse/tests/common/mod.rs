@@ -25,11 +25,11 @@ pub fn serve(pg: &PgCluster) -> Served {
 
 /// `pgpulse serve` with extra environment variables.
 pub fn serve_with(pg: &PgCluster, env: &[(&str, &str)]) -> Served {
-    serve_args(pg, env, &[])
+    serve_full(pg, env, &[])
 }
 
-/// `pgpulse serve ARGS...` with extra environment variables.
-pub fn serve_args(pg: &PgCluster, env: &[(&str, &str)], args: &[&str]) -> Served {
+/// `pgpulse serve ARGS` with extra environment variables.
+pub fn serve_full(pg: &PgCluster, env: &[(&str, &str)], args: &[&str]) -> Served {
     let port = free_port();
     let http = free_port();
     let dir = tempfile::tempdir().unwrap();
