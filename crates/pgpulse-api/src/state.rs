@@ -39,11 +39,11 @@ impl fmt::Debug for ApiHooks {
 /// /recommendations/{id}/implement`) need; without it they answer 501.
 #[derive(Clone)]
 pub struct AdvisorOptions {
-    /// Direct connection URL to the upstream server (not through pgpulse);
-    /// its database is replaced by the one analysed or implemented in. The
-    /// role needs the rights to create and drop indexes (and, for HypoPG,
-    /// to create the extension).
-    pub server_url: String,
+    /// The upstream server for direct connections (not through pgpulse),
+    /// with its TLS settings; its database is replaced by the one analysed
+    /// or implemented in. The role needs the rights to create and drop
+    /// indexes (and, for HypoPG, to create the extension).
+    pub server: pgpulse_upstream::Upstream,
     /// The advisor's thresholds.
     pub config: AdvisorConfig,
     /// Callbacks for cache rules and pool resizes; without them such a
@@ -53,9 +53,9 @@ pub struct AdvisorOptions {
 
 impl fmt::Debug for AdvisorOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // The URL may hold a password: never print it.
+        // tokio-postgres's Debug redacts the password.
         f.debug_struct("AdvisorOptions")
-            .field("server_url", &"<redacted>")
+            .field("server", &self.server)
             .field("config", &self.config)
             .field("actions", &self.actions)
             .finish()

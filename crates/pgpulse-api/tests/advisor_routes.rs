@@ -97,7 +97,7 @@ async fn setup(prefix: &str) -> Setup {
     o.rate_limit = roomy();
     o.insight = Some(insight.clone());
     o.advisor = Some(AdvisorOptions {
-        server_url: pg.url(),
+        server: pg.url().parse().expect("url"),
         config: AdvisorConfig::default(),
         actions: None,
     });

@@ -326,7 +326,7 @@ async fn the_dashboard_works_in_headless_chromium() {
     let mut o = h.options();
     o.insight = Some(insight.clone());
     o.advisor = Some(pgpulse_api::AdvisorOptions {
-        server_url: pg.url(),
+        server: pg.url().parse().expect("url"),
         config: pgpulse_insight::advisor::AdvisorConfig::default(),
         actions: None,
     });

@@ -482,7 +482,7 @@ fn generate_hook(store: Arc<SqliteStore>) -> ApiHooks {
 /// The advisor pointed at `url`.
 fn advisor_on(url: String) -> AdvisorOptions {
     AdvisorOptions {
-        server_url: url,
+        server: url.parse().expect("url"),
         config: pgpulse_insight::advisor::AdvisorConfig::default(),
         actions: None,
     }

@@ -97,9 +97,10 @@ pub struct CacheConfig {
     /// Auto mode's admission test.
     pub auto: AutoPolicy,
     /// Connection to the upstream server for catalogs and the change feed
-    /// (its database is replaced per database). `None`: nothing is cacheable
+    /// (its database is replaced per database), with the upstream's TLS
+    /// settings. `None`: nothing is cacheable
     /// (the cache cannot judge functions or tables).
-    pub upstream: Option<tokio_postgres::Config>,
+    pub upstream: Option<pgpulse_upstream::Upstream>,
     /// How often each database's catalog is re-read. Default 60 s (and
     /// after every DDL that goes through pgpulse).
     pub catalog_refresh: Duration,

@@ -71,20 +71,21 @@ const REINSTALL: Duration = Duration::from_secs(60);
 
 /// Starts the change feed of one database.
 pub(crate) fn spawn(
-    pg: tokio_postgres::Config,
+    pg: pgpulse_upstream::Upstream,
     database: Arc<str>,
     mode: FeedMode,
     poll: Duration,
     invalidator: Invalidator,
 ) -> tokio::task::JoinHandle<()> {
     let mut pg = pg;
-    pg.application_name(APPLICATION_NAME);
-    if pg.get_connect_timeout().is_none() {
-        pg.connect_timeout(Duration::from_secs(10));
+    pg.config_mut().application_name(APPLICATION_NAME);
+    if pg.config().get_connect_timeout().is_none() {
+        pg.config_mut().connect_timeout(Duration::from_secs(10));
     }
     // A dead server or network must end the session even while a poll is
     // waiting for its reply.
-    pg.keepalives(true)
+    pg.config_mut()
+        .keepalives(true)
         .keepalives_idle(Duration::from_secs(15))
         .keepalives_interval(Duration::from_secs(5))
         .keepalives_retries(3)
@@ -150,8 +151,8 @@ struct Conn {
     notes: mpsc::UnboundedReceiver<String>,
 }
 
-async fn connect(pg: &tokio_postgres::Config) -> Result<Conn, tokio_postgres::Error> {
-    let (client, mut connection) = pg.connect(tokio_postgres::NoTls).await?;
+async fn connect(pg: &pgpulse_upstream::Upstream) -> Result<Conn, tokio_postgres::Error> {
+    let (client, mut connection) = pg.connect().await?;
     let (tx, notes) = mpsc::unbounded_channel();
     tokio::spawn(async move {
         let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
@@ -206,7 +207,7 @@ enum End {
 }
 
 struct Feed {
-    pg: tokio_postgres::Config,
+    pg: pgpulse_upstream::Upstream,
     database: Arc<str>,
     mode: FeedMode,
     poll: Duration,

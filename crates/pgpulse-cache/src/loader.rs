@@ -11,13 +11,18 @@ pub(crate) fn start(cache: &Cache, database: &str, db: Arc<DbState>) {
         tracing::debug!(database, "cache: no upstream URL, catalog not read");
         return;
     };
-    pg.dbname(database);
+    pg.config_mut().dbname(database);
     let weak = Arc::downgrade(&cache.inner);
     let database: Arc<str> = Arc::from(database);
     cache.inner.own(tokio::spawn(run(weak, database, db, pg)));
 }
 
-async fn run(weak: Weak<Inner>, database: Arc<str>, db: Arc<DbState>, pg: tokio_postgres::Config) {
+async fn run(
+    weak: Weak<Inner>,
+    database: Arc<str>,
+    db: Arc<DbState>,
+    pg: pgpulse_upstream::Upstream,
+) {
     let mut backoff = Duration::from_millis(100);
     let mut feed_started = false;
     loop {
@@ -57,9 +62,9 @@ async fn run(weak: Weak<Inner>, database: Arc<str>, db: Arc<DbState>, pg: tokio_
 }
 
 async fn load_once(
-    pg: &tokio_postgres::Config,
+    pg: &pgpulse_upstream::Upstream,
 ) -> Result<crate::catalog::Catalog, tokio_postgres::Error> {
-    let (client, connection) = pg.connect(tokio_postgres::NoTls).await?;
+    let (client, connection) = pg.connect().await?;
     let driver = tokio::spawn(connection);
     let result = crate::catalog::load(&client).await;
     drop(client);

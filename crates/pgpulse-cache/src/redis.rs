@@ -395,7 +395,7 @@ impl RedisL2 {
     pub fn start(
         url: &str,
         namespace: Option<&str>,
-        upstream: Option<tokio_postgres::Config>,
+        upstream: Option<pgpulse_upstream::Upstream>,
         invalidator: Invalidator,
     ) -> Result<RedisL2, RedisError> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| {

@@ -87,7 +87,10 @@ impl Fx {
         let upstream = upstream.unwrap_or_else(|| url_config(pg, "postgres"));
         let cache = Cache::new(CacheConfig {
             mode: CacheMode::All,
-            upstream: Some(upstream),
+            upstream: Some(pgpulse_upstream::Upstream::new(
+                upstream,
+                pgpulse_upstream::Tls::new(pgpulse_upstream::SslMode::Disable, None).expect("tls"),
+            )),
             feed,
             ..CacheConfig::default()
         });

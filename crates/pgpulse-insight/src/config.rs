@@ -93,13 +93,8 @@ impl InsightConfig {
         if !(0.0..=1.0).contains(&self.log_sample_rate) {
             return bad("log_sample_rate must be between 0 and 1");
         }
-        if let Some(e) = &self.explain {
-            if e.per_minute == 0 {
-                return bad("explain.per_minute must be at least 1");
-            }
-            e.url
-                .parse::<tokio_postgres::Config>()
-                .map_err(InsightError::ExplainUrl)?;
+        if self.explain.as_ref().is_some_and(|e| e.per_minute == 0) {
+            return bad("explain.per_minute must be at least 1");
         }
         Ok(())
     }
@@ -108,9 +103,9 @@ impl InsightConfig {
 /// How slow queries are explained.
 #[derive(Debug, Clone)]
 pub struct ExplainConfig {
-    /// `postgres://` URL of the PostgreSQL server itself (never the proxy).
-    /// Its database is replaced by the slow statement's database.
-    pub url: String,
+    /// The PostgreSQL server itself (never the proxy), with its TLS
+    /// settings. Its database is replaced by the slow statement's database.
+    pub server: pgpulse_upstream::Upstream,
     /// EXPLAINs allowed per minute (token bucket, burst = this number).
     /// Default 30.
     pub per_minute: u32,
@@ -125,10 +120,10 @@ pub struct ExplainConfig {
 }
 
 impl ExplainConfig {
-    /// Defaults with the given server URL.
-    pub fn new(url: impl Into<String>) -> Self {
+    /// Defaults with the given server.
+    pub fn new(server: pgpulse_upstream::Upstream) -> Self {
         ExplainConfig {
-            url: url.into(),
+            server,
             per_minute: 30,
             analyze: false,
             timeout: Duration::from_secs(10),
@@ -159,12 +154,9 @@ mod tests {
             assert!(e.contains("log_sample_rate"), "{e}");
         }
         let c = InsightConfig {
-            explain: Some(ExplainConfig::new("not a url ===")),
-            ..InsightConfig::default()
-        };
-        assert!(c.validate().is_err());
-        let c = InsightConfig {
-            explain: Some(ExplainConfig::new("postgres://u:p@127.0.0.1:5432/db")),
+            explain: Some(ExplainConfig::new(
+                "postgres://u:p@127.0.0.1:5432/db".parse().expect("url"),
+            )),
             ..InsightConfig::default()
         };
         assert!(c.validate().is_ok());

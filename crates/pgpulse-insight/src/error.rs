@@ -12,9 +12,6 @@ pub enum InsightError {
     /// A background thread could not be started.
     #[error("cannot start insight thread: {0}")]
     Spawn(#[from] std::io::Error),
-    /// The EXPLAIN connection URL does not parse.
-    #[error("invalid EXPLAIN connection URL: {0}")]
-    ExplainUrl(#[source] tokio_postgres::Error),
     /// Connecting to PostgreSQL for EXPLAIN failed, or EXPLAIN itself failed.
     #[error("EXPLAIN failed: {0}")]
     Explain(#[from] tokio_postgres::Error),
@@ -53,7 +50,7 @@ impl InsightError {
     /// The SQLSTATE reported by PostgreSQL, if this is a server error.
     pub fn sqlstate(&self) -> Option<&str> {
         match self {
-            InsightError::Explain(e) | InsightError::ExplainUrl(e) => e.code().map(|c| c.code()),
+            InsightError::Explain(e) => e.code().map(|c| c.code()),
             _ => None,
         }
     }

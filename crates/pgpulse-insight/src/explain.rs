@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use crossbeam_channel::Receiver;
-use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
+use tokio_postgres::{Client, SimpleQueryMessage};
 
 use crate::config::ExplainConfig;
 use crate::error::InsightError;
@@ -39,7 +39,7 @@ pub(crate) enum Job {
 
 struct Worker {
     config: ExplainConfig,
-    base: tokio_postgres::Config,
+    base: pgpulse_upstream::Upstream,
     clients: HashMap<Arc<str>, Client>,
     slow: Arc<Mutex<SlowLog>>,
     counters: Arc<Counters>,
@@ -52,8 +52,8 @@ pub(crate) fn spawn(
     slow: Arc<Mutex<SlowLog>>,
     counters: Arc<Counters>,
 ) -> Result<JoinHandle<()>, InsightError> {
-    let mut base: tokio_postgres::Config = config.url.parse().map_err(InsightError::ExplainUrl)?;
-    base.application_name("pgpulse-explain");
+    let mut base = config.server.clone();
+    base.config_mut().application_name("pgpulse-explain");
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -183,9 +183,9 @@ impl Worker {
             if self.clients.len() >= MAX_CONNECTIONS {
                 self.clients.clear();
             }
-            let mut config = self.base.clone();
-            config.dbname(&**database);
-            let (client, connection) = config.connect(NoTls).await?;
+            let mut server = self.base.clone();
+            server.config_mut().dbname(&**database);
+            let (client, connection) = server.connect().await?;
             tokio::spawn(async move {
                 // Ends when the client is dropped or the server goes away.
                 let _ = connection.await;

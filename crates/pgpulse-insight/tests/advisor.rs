@@ -293,7 +293,7 @@ async fn missing_index_is_recommended_implemented_and_measured() {
     // Dry run: the statement, nothing created, nothing recorded.
     let ictx = ImplementContext {
         store: &store,
-        server_url: &pg.url(),
+        server: &pg.url().parse().expect("url"),
         actions: None,
         now: clock.now().into(),
     };
@@ -479,7 +479,7 @@ async fn failed_concurrent_build_is_cleaned_up_and_callbacks_run() {
     let actions = RecordingActions::default();
     let ictx = ImplementContext {
         store: &store,
-        server_url: &pg.url(),
+        server: &pg.url().parse().expect("url"),
         actions: Some(&actions),
         now,
     };

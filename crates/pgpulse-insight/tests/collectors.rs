@@ -274,7 +274,7 @@ async fn collector_jobs_store_their_rows_and_fail_cleanly_when_unreachable() {
     );
     let now = Utc::now();
     let ctx = JobContext::new("database_statistics", now, now, store.clone());
-    let config = CollectorConfig::new(pg.url_for(&db));
+    let config = CollectorConfig::new(pg.url_for(&db).parse().expect("url"));
     assert_eq!(DatabaseStatsJob::new(config.clone()).run(&ctx).await, Ok(1));
     let message = ctx.take_message().expect("message");
     assert!(message.starts_with(&format!("{db}: ")), "{message}");
@@ -296,7 +296,11 @@ async fn collector_jobs_store_their_rows_and_fail_cleanly_when_unreachable() {
 
     // Nobody listens on this port: the run fails with a message, no row.
     let port = pgpulse_testkit::free_port();
-    let unreachable = CollectorConfig::new(format!("postgres://u:p@127.0.0.1:{port}/{db}"));
+    let unreachable = CollectorConfig::new(
+        format!("postgres://u:p@127.0.0.1:{port}/{db}")
+            .parse()
+            .expect("url"),
+    );
     let ctx = JobContext::new("database_statistics", now, now, store.clone());
     let err = DatabaseStatsJob::new(unreachable)
         .run(&ctx)

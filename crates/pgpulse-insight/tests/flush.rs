@@ -234,7 +234,7 @@ async fn slow_queries_land_in_performance_logs_with_their_plan() {
     let (insight, clock) = start(InsightConfig {
         slow_threshold: Duration::from_millis(1000),
         log_sample_rate: 0.0,
-        explain: Some(ExplainConfig::new(pg.url())),
+        explain: Some(ExplainConfig::new(pg.url().parse().expect("url"))),
         ..InsightConfig::default()
     });
     let r = insight.recorder();
@@ -447,7 +447,11 @@ async fn a_slow_query_whose_plan_is_late_is_logged_without_it_after_the_grace() 
     // is closed at the end, which resets the connection).
     let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("listener");
     let port = silent.local_addr().expect("addr").port();
-    let mut explain = ExplainConfig::new(format!("postgres://u@127.0.0.1:{port}/db"));
+    let mut explain = ExplainConfig::new(
+        format!("postgres://u@127.0.0.1:{port}/db")
+            .parse()
+            .expect("url"),
+    );
     explain.timeout = Duration::from_secs(60);
     let dir = tempfile::tempdir().expect("tempdir");
     let store = store(dir.path()).await;

@@ -280,7 +280,7 @@ async fn sequential_scans_of_large_tables_in_captured_plans() {
          INSERT INTO small SELECT g, g FROM generate_series(1, 100) g; ANALYZE big; ANALYZE small",
     )
     .expect("schema");
-    let mut ec = ExplainConfig::new(pg.url());
+    let mut ec = ExplainConfig::new(pg.url().parse().expect("url"));
     ec.analyze = true;
     let config = InsightConfig {
         slow_threshold: Duration::from_millis(1),

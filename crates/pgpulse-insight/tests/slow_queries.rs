@@ -26,7 +26,7 @@ fn setup(prefix: &str) -> (&'static PgCluster, String) {
 }
 
 fn start(pg: &PgCluster, explain: impl FnOnce(&mut ExplainConfig)) -> (Insight, Arc<ManualClock>) {
-    let mut ec = ExplainConfig::new(pg.url());
+    let mut ec = ExplainConfig::new(pg.url().parse().expect("url"));
     explain(&mut ec);
     let config = InsightConfig {
         slow_threshold: Duration::from_millis(1000),

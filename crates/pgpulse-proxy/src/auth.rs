@@ -107,11 +107,12 @@ impl Users {
         &self,
         name: &str,
         upstream: &UpstreamOptions,
+        tls: &pgpulse_upstream::Tls,
     ) -> Option<Arc<KnownUser>> {
         if let Some(user) = self.map.read().unwrap_or_else(|e| e.into_inner()).get(name) {
             return Some(user.clone());
         }
-        match auth_query(name, upstream).await {
+        match auth_query(name, upstream, tls).await {
             Ok(found) => found.map(Arc::new),
             Err(e) => {
                 tracing::warn!(user = name, error = %e, "auth_query failed");
@@ -121,11 +122,12 @@ impl Users {
     }
 }
 
-/// Runs `auth_query` as the auth user; `None` when the user does not exist or
-/// has no password.
+/// Runs `auth_query` as the auth user, with the server connections' TLS
+/// settings; `None` when the user does not exist or has no password.
 async fn auth_query(
     name: &str,
     upstream: &UpstreamOptions,
+    tls: &pgpulse_upstream::Tls,
 ) -> Result<Option<KnownUser>, tokio_postgres::Error> {
     let (Some(query), Some((auth_user, auth_password))) =
         (&upstream.auth_query, &upstream.auth_user)
@@ -141,7 +143,8 @@ async fn auth_query(
         .dbname(&upstream.auth_database)
         .application_name("pgpulse auth_query")
         .connect_timeout(std::time::Duration::from_secs(10));
-    let (client, connection) = config.connect(tokio_postgres::NoTls).await?;
+    let upstream = pgpulse_upstream::Upstream::new(config, tls.clone());
+    let (client, connection) = upstream.connect().await?;
     let task = tokio::spawn(connection);
     let row = client.query_opt(query.as_str(), &[&name]).await?;
     drop(client);

@@ -36,19 +36,9 @@ pub enum ClientAuthMethod {
     Md5,
 }
 
-/// TLS towards the server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum ServerTlsMode {
-    /// Plain TCP.
-    Disable,
-    /// TLS when the server accepts it, unverified.
-    #[default]
-    Prefer,
-    /// TLS or fail, unverified.
-    Require,
-    /// TLS, certificate and host name verified against `ca_file`.
-    VerifyFull,
-}
+/// TLS towards the server: libpq's `sslmode` words (`verify-ca` checks the
+/// chain only, `verify-full` the host name too, both against `ca_file`).
+pub use pgpulse_upstream::SslMode as ServerTlsMode;
 
 /// A user known to the proxy.
 #[derive(Debug, Clone)]
@@ -72,7 +62,7 @@ pub struct UpstreamOptions {
     pub port: u16,
     /// TLS mode.
     pub tls: ServerTlsMode,
-    /// CA bundle for `VerifyFull`.
+    /// CA bundle for `VerifyCa` and `VerifyFull`.
     pub ca_file: Option<PathBuf>,
     /// User that runs `auth_query` (normally the `DATABASE_URL` user).
     pub auth_user: Option<(String, String)>,

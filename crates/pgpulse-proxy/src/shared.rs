@@ -35,6 +35,8 @@ pub(crate) struct Shared {
     pub tls_acceptor: Option<tokio_rustls::TlsAcceptor>,
     /// TLS towards the server, unless `disable`.
     pub server_tls: Option<tokio_rustls::TlsConnector>,
+    /// The same settings, for direct sessions (`auth_query`).
+    pub upstream_tls: pgpulse_upstream::Tls,
 }
 
 impl std::fmt::Debug for Shared {
@@ -57,11 +59,13 @@ impl Shared {
             Some((cert, key)) => Some(crate::tls::acceptor(cert, key)?),
             None => None,
         };
-        let server_tls =
-            crate::tls::connector(opts.upstream.tls, opts.upstream.ca_file.as_deref())?;
+        let upstream_tls =
+            pgpulse_upstream::Tls::new(opts.upstream.tls, opts.upstream.ca_file.as_deref())
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
         Ok(Shared {
             tls_acceptor,
-            server_tls,
+            server_tls: crate::tls::connector(&upstream_tls),
+            upstream_tls,
             users: Users::new(&opts.users),
             pool_opts: RwLock::new(Arc::new(opts.pool.clone())),
             opts,

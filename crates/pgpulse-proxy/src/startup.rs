@@ -190,7 +190,10 @@ where
         })?
         .to_owned();
     let database = startup.database().unwrap_or(&user).to_owned();
-    let known = shared.users.lookup(&user, &shared.opts.upstream).await;
+    let known = shared
+        .users
+        .lookup(&user, &shared.opts.upstream, &shared.upstream_tls)
+        .await;
     let credentials =
         crate::auth::authenticate(io, &user, known.as_deref(), shared.opts.auth_method).await?;
     // authenticate() fails for unknown users, so `known` is set here.

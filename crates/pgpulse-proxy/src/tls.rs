@@ -4,8 +4,9 @@
 //!   when `proxy.tls_cert` / `tls_key` are configured, `N` otherwise.
 //! - Servers: `disable` never asks; `prefer` asks and goes on in the clear
 //!   if the server says `N`; `require` insists but, like libpq, does not
-//!   verify the certificate; `verify-full` verifies it against `ca_file` and
-//!   the host name.
+//!   verify the certificate; `verify-ca` verifies the chain against
+//!   `ca_file`, `verify-full` the host name too. The rustls configuration is
+//!   `pgpulse_upstream::Tls`'s, the same one pgpulse's direct sessions use.
 
 use std::io;
 use std::path::Path;
@@ -13,15 +14,11 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, SignatureScheme};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
-
-use crate::options::ServerTlsMode;
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
@@ -44,33 +41,9 @@ pub fn acceptor(cert: &Path, key: &Path) -> io::Result<TlsAcceptor> {
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
-/// Builds the connector for server connections, or `None` for `disable`.
-pub fn connector(mode: ServerTlsMode, ca_file: Option<&Path>) -> io::Result<Option<TlsConnector>> {
-    let builder = rustls::ClientConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| invalid(e.to_string()))?;
-    let config = match mode {
-        ServerTlsMode::Disable => return Ok(None),
-        ServerTlsMode::Prefer | ServerTlsMode::Require => builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(NoVerify(provider())))
-            .with_no_client_auth(),
-        ServerTlsMode::VerifyFull => {
-            let path =
-                ca_file.ok_or_else(|| invalid("verify-full needs upstream.ca_file".into()))?;
-            let mut roots = rustls::RootCertStore::empty();
-            for cert in CertificateDer::pem_file_iter(path)
-                .map_err(|e| invalid(format!("{}: {e}", path.display())))?
-            {
-                let cert = cert.map_err(|e| invalid(format!("{}: {e}", path.display())))?;
-                roots
-                    .add(cert)
-                    .map_err(|e| invalid(format!("{}: {e}", path.display())))?;
-            }
-            builder.with_root_certificates(roots).with_no_client_auth()
-        }
-    };
-    Ok(Some(TlsConnector::from(Arc::new(config))))
+/// The connector for server connections, or `None` for `disable`.
+pub fn connector(tls: &pgpulse_upstream::Tls) -> Option<TlsConnector> {
+    tls.client_config().map(TlsConnector::from)
 }
 
 /// The server name to present and verify.
@@ -80,56 +53,6 @@ pub fn server_name(host: &str) -> io::Result<ServerName<'static>> {
 
 fn invalid(msg: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, msg)
-}
-
-/// `sslmode=require` semantics: encrypt, but accept any certificate (the
-/// handshake signature is still checked against the presented key).
-#[derive(Debug)]
-struct NoVerify(Arc<rustls::crypto::CryptoProvider>);
-
-impl ServerCertVerifier for NoVerify {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
 }
 
 /// A server connection, plain or TLS.

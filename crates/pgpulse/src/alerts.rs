@@ -46,18 +46,18 @@ pub fn engine(config: &AlertsConfig) -> anyhow::Result<AlertEngine> {
 #[derive(Debug)]
 pub struct Sources {
     handles: Handles,
-    upstream: Option<tokio_postgres::Config>,
+    upstream: Option<pgpulse_upstream::Upstream>,
     last_waits: HashMap<PoolKey, (u64, u64)>,
 }
 
 impl Sources {
     /// The sources of a running pgpulse.
-    pub fn new(config: &Config, handles: &Handles) -> Sources {
-        Sources {
+    pub fn new(config: &Config, handles: &Handles) -> anyhow::Result<Sources> {
+        Ok(Sources {
             handles: handles.clone(),
-            upstream: config.upstream.url.as_deref().and_then(|u| u.parse().ok()),
+            upstream: crate::upstream::upstream(config)?,
             last_waits: HashMap::new(),
-        }
+        })
     }
 
     /// What is seen now. A pool's `max_wait_ms` is the mean wait of the
@@ -114,10 +114,12 @@ impl Sources {
 
 /// Whether the server answers a login within 5 s (a direct connection, not
 /// through the pool, so a saturated pool does not look like a dead server).
-/// A server that answers with an error (authentication, TLS required) is
-/// up: only a refused, broken or silent connection counts as unreachable.
-async fn reachable(config: &tokio_postgres::Config) -> bool {
-    let attempt = config.connect(tokio_postgres::NoTls);
+/// A server that answers with an error (authentication, pg_hba) is up:
+/// only a refused, broken or silent connection counts as unreachable. The
+/// session uses the upstream's TLS settings, so a server that requires TLS
+/// is not mistaken for a dead one.
+async fn reachable(upstream: &pgpulse_upstream::Upstream) -> bool {
+    let attempt = upstream.connect();
     match tokio::time::timeout(Duration::from_secs(5), attempt).await {
         Ok(Ok((client, conn))) => {
             drop(client);

@@ -55,18 +55,14 @@ pub fn options(config: &Config, store: &Opened, handles: &Handles) -> anyhow::Re
         ..RateLimitOptions::default()
     };
     opts.metrics_token = api.metrics_token.clone();
-    opts.advisor = config
-        .upstream
-        .url
-        .clone()
-        .map(|server_url| pgpulse_api::AdvisorOptions {
-            server_url,
-            config: pgpulse_insight::advisor::AdvisorConfig::default(),
-            actions: Some(Arc::new(crate::actions::LiveActions {
-                cache: handles.cache.clone(),
-                proxy: handles.proxy.clone(),
-            })),
-        });
+    opts.advisor = crate::upstream::upstream(config)?.map(|server| pgpulse_api::AdvisorOptions {
+        server,
+        config: pgpulse_insight::advisor::AdvisorConfig::default(),
+        actions: Some(Arc::new(crate::actions::LiveActions {
+            cache: handles.cache.clone(),
+            proxy: handles.proxy.clone(),
+        })),
+    });
     opts.cleanup = CleanupOptions {
         periods: retention_periods(&config.store.retention),
         batch: config.store.retention.batch,

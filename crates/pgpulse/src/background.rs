@@ -88,7 +88,7 @@ impl Background {
             tasks.push(tokio::spawn(crate::alerts::run(
                 engine,
                 insight.clone(),
-                crate::alerts::Sources::new(config, &handles),
+                crate::alerts::Sources::new(config, &handles)?,
                 store.clone(),
                 config.alerts.interval,
                 stop_rx.clone(),

@@ -1,8 +1,6 @@
 //! Wiring of `pgpulse-cache`: its settings from the config, and the admin
 //! console items `SHOW CACHE`, `SHOW CACHE_REFUSALS` and `SHOW CACHE_TABLES`.
 
-use std::str::FromStr;
-
 use pgpulse_cache::{Cache, CacheConfig, CacheMode};
 use pgpulse_proxy::{AdminExtension, ConsoleTable};
 
@@ -15,11 +13,8 @@ pub fn start(config: &Config) -> anyhow::Result<Option<Cache>> {
         config::CacheMode::Auto => CacheMode::Auto,
         config::CacheMode::All => CacheMode::All,
     };
-    let upstream = match &config.upstream.url {
-        Some(url) => Some(
-            tokio_postgres::Config::from_str(url)
-                .map_err(|e| anyhow::anyhow!("upstream.url: {e}"))?,
-        ),
+    let upstream = match crate::upstream::upstream(config)? {
+        Some(upstream) => Some(upstream),
         None => {
             tracing::warn!(
                 "cache: no upstream URL, so no catalog to judge statements by: nothing is cached"

@@ -44,10 +44,10 @@ pub fn hooks(
 /// Starts the statistics aggregator (and EXPLAIN capture against the
 /// upstream server itself, never through the proxy).
 pub fn start(config: &Config) -> anyhow::Result<Arc<Insight>> {
-    let explain = config.upstream.url.as_ref().map(|url| ExplainConfig {
+    let explain = crate::upstream::upstream(config)?.map(|server| ExplainConfig {
         per_minute: config.insight.explain_per_minute,
         analyze: config.insight.explain_analyze,
-        ..ExplainConfig::new(url.clone())
+        ..ExplainConfig::new(server)
     });
     let insight = Insight::start(InsightConfig {
         max_fingerprints: config.insight.max_fingerprints,

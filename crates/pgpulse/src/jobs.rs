@@ -86,7 +86,7 @@ pub fn start(
     store: Arc<dyn Store>,
     insight: Option<Arc<pgpulse_insight::Insight>>,
 ) -> anyhow::Result<Option<SchedulerTask>> {
-    let Some(url) = config.upstream.url.clone() else {
+    let Some(server) = crate::upstream::upstream(config)? else {
         return Ok(None);
     };
     if !config.jobs.enabled {
@@ -107,10 +107,9 @@ pub fn start(
         insight: insight.clone(),
         baseline_span: Duration::from_secs(7 * 24 * 3600),
     });
-    let server: tokio_postgres::Config = url.parse().context("upstream.url")?;
     jobs.register(
         &scheduler,
-        StandardJobs::new(&jobs, url, reports, pattern_analysis),
+        StandardJobs::new(&jobs, server.clone(), reports, pattern_analysis),
     )?;
     scheduler.register(
         INDEX_ADVISOR,
@@ -172,7 +171,7 @@ impl Job for PatternJob {
 /// the pool).
 pub struct AdvisorJob {
     /// The upstream server (its database is replaced per analysed one).
-    pub server: tokio_postgres::Config,
+    pub server: pgpulse_upstream::Upstream,
     /// Live statistics, else the store's pattern rows are used.
     pub insight: Option<Arc<pgpulse_insight::Insight>>,
     /// Thresholds.
@@ -203,10 +202,12 @@ impl Job for AdvisorJob {
         databases.dedup();
         let (mut found, mut notes) = (0u64, Vec::new());
         for db in databases {
-            let mut config = self.server.clone();
-            config.dbname(db);
-            config.connect_timeout(Duration::from_secs(10));
-            let (client, conn) = match config.connect(tokio_postgres::NoTls).await {
+            let mut server = self.server.clone();
+            server
+                .config_mut()
+                .dbname(db)
+                .connect_timeout(Duration::from_secs(10));
+            let (client, conn) = match server.connect().await {
                 Ok(c) => c,
                 Err(e) => {
                     notes.push(format!("{db}: cannot connect ({e})"));

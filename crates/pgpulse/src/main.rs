@@ -20,6 +20,7 @@ mod os;
 mod report;
 mod serve;
 mod snapshots;
+mod upstream;
 
 use config::Config;
 

@@ -12,8 +12,8 @@ use std::sync::Arc;
 use anyhow::Context;
 use pgpulse_insight::Insight;
 use pgpulse_proxy::{
-    ClientAuthMethod, PoolMode, PoolOptions, Proxy, ProxyHandle, ProxyOptions, ServerTlsMode,
-    UpstreamOptions, UserOptions,
+    ClientAuthMethod, PoolMode, PoolOptions, Proxy, ProxyHandle, ProxyOptions, UpstreamOptions,
+    UserOptions,
 };
 use pgpulse_store::Opened;
 use tokio::sync::watch;
@@ -209,18 +209,7 @@ pub fn proxy_options(config: &Config) -> anyhow::Result<ProxyOptions> {
         url_db
     }
     .to_owned();
-    let sslmode = config.upstream.sslmode.or_else(|| {
-        parsed
-            .query_pairs()
-            .find(|(k, _)| k == "sslmode")
-            .and_then(|(_, v)| match v.as_ref() {
-                "disable" | "allow" => Some(config::SslMode::Disable),
-                "require" | "verify-ca" => Some(config::SslMode::Require),
-                "verify-full" => Some(config::SslMode::VerifyFull),
-                "prefer" => Some(config::SslMode::Prefer),
-                _ => None,
-            })
-    });
+    let (sslmode, ca_file) = crate::upstream::tls_settings(config)?;
 
     let mut users: Vec<UserOptions> = config
         .users
@@ -267,13 +256,8 @@ pub fn proxy_options(config: &Config) -> anyhow::Result<ProxyOptions> {
         upstream: UpstreamOptions {
             host,
             port,
-            tls: match sslmode.unwrap_or(config::SslMode::Prefer) {
-                config::SslMode::Disable => ServerTlsMode::Disable,
-                config::SslMode::Prefer => ServerTlsMode::Prefer,
-                config::SslMode::Require => ServerTlsMode::Require,
-                config::SslMode::VerifyFull => ServerTlsMode::VerifyFull,
-            },
-            ca_file: config.upstream.ca_file.clone(),
+            tls: sslmode,
+            ca_file,
             auth_user: url_password.map(|pw| (url_user.clone(), pw)),
             auth_database: url_db,
             auth_query: Some(

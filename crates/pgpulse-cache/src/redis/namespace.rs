@@ -26,10 +26,11 @@ const BACKOFF: (Duration, Duration) = (Duration::from_millis(100), Duration::fro
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Asks `upstream` for its identity until it answers.
-pub(super) async fn resolve(mut upstream: tokio_postgres::Config) -> String {
-    upstream.application_name("pgpulse cache");
-    if upstream.get_connect_timeout().is_none() {
-        upstream.connect_timeout(CONNECT_TIMEOUT);
+pub(super) async fn resolve(mut upstream: pgpulse_upstream::Upstream) -> String {
+    let config = upstream.config_mut();
+    config.application_name("pgpulse cache");
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(CONNECT_TIMEOUT);
     }
     let (min, max) = BACKOFF;
     let mut backoff = min;
@@ -38,7 +39,7 @@ pub(super) async fn resolve(mut upstream: tokio_postgres::Config) -> String {
         match system_identifier(&upstream).await {
             Ok(id) => return id,
             Err(e) if refused(&e) => {
-                let ns = address(&upstream);
+                let ns = address(upstream.config());
                 tracing::warn!(
                     error = %e,
                     namespace = %ns,
@@ -64,9 +65,9 @@ pub(super) async fn resolve(mut upstream: tokio_postgres::Config) -> String {
 }
 
 async fn system_identifier(
-    upstream: &tokio_postgres::Config,
+    upstream: &pgpulse_upstream::Upstream,
 ) -> Result<String, tokio_postgres::Error> {
-    let (client, connection) = upstream.connect(tokio_postgres::NoTls).await?;
+    let (client, connection) = upstream.connect().await?;
     let driver = tokio::spawn(connection);
     let row = client
         .query_one(

@@ -17,7 +17,7 @@ use async_trait::async_trait;
 use pgpulse_store::{AuditRecord, Recommendation, RecommendationStatus, Store, Timestamp};
 use serde::Serialize;
 use serde_json::{Value, json};
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 
 use super::error::AdvisorError;
 use super::ident::qualified;
@@ -62,9 +62,10 @@ pub trait Actions: Send + Sync + std::fmt::Debug {
 pub struct ImplementContext<'a> {
     /// The store holding the recommendation.
     pub store: &'a dyn Store,
-    /// Direct connection URL to the server (its database is replaced by
-    /// the recommendation's); needs the rights to create and drop indexes.
-    pub server_url: &'a str,
+    /// The server, for a direct connection with its TLS settings (its
+    /// database is replaced by the recommendation's); needs the rights to
+    /// create and drop indexes.
+    pub server: &'a pgpulse_upstream::Upstream,
     /// Callbacks for cache rules and pool resizes, if the integrator has them.
     pub actions: Option<&'a dyn Actions>,
     /// The time recorded as `applied_at` and in the audit record.
@@ -155,11 +156,16 @@ fn implementable(rec: &Recommendation) -> Result<(), AdvisorError> {
     }
 }
 
-async fn connect(url: &str, database: &str) -> Result<Client, AdvisorError> {
-    let mut config: tokio_postgres::Config = url.parse()?;
-    config.dbname(database);
-    config.application_name("pgpulse-advisor");
-    let (client, conn) = config.connect(NoTls).await?;
+async fn connect(
+    server: &pgpulse_upstream::Upstream,
+    database: &str,
+) -> Result<Client, AdvisorError> {
+    let mut server = server.clone();
+    server
+        .config_mut()
+        .dbname(database)
+        .application_name("pgpulse-advisor");
+    let (client, conn) = server.connect().await?;
     tokio::spawn(async move {
         if let Err(e) = conn.await {
             tracing::debug!(error = %e, "advisor connection ended");
@@ -199,7 +205,7 @@ pub async fn implement(
     if dry_run {
         return Ok(out);
     }
-    let client = connect(ctx.server_url, &rec.rec.database).await?;
+    let client = connect(ctx.server, &rec.rec.database).await?;
     let key = advisory_lock_key(&rec.rec.dedupe_key);
     let locked: bool = client
         .query_one("SELECT pg_try_advisory_lock($1)", &[&key])

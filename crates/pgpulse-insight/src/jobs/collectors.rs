@@ -5,18 +5,18 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 
 use super::error::JobsError;
 use super::{Job, JobContext};
 use crate::collect::{collect_database_statistics, collect_index_usage};
 
 /// How the collector jobs reach the upstream server.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct CollectorConfig {
-    /// `postgres://` URL of the upstream PostgreSQL server (not the proxy);
-    /// its database is the one collected. No TLS.
-    pub url: String,
+    /// The upstream PostgreSQL server (not the proxy) with its TLS
+    /// settings; its database is the one collected.
+    pub server: pgpulse_upstream::Upstream,
     /// Give up connecting after this long. Default 10 s.
     pub connect_timeout: Duration,
     /// `statement_timeout` (and, capped at 5 s, `lock_timeout`) of the
@@ -27,10 +27,10 @@ pub struct CollectorConfig {
 }
 
 impl CollectorConfig {
-    /// Defaults with the given upstream URL.
-    pub fn new(url: impl Into<String>) -> Self {
+    /// Defaults with the given upstream server.
+    pub fn new(server: pgpulse_upstream::Upstream) -> Self {
         CollectorConfig {
-            url: url.into(),
+            server,
             connect_timeout: Duration::from_secs(10),
             statement_timeout: Duration::from_secs(30),
             long_transaction: Duration::from_secs(300),
@@ -40,13 +40,11 @@ impl CollectorConfig {
     /// Opens a direct session for collecting. The connection task ends when
     /// the client is dropped.
     pub async fn connect(&self) -> Result<Client, JobsError> {
-        let mut config: tokio_postgres::Config =
-            self.url.parse().map_err(JobsError::CollectorUrl)?;
-        config.application_name("pgpulse-collector");
-        let (client, connection) =
-            tokio::time::timeout(self.connect_timeout, config.connect(NoTls))
-                .await
-                .map_err(|_| JobsError::ConnectTimeout(self.connect_timeout))??;
+        let mut server = self.server.clone();
+        server.config_mut().application_name("pgpulse-collector");
+        let (client, connection) = tokio::time::timeout(self.connect_timeout, server.connect())
+            .await
+            .map_err(|_| JobsError::ConnectTimeout(self.connect_timeout))??;
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::debug!(error = %e, "collector connection ended");

@@ -112,10 +112,10 @@ impl JobsConfig {
         Ok(())
     }
 
-    /// The collectors' settings for upstream server `url`.
-    pub fn collector(&self, url: impl Into<String>) -> CollectorConfig {
+    /// The collectors' settings for upstream server `server`.
+    pub fn collector(&self, server: pgpulse_upstream::Upstream) -> CollectorConfig {
         CollectorConfig {
-            url: url.into(),
+            server,
             connect_timeout: self.collector_connect_timeout,
             statement_timeout: self.collector_statement_timeout,
             long_transaction: self.long_transaction,
@@ -161,15 +161,15 @@ impl std::fmt::Debug for StandardJobs {
 }
 
 impl StandardJobs {
-    /// Retention and the two collectors (on upstream server `url`) from
+    /// Retention and the two collectors (on upstream server `server`) from
     /// `config`, with the reports and pattern-analysis bodies given.
     pub fn new(
         config: &JobsConfig,
-        url: impl Into<String>,
+        server: pgpulse_upstream::Upstream,
         reports: Arc<dyn Job>,
         pattern_analysis: Arc<dyn Job>,
     ) -> Self {
-        let collector = config.collector(url);
+        let collector = config.collector(server);
         StandardJobs {
             retention: Arc::new(RetentionJob::new(config.retention.clone())),
             reports,

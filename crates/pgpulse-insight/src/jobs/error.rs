@@ -32,9 +32,6 @@ pub enum JobsError {
     /// A configuration value is unusable; the message names the field.
     #[error("invalid jobs configuration: {0}")]
     Config(String),
-    /// The collector URL does not parse.
-    #[error("invalid collector connection URL: {0}")]
-    CollectorUrl(#[source] tokio_postgres::Error),
     /// Connecting to the upstream server did not finish in time.
     #[error("connecting to the upstream server timed out after {0:?}")]
     ConnectTimeout(std::time::Duration),

@@ -21,7 +21,7 @@
 //! let config = JobsConfig::default();       // filled from the binary's config
 //! config.validate()?;
 //! let scheduler = Scheduler::new(store.clone(), Arc::new(SystemClock), config.tz()?);
-//! let jobs = StandardJobs::new(&config, upstream_url, reports_job, pattern_job);
+//! let jobs = StandardJobs::new(&config, upstream, reports_job, pattern_job);
 //! config.register(&scheduler, jobs)?;
 //! let task = scheduler.start();              // needs a tokio runtime
 //! // API: scheduler.jobs(), scheduler.runs(Some(name), 50).await

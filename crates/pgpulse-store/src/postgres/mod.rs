@@ -20,7 +20,9 @@
 //!   the caller's rights and a fixed `search_path`, so they can be called
 //!   schema-qualified from any session. `raise_alert` and `upsert_patterns`
 //!   go through them.
-//! - Connections are plain TCP (`NoTls`) for now.
+//! - Connections honour the store URL's own `sslmode` (default `prefer`)
+//!   and `sslrootcert`, through `pgpulse_upstream` like every other direct
+//!   connection.
 
 mod alerts;
 mod api_keys;
@@ -40,7 +42,6 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
-use tokio_postgres::NoTls;
 
 use crate::error::StoreError;
 use crate::model::*;
@@ -117,10 +118,10 @@ impl PgStore {
     /// together do not race).
     pub async fn connect(opts: PgStoreOptions) -> Result<PgStore, StoreError> {
         check_identifier(&opts.schema)?;
-        let mut config: tokio_postgres::Config = opts
-            .url
-            .parse()
-            .map_err(|e| StoreError::InvalidUrl(format!("{e}")))?;
+        let mut server = pgpulse_upstream::Upstream::from_url(&opts.url)
+            .map_err(|e| StoreError::InvalidUrl(e.to_string()))?;
+        let tls = server.make_tls();
+        let config = server.config_mut();
         // Every connection, including ones the pool opens later, starts
         // with the schema first on its search_path.
         let options = match config.get_options() {
@@ -137,8 +138,8 @@ impl PgStore {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
         let manager = Manager::from_config(
-            config,
-            NoTls,
+            config.clone(),
+            tls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },

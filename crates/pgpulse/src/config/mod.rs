@@ -96,11 +96,14 @@ pub struct UpstreamConfig {
     /// `postgres://USER:PASS@HOST:PORT/DB`. Default: `DATABASE_URL`. Its user
     /// and password also become a proxy user and the admin-console admin.
     pub url: Option<String>,
-    /// TLS to the server: `disable`, `prefer`, `require`, `verify-full`.
+    /// TLS to the server, for the pooled server connections and every
+    /// direct session (`auth_query`, cache catalog and change feed,
+    /// EXPLAIN, collectors, advisor, health check): `disable`, `prefer`,
+    /// `require`, `verify-ca`, `verify-full` (`allow` is not supported).
     /// Default: the URL's `sslmode`, else `prefer`.
     pub sslmode: Option<SslMode>,
-    /// CA bundle (PEM) for `verify-full`. Default: none (system roots are not
-    /// consulted).
+    /// CA bundle (PEM) for `verify-ca` and `verify-full`. Default: the
+    /// URL's `sslrootcert`, else none (system roots are not consulted).
     pub ca_file: Option<PathBuf>,
     /// PgBouncer-style `auth_query`, run on the server as the upstream user to
     /// find the password of a user not in `[[users]]`. Default:
@@ -118,6 +121,8 @@ pub enum SslMode {
     Prefer,
     /// TLS or fail, without verifying the certificate.
     Require,
+    /// TLS, certificate chain verified against `ca_file` (any host name).
+    VerifyCa,
     /// TLS, certificate verified against `ca_file` and the host name.
     VerifyFull,
 }

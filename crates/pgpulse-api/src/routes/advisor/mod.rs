@@ -3,7 +3,7 @@
 //! (dry run by default) and `POST /recommendations/{id}/measure`.
 //!
 //! The advisor works on a direct connection to the upstream server
-//! ([`AdvisorOptions::server_url`](crate::AdvisorOptions), never a pgpulse
+//! ([`AdvisorOptions::server`](crate::AdvisorOptions), never a pgpulse
 //! pool connection: it prepares statements and creates hypothetical
 //! indexes on it). Without those options the two endpoints that connect
 //! answer 501; reading and measuring need only the store.
@@ -18,8 +18,8 @@ use pgpulse_insight::advisor::{
     workload_from_store,
 };
 use pgpulse_store::{Recommendation, Window};
+use tokio_postgres::Client;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::{Client, NoTls};
 
 use crate::auth::Credential;
 use crate::error::{ApiError, ErrorBody};
@@ -52,16 +52,18 @@ fn advisor(state: &ApiState) -> Result<&AdvisorOptions, ApiError> {
 }
 
 /// A direct connection to `database` (default: the URL's) of the server.
-async fn connect(url: &str, database: Option<&str>) -> Result<Client, ApiError> {
-    let mut config: tokio_postgres::Config = url
-        .parse()
-        .map_err(|e| ApiError::Internal(format!("advisor server URL: {e}")))?;
+async fn connect(
+    server: &pgpulse_upstream::Upstream,
+    database: Option<&str>,
+) -> Result<Client, ApiError> {
+    let mut server = server.clone();
+    let config = server.config_mut();
     if let Some(db) = database {
         config.dbname(db);
     }
     config.application_name("pgpulse-advisor");
     config.connect_timeout(CONNECT_TIMEOUT);
-    let (client, conn) = config.connect(NoTls).await.map_err(|e| {
+    let (client, conn) = server.connect().await.map_err(|e| {
         if e.code() == Some(&SqlState::INVALID_CATALOG_NAME) {
             ApiError::NotFound(format!(
                 "database {} does not exist",
@@ -133,7 +135,7 @@ pub(crate) async fn optimize_indexes(
         (None, None) => WorkloadSource::Store,
     };
     let opts = advisor(&state)?;
-    let client = connect(&opts.server_url, body.database.as_deref()).await?;
+    let client = connect(&opts.server, body.database.as_deref()).await?;
     let database: String = client
         .query_one("SELECT current_database()::text", &[])
         .await
@@ -248,7 +250,7 @@ pub(crate) async fn implement_one(
     let opts = advisor(&state)?;
     let ctx = ImplementContext {
         store: &**state.store(),
-        server_url: &opts.server_url,
+        server: &opts.server,
         actions: opts.actions.as_deref(),
         now: state.now(),
     };
