@@ -31,6 +31,32 @@
 //! missed. Entries filled while the feed is down are thus dropped within
 //! 5 s of being filled.
 //!
+//! # Coverage: several instances and the Redis L2
+//! A feed's start invalidation must reach Redis too (another instance may
+//! have filled L2 entries from before a write nobody decoded), and that
+//! empties the database's L2 for every instance: with it, every instance
+//! start or feed reconnection threw away what the others had cached. So a
+//! decoding feed records its progress in Redis: after a poll, once Redis
+//! has confirmed the invalidations of everything it decoded, it records
+//! "every change committed up to LSN L is invalidated in Redis"
+//! (`pgpulse:{ns}:c:{database}`, fields `n`, a record number, and `lsn`).
+//! A starting feed reads the record number just before creating its slot,
+//! then waits up to [`COVERAGE_WAIT`] for a *newer* record with an LSN at
+//! or past its slot's consistent point: every change committed before that point
+//! was then invalidated in Redis by a feed that is running now, and every
+//! later one is decoded by this feed, so it invalidates only its own L1.
+//! Otherwise (no other feed, Redis down or slow, triggers mode, a partial
+//! publication, unlogged tables without triggers) it invalidates the
+//! database everywhere, as before. Only records newer than the slot count:
+//! one from before a restore or a rollback of the server could claim LSNs
+//! of a history that is gone, while a feed polling now decodes the
+//! server's current history. (A claim is recorded right after the poll
+//! that proves it, within the Redis operation timeout, 250 ms: a server
+//! cannot be stopped, restored and restarted, and a slot made on it, in
+//! between.) Each claim holds by induction: a feed records only after its
+//! own start was either a database-wide invalidation or covered this way.
+//! The writer of the claim need not stay alive: what it claims was done.
+//!
 //! # Not seen
 //! DDL (ALTER, DROP, CREATE, RENAME; schema changes through pgpulse reload
 //! the catalog, others are picked up by the periodic catalog refresh), tables
@@ -68,6 +94,11 @@ const BACKOFF_MAX: Duration = Duration::from_secs(5);
 const STABLE: Duration = Duration::from_secs(10);
 /// How often triggers are installed on tables that lack them.
 const REINSTALL: Duration = Duration::from_secs(60);
+/// How long a starting feed waits for another feed's coverage record
+/// (module doc, "Coverage"); a running feed records within a poll or two.
+pub(crate) const COVERAGE_WAIT: Duration = Duration::from_secs(2);
+/// Coverage claims waiting for Redis to confirm their invalidations.
+const MAX_CLAIMS: usize = 64;
 
 /// Starts the change feed of one database.
 pub(crate) fn spawn(
@@ -76,6 +107,7 @@ pub(crate) fn spawn(
     mode: FeedMode,
     poll: Duration,
     invalidator: Invalidator,
+    hold: Hold,
 ) -> tokio::task::JoinHandle<()> {
     let mut pg = pg;
     pg.config_mut().application_name(APPLICATION_NAME);
@@ -98,8 +130,43 @@ pub(crate) fn spawn(
         invalidator,
         warnings: Warnings::default(),
         refusals: triggers::Refusals::default(),
+        unlogged_uncovered: false,
+        claims: std::collections::VecDeque::new(),
+        recorded: 0,
+        hold: Some(hold),
     };
     tokio::spawn(feed.run())
+}
+
+/// Keeps this instance from reading the Redis L2 of a database while it
+/// lives (a feed deciding whether its start invalidates the database in
+/// Redis); released when dropped.
+pub(crate) struct Hold {
+    invalidator: Invalidator,
+    database: Arc<str>,
+}
+
+impl Hold {
+    pub(crate) fn new(invalidator: Invalidator, database: Arc<str>) -> Hold {
+        invalidator.l2_hold(&database);
+        Hold {
+            invalidator,
+            database,
+        }
+    }
+}
+
+impl Drop for Hold {
+    fn drop(&mut self) {
+        self.invalidator.l2_release(&self.database);
+    }
+}
+
+/// Whether coverage record `(number, lsn)` covers a slot whose
+/// consistent point is `start`, when `seen` was the record number read
+/// before the slot was made: newer than the slot, and at or past its start.
+fn covers((number, lsn): (u64, u64), seen: u64, start: u64) -> bool {
+    number > seen && lsn >= start
 }
 
 /// Why a setup step failed.
@@ -214,6 +281,16 @@ struct Feed {
     invalidator: Invalidator,
     warnings: Warnings,
     refusals: triggers::Refusals,
+    /// Decoding mode: some unlogged table has no trigger (its writes are
+    /// not in the WAL), so the slot's progress is not coverage.
+    unlogged_uncovered: bool,
+    /// (LSN decoded up to, the L2 mark after its invalidations were
+    /// queued), oldest first: recorded once Redis confirms the mark.
+    claims: std::collections::VecDeque<(u64, u64)>,
+    /// The last LSN recorded as coverage by this session.
+    recorded: u64,
+    /// The first session's hold, taken before the catalog was installed.
+    hold: Option<Hold>,
 }
 
 impl Feed {
@@ -272,6 +349,13 @@ impl Feed {
             error,
             ran: Duration::ZERO,
         };
+        // The last coverage record before this feed's slot exists: only a
+        // newer one can cover the time before it (module doc, "Coverage").
+        let hold = match self.hold.take() {
+            Some(h) => h,
+            None => Hold::new(self.invalidator.clone(), self.database.clone()),
+        };
+        let seen = self.coverage_seen().await;
         let mut conn = match connect(&self.pg).await {
             Ok(c) => c,
             Err(e) => return lost(e.to_string()),
@@ -281,8 +365,29 @@ impl Feed {
             Err(Failure::Lost(e)) => return lost(e),
             Err(Failure::Refused(why)) => return End::Off(why),
         };
-        // Anything written before the feed existed is unknown.
-        self.invalidate_database();
+        // Anything written before the feed existed is unknown, unless
+        // another feed provably invalidated it in Redis (module doc,
+        // "Coverage"); this instance's L1 is invalidated either way.
+        self.claims.clear();
+        self.recorded = 0;
+        let covered = match (&method, seen) {
+            (Method::Decoding(slot), Some(seen)) if slot.complete && !self.unlogged_uncovered => {
+                self.covered_by_others(seen, slot.start).await
+            }
+            _ => false,
+        };
+        if covered {
+            self.invalidator.database(&self.database);
+            self.invalidator.l2_note_covered_start();
+            tracing::debug!(database = %self.database,
+                "change feed: another instance's feed covers the time before this one; \
+                 Redis entries kept");
+        } else {
+            self.invalidate_database();
+        }
+        // The invalidation, if any, is queued: it keeps the L2 unread until
+        // Redis confirms it.
+        drop(hold);
         tracing::info!(
             database = %self.database,
             method = %method.describe(),
@@ -354,8 +459,11 @@ impl Feed {
             .await
             .map_err(|e| Failure::Lost(e.to_string()))?;
         if !needed {
+            self.unlogged_uncovered = false;
             return Ok(());
         }
+        // Until the triggers are in place.
+        self.unlogged_uncovered = true;
         let ddl = match connect(&self.pg).await {
             Ok(c) => c,
             Err(e) => {
@@ -372,7 +480,13 @@ impl Feed {
         )
         .await
         {
-            Ok(covered) => self.invalidate(covered),
+            Ok(covered) => {
+                self.invalidate(covered);
+                // Tables the role may not put a trigger on stay uncovered.
+                self.unlogged_uncovered = triggers::missing(slot_client, Scope::Unlogged)
+                    .await
+                    .map_err(|e| Failure::Lost(e.to_string()))?;
+            }
             Err(Failure::Refused(why)) => {
                 if self.warnings.first("unlogged") {
                     tracing::warn!(
@@ -427,6 +541,19 @@ impl Feed {
                             }
                             Err(e) => return Some(e.to_string()),
                         }
+                        // Notifications (unlogged tables' triggers) that
+                        // arrived before the poll's reply are for commits
+                        // before its position: invalidated before the claim.
+                        let mut names = Vec::new();
+                        while let Ok(n) = conn.notes.try_recv() {
+                            names.push(n);
+                        }
+                        if !names.is_empty() {
+                            self.invalidate(names);
+                        }
+                        if slot.complete && !self.unlogged_uncovered {
+                            self.claim(slot.decoded_upto());
+                        }
                     } else if conn.client.is_closed() {
                         return Some("connection closed".into());
                     }
@@ -464,6 +591,74 @@ impl Feed {
         }
     }
 
+    /// The current coverage record's number, read before the slot is
+    /// made; `None` without an L2, or when Redis does not answer within
+    /// [`COVERAGE_WAIT`] (its namespace may be resolving right after the
+    /// instance started).
+    async fn coverage_seen(&self) -> Option<u64> {
+        self.invalidator.l2_mark()?;
+        let deadline = tokio::time::Instant::now() + COVERAGE_WAIT;
+        loop {
+            if let Some((seen, _)) = self.invalidator.l2_coverage(&self.database).await {
+                return Some(seen);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits up to [`COVERAGE_WAIT`] for a coverage record newer than
+    /// `seen` (read before the slot was made) that reaches `start`, the
+    /// slot's consistent point (module doc, "Coverage").
+    async fn covered_by_others(&self, seen: u64, start: u64) -> bool {
+        let deadline = tokio::time::Instant::now() + COVERAGE_WAIT;
+        loop {
+            tokio::time::sleep(self.poll.min(Duration::from_millis(100))).await;
+            match self.invalidator.l2_coverage(&self.database).await {
+                Some(record) if covers(record, seen, start) => return true,
+                Some(_) => {}
+                None => return false,
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+        }
+    }
+
+    /// After a poll: everything committed up to `upto` is decoded and its
+    /// invalidations queued. Records the newest claim whose invalidations
+    /// Redis has confirmed.
+    fn claim(&mut self, upto: Option<u64>) {
+        let (Some(mark), Some(confirmed)) =
+            (self.invalidator.l2_mark(), self.invalidator.l2_confirmed())
+        else {
+            return;
+        };
+        if let Some(lsn) = upto
+            && lsn > self.recorded
+            && self.claims.back().is_none_or(|(last, _)| lsn > *last)
+        {
+            if self.claims.len() == MAX_CLAIMS {
+                self.claims.pop_front();
+            }
+            self.claims.push_back((lsn, mark));
+        }
+        let mut ready = None;
+        while let Some(&(lsn, m)) = self.claims.front() {
+            if m > confirmed {
+                break;
+            }
+            ready = Some(lsn);
+            self.claims.pop_front();
+        }
+        if let Some(lsn) = ready {
+            self.recorded = lsn;
+            self.invalidator.l2_record_coverage(&self.database, lsn);
+        }
+    }
+
     /// Relations (by `relname`) were written: invalidates them, or the
     /// whole database for a name the cache cannot match.
     ///
@@ -492,5 +687,25 @@ impl Feed {
     /// Anything in the database may have changed.
     fn invalidate_database(&self) {
         self.invalidator.database_everywhere(&self.database);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::covers;
+
+    #[test]
+    fn only_a_newer_record_at_or_past_the_slot_covers_it() {
+        // Newer, and past the slot's start: covered.
+        assert!(covers((8, 1000), 7, 900));
+        assert!(covers((8, 900), 7, 900));
+        // Newer but short of the start: writes just before it are unknown.
+        assert!(!covers((8, 899), 7, 900));
+        // Far past the start, but not newer than the slot: it may claim a
+        // history that a restore or rollback threw away.
+        assert!(!covers((7, u64::MAX), 7, 900));
+        assert!(!covers((3, u64::MAX), 7, 900));
+        // No record at all (number 0).
+        assert!(!covers((0, 0), 0, 900));
     }
 }

@@ -111,6 +111,63 @@ impl Invalidator {
         }
     }
 
+    /// The Redis L2's [`mark`](crate::redis::RedisL2::mark), if there is
+    /// an L2.
+    pub(crate) fn l2_mark(&self) -> Option<u64> {
+        let inner = self.inner.upgrade()?;
+        inner.l2.get().map(|l2| l2.mark())
+    }
+
+    /// The Redis L2's [`confirmed`](crate::redis::RedisL2::confirmed).
+    pub(crate) fn l2_confirmed(&self) -> Option<u64> {
+        let inner = self.inner.upgrade()?;
+        inner.l2.get().map(|l2| l2.confirmed())
+    }
+
+    /// [`RedisL2::record_coverage`](crate::redis::RedisL2::record_coverage).
+    pub(crate) fn l2_record_coverage(&self, database: &str, lsn: u64) {
+        if let Some(inner) = self.inner.upgrade()
+            && let Some(l2) = inner.l2.get()
+        {
+            l2.record_coverage(database, lsn);
+        }
+    }
+
+    /// [`RedisL2::coverage`](crate::redis::RedisL2::coverage); `None`
+    /// without an L2.
+    pub(crate) async fn l2_coverage(&self, database: &str) -> Option<(u64, u64)> {
+        let inner = self.inner.upgrade()?;
+        let l2 = inner.l2.get()?;
+        l2.coverage(database).await
+    }
+
+    /// [`RedisL2::note_covered_start`](crate::redis::RedisL2::note_covered_start).
+    pub(crate) fn l2_note_covered_start(&self) {
+        if let Some(inner) = self.inner.upgrade()
+            && let Some(l2) = inner.l2.get()
+        {
+            l2.note_covered_start();
+        }
+    }
+
+    /// [`RedisL2::hold`](crate::redis::RedisL2::hold).
+    pub(crate) fn l2_hold(&self, database: &str) {
+        if let Some(inner) = self.inner.upgrade()
+            && let Some(l2) = inner.l2.get()
+        {
+            l2.hold(database);
+        }
+    }
+
+    /// [`RedisL2::release`](crate::redis::RedisL2::release).
+    pub(crate) fn l2_release(&self, database: &str) {
+        if let Some(inner) = self.inner.upgrade()
+            && let Some(l2) = inner.l2.get()
+        {
+            l2.release(database);
+        }
+    }
+
     /// Whether the cache still exists.
     pub fn alive(&self) -> bool {
         self.inner.strong_count() > 0

@@ -35,9 +35,15 @@ async fn run(
                 backoff = Duration::from_millis(100);
                 let Some(inner) = weak.upgrade() else { return };
                 let cache = Cache { inner };
+                // The L2 of this database is not read from the moment
+                // statements can be cached until the feed has decided how it
+                // starts (feed.rs, "Coverage"): entries in Redis may predate
+                // writes that no feed saw.
+                let hold = (!feed_started)
+                    .then(|| crate::feed::Hold::new(cache.invalidator(), database.clone()));
                 cache.set_catalog(&database, catalog);
                 tracing::debug!(database = %database, "cache: catalog loaded");
-                if !feed_started {
+                if let Some(hold) = hold {
                     feed_started = true;
                     let config = &cache.inner.config;
                     let handle = crate::feed::spawn(
@@ -46,6 +52,7 @@ async fn run(
                         config.feed,
                         config.feed_poll,
                         cache.invalidator(),
+                        hold,
                     );
                     cache.inner.own(handle);
                 }

@@ -6,13 +6,18 @@
 //!   else: same database, user, table and statement, each serves its own
 //!   cluster's rows.
 //!
+//! - an instance started next to a running one serves what the running one
+//!   cached (its feed's start is covered by the running feed), but one
+//!   started after a write that no feed saw does not serve entries from
+//!   before that write.
+//!
 //! An instance is used once it is *ready*: catalog loaded, Redis
-//! namespace known, subscribed, and its change feed's start invalidation
-//! confirmed by Redis. That invalidation (the feed cannot know what was
-//! written before it existed) bumps the database's generations in Redis,
-//! so entries filled before an instance's feed starts are not served
-//! afterwards, by any instance (docs/architecture.md, "Several
-//! instances").
+//! namespace known, subscribed, and its change feed started: either its
+//! start invalidation confirmed by Redis (the feed cannot know what was
+//! written before it existed, so it bumps the database's generations in
+//! Redis), or that start covered by another instance's running feed
+//! (`pgpulse-cache/src/feed.rs`, "Coverage"; docs/architecture.md,
+//! "Several instances").
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -78,7 +83,7 @@ async fn ready(proxy: &TestProxy, client: &Client, db: &str) {
             let s = l2(proxy);
             s.namespace.is_some()
                 && s.subscribed
-                && s.invalidations_sent > 0
+                && (s.invalidations_sent > 0 || s.feed_starts_covered > 0)
                 && s.invalidations_pending == 0
         },
     )
@@ -159,6 +164,115 @@ fn an_entry_filled_by_one_instance_is_served_by_another() {
         assert_eq!(first(&cb, READ).await.as_deref(), Some("two"));
         assert_eq!(first(&ca, READ).await.as_deref(), Some("two"));
     });
+}
+
+/// Instance A runs and has cached a read; instance B starts afterwards (a
+/// new instance, a rolling upgrade): A's feed covers the time before B's
+/// feed existed, so B's start does not empty the L2, and B serves A's entry
+/// from Redis.
+#[test]
+fn an_instance_started_next_to_a_running_one_serves_what_it_cached() {
+    common::init_tracing();
+    let redis = RedisServer::start().unwrap();
+    let db = cluster().fresh_database("cache_l2_covered").unwrap();
+    cluster()
+        .psql(
+            &db,
+            "CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t VALUES (1, 'one');",
+        )
+        .unwrap();
+    let a = start(config(&redis), None);
+    let rt = runtime();
+    let ca = rt.block_on(async {
+        let ca = connect(&a.tokio_config(&db)).await;
+        ready(&a, &ca, &db).await;
+        fill(&a, &ca, READ, "one").await;
+        ca
+    });
+    // Started outside the async block: a test proxy owns a runtime, which
+    // must not be dropped from inside another one.
+    let b = start(config(&redis), None);
+    rt.block_on(async {
+        let cb = connect(&b.tokio_config(&db)).await;
+        ready(&b, &cb, &db).await;
+        assert_eq!(
+            l2(&b).feed_starts_covered,
+            1,
+            "B's feed start was not covered by A's feed: {:?}",
+            l2(&b)
+        );
+        let before = b.cache.as_ref().unwrap().stats();
+        assert_eq!(first(&cb, READ).await.as_deref(), Some("one"));
+        let after = b.cache.as_ref().unwrap().stats();
+        assert_eq!(after.fills, before.fills, "B ran the statement: {after:?}");
+        let (l2_before, l2_after) = (before.l2.unwrap(), after.l2.unwrap());
+        assert_eq!(l2_after.hits, l2_before.hits + 1, "not an L2 hit");
+
+        // Coverage does not weaken invalidation: a write through B reaches
+        // A, and a write straight to PostgreSQL reaches both.
+        first(&cb, "UPDATE t SET v = 'two' WHERE id = 1").await;
+        until_value(&ca, "two").await;
+        cluster()
+            .psql(&db, "UPDATE t SET v = 'three' WHERE id = 1")
+            .unwrap();
+        until_value(&ca, "three").await;
+        until_value(&cb, "three").await;
+    });
+}
+
+/// Instance A caches a read and stops; a write goes straight to
+/// PostgreSQL while no feed runs; instance B starts: nothing covers the
+/// write, so B's feed start invalidates the database in Redis and B never
+/// serves A's entry.
+#[test]
+fn an_instance_started_after_an_unseen_write_does_not_serve_older_entries() {
+    common::init_tracing();
+    let redis = RedisServer::start().unwrap();
+    let db = cluster().fresh_database("cache_l2_uncovered").unwrap();
+    cluster()
+        .psql(
+            &db,
+            "CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t VALUES (1, 'one');",
+        )
+        .unwrap();
+    let rt = runtime();
+    let a = start(config(&redis), None);
+    rt.block_on(async {
+        let ca = connect(&a.tokio_config(&db)).await;
+        ready(&a, &ca, &db).await;
+        fill(&a, &ca, READ, "one").await;
+        // Time for A's feed to record its coverage (after a poll), so that
+        // there is a record for B to weigh.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    });
+    drop(a);
+    cluster()
+        .psql(&db, "UPDATE t SET v = 'two' WHERE id = 1")
+        .unwrap();
+    let b = start(config(&redis), None);
+    rt.block_on(async {
+        let cb = connect(&b.tokio_config(&db)).await;
+        ready(&b, &cb, &db).await;
+        assert_eq!(l2(&b).feed_starts_covered, 0, "{:?}", l2(&b));
+        assert_eq!(first(&cb, READ).await.as_deref(), Some("two"));
+    });
+}
+
+/// Reads [`READ`] through `client` until it returns `value` (within the
+/// documented 1 s bound, with slack for a loaded test machine).
+async fn until_value(client: &Client, value: &str) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let got = first(client, READ).await;
+        if got.as_deref() == Some(value) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still {got:?}, not {value:?}, after 5 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// A local cluster even when `PGPULSE_TEST_DATABASE_URL` names an external

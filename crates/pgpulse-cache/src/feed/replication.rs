@@ -108,6 +108,13 @@ pub(super) struct Slot {
     tables_re: String,
     /// pgoutput: relation id → name, from Relation messages and pg_class.
     relations: HashMap<u32, String>,
+    /// The slot's consistent point: every transaction committed after it
+    /// is decoded, none committed before.
+    pub start: u64,
+    /// Whether the slot sees every write to a logged table (test_decoding,
+    /// or a publication of every table and action): only then may its
+    /// progress be recorded as coverage (`feed.rs`, "Coverage").
+    pub complete: bool,
 }
 
 /// Checks that logical decoding is possible and creates the slot.
@@ -157,6 +164,7 @@ pub(super) async fn setup(
         .await
         .and_then(|r| r.map(|r| r.try_get(0)).transpose())
         .map_err(classify)?;
+    let complete = publication.unwrap_or(true);
     let decoder = match publication {
         None => Decoder::TestDecoding,
         Some(complete) => {
@@ -173,7 +181,7 @@ pub(super) async fn setup(
         }
     };
     let name = format!("{SLOT_PREFIX}{:016x}", rand::random::<u64>());
-    create_slot(client, database, &name, decoder).await?;
+    let start = create_slot(client, database, &name, decoder).await?;
     // From here on the slot exists: any error drops it (temporary slots are
     // released on error), so every failure is a lost feed.
     let lost = |e: tokio_postgres::Error| Failure::Lost(e.to_string());
@@ -198,6 +206,8 @@ pub(super) async fn setup(
             "^table ({QUALIFIED}(?:, {QUALIFIED})*): (?:INSERT|UPDATE|DELETE|TRUNCATE):"
         ),
         relations: HashMap::new(),
+        start,
+        complete,
     })
 }
 
@@ -248,14 +258,14 @@ async fn create_slot(
     database: &str,
     name: &str,
     decoder: Decoder,
-) -> Result<(), Failure> {
+) -> Result<u64, Failure> {
     // Creating a logical slot waits for every transaction running in the
     // cluster to end (it needs a consistent snapshot): say so if it takes a
     // while rather than look stuck.
     let plugin = decoder.plugin();
     let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&name, &plugin];
     let create = client.query_one(
-        "SELECT pg_catalog.pg_create_logical_replication_slot($1, $2, true)",
+        "SELECT lsn::text FROM pg_catalog.pg_create_logical_replication_slot($1, $2, true)",
         &params,
     );
     tokio::pin!(create);
@@ -271,7 +281,12 @@ async fn create_slot(
         }
     };
     match created {
-        Ok(_) => Ok(()),
+        Ok(row) => row
+            .try_get::<_, String>(0)
+            .ok()
+            .as_deref()
+            .and_then(parse_lsn)
+            .ok_or_else(|| Failure::Lost("the new slot's LSN is unreadable".into())),
         Err(e) => match classify(e) {
             Failure::Refused(why) if decoder == Decoder::TestDecoding => {
                 Err(Failure::Refused(format!(
@@ -284,7 +299,22 @@ async fn create_slot(
     }
 }
 
+/// A `pg_lsn` in its text form (`16/B374D848`) as a number.
+pub(super) fn parse_lsn(text: &str) -> Option<u64> {
+    let (hi, lo) = text.split_once('/')?;
+    let hi = u32::from_str_radix(hi, 16).ok()?;
+    let lo = u32::from_str_radix(lo, 16).ok()?;
+    Some((u64::from(hi) << 32) | u64::from(lo))
+}
+
 impl Slot {
+    /// Every transaction committed up to this WAL position has been
+    /// decoded and handed to the caller (`None` before the first poll that
+    /// decoded anything).
+    pub(super) fn decoded_upto(&self) -> Option<u64> {
+        self.last_flush.as_deref().and_then(parse_lsn)
+    }
+
     /// Consumes the changes decoded since the last poll.
     pub(super) async fn poll(&mut self, client: &Client) -> Result<Touched, tokio_postgres::Error> {
         let mut touched = Touched::default();
@@ -380,5 +410,23 @@ impl Slot {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_lsn;
+
+    #[test]
+    fn lsns_parse_into_ordered_numbers() {
+        assert_eq!(parse_lsn("0/0"), Some(0));
+        assert_eq!(parse_lsn("0/16B3748"), Some(0x16B_3748));
+        assert_eq!(parse_lsn("16/B374D848"), Some((0x16 << 32) | 0xB374_D848));
+        assert_eq!(parse_lsn("FFFFFFFF/FFFFFFFF"), Some(u64::MAX));
+        // The high part counts for more than any low part.
+        assert!(parse_lsn("1/0") > parse_lsn("0/FFFFFFFF"));
+        for bad in ["", "0", "/1", "1/", "G/0", "0/100000000", "1/2/3"] {
+            assert_eq!(parse_lsn(bad), None, "{bad:?}");
+        }
     }
 }

@@ -56,6 +56,12 @@ impl Names {
     pub fn gens_key(&self, database: &str) -> String {
         format!("{}g:{database}", self.prefix)
     }
+
+    /// The hash of a database's change-feed coverage (fields `n`, the
+    /// number of the record, and `lsn`): `pgpulse:{ns}:c:{database}`.
+    pub fn coverage_key(&self, database: &str) -> String {
+        format!("{}c:{database}", self.prefix)
+    }
 }
 
 /// The namespace when there is neither `redis.namespace` nor an upstream

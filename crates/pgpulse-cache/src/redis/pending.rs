@@ -42,6 +42,9 @@ pub(super) struct Pending {
     /// The number of the last global invalidation (or of any, once the
     /// per-database record overflowed).
     last_all: u64,
+    /// Databases whose L2 is not read whatever is confirmed (a change feed
+    /// deciding how it starts), with how many holds each.
+    held: HashMap<Arc<str>, usize>,
 }
 
 impl Pending {
@@ -77,11 +80,38 @@ impl Pending {
         self.merge(scope);
     }
 
-    /// Whether `database` has an invalidation Redis has not confirmed.
+    /// The number of the last invalidation added.
+    pub fn added(&self) -> u64 {
+        self.added
+    }
+
+    /// Every invalidation numbered up to this is confirmed by Redis.
+    pub fn confirmed_upto(&self) -> u64 {
+        self.confirmed
+    }
+
+    /// Holds `database` (see [`unconfirmed`](Self::unconfirmed)).
+    pub fn hold(&mut self, database: &str) {
+        *self.held.entry(Arc::from(database)).or_insert(0) += 1;
+    }
+
+    /// Ends one [`hold`](Self::hold) of `database`.
+    pub fn release(&mut self, database: &str) {
+        if let Some(n) = self.held.get_mut(database) {
+            *n -= 1;
+            if *n == 0 {
+                self.held.remove(database);
+            }
+        }
+    }
+
+    /// Whether `database` has an invalidation Redis has not confirmed, or
+    /// is held.
     pub fn unconfirmed(&self, database: &str) -> bool {
-        self.added > self.confirmed
-            && (self.last_all > self.confirmed
-                || self.last.get(database).is_some_and(|n| *n > self.confirmed))
+        self.held.contains_key(database)
+            || self.added > self.confirmed
+                && (self.last_all > self.confirmed
+                    || self.last.get(database).is_some_and(|n| *n > self.confirmed))
     }
 
     /// Everything taken by the [`take`](Self::take) that returned `upto`
@@ -245,5 +275,28 @@ mod tests {
         let (_, upto) = p.take();
         p.confirmed(upto);
         assert!(!p.unconfirmed("db0") && !p.unconfirmed("never seen"));
+    }
+
+    #[test]
+    fn a_held_database_is_unconfirmed_until_every_hold_is_released() {
+        let mut p = Pending::default();
+        p.hold("a");
+        p.hold("a");
+        assert!(p.unconfirmed("a") && !p.unconfirmed("b"));
+        p.release("a");
+        assert!(p.unconfirmed("a"), "one hold left");
+        p.release("a");
+        assert!(!p.unconfirmed("a"));
+        // Releasing more than was held changes nothing.
+        p.release("a");
+        assert!(!p.unconfirmed("a"));
+        // A hold and a pending invalidation: both must end.
+        p.hold("a");
+        p.add(Scope::Database(Arc::from("a")));
+        p.release("a");
+        assert!(p.unconfirmed("a"));
+        let (_, upto) = p.take();
+        p.confirmed(upto);
+        assert!(!p.unconfirmed("a"));
     }
 }

@@ -86,6 +86,14 @@ return seq
 "#
 );
 
+/// `KEYS[1]` a coverage hash, `ARGV[1]` an LSN (decimal): numbers the
+/// record (`n`) and stores the LSN with it, atomically; returns the number.
+pub(super) const RECORD_COVERAGE: &str = concat!(
+    "local n = redis.call('HINCRBY', KEYS[1], 'n', 1)\n",
+    "redis.call('HSET', KEYS[1], 'lsn', ARGV[1])\n",
+    "return n\n",
+);
+
 /// A script and its SHA-1 once Redis told us.
 #[derive(Debug)]
 pub(super) struct Lua {

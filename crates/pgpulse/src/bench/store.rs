@@ -1,9 +1,10 @@
 //! `pgpulse bench --store`: the cost of writing statements into the SQLite
-//! store. Three pgpulse instances (cache off) in front of one PostgreSQL:
-//! one as shipped (1% of statements logged, flushed every minute), one
-//! logging 35% (about the 10,000 events/s on 2 cores) and one
-//! logging every statement, both flushing four times a second (the
-//! pending-log buffer holds 10,000 rows between flushes). The same
+//! store. Five pgpulse instances (cache off) in front of one PostgreSQL:
+//! one as shipped (1% of statements logged, flushed every minute), a second
+//! one as shipped (the noise control), one as shipped but flushing four
+//! times a second, one logging 35% (about the 10,000 events/s on 2
+//! cores) and one logging every statement, both also flushing four times a
+//! second (the pending-log buffer holds 10,000 rows between flushes). The same
 //! `pgbench -S` runs against each in rotating rounds; the figures are the
 //! throughput ratios to the first and the rows each stored per second.
 //! Written into the `bench:store` section of `BENCHMARKS.md`.
@@ -24,7 +25,7 @@ use super::sys::{self, Machine};
 const START_MARKER: &str = "<!-- bench:store:start -->";
 const END_MARKER: &str = "<!-- bench:store:end -->";
 
-/// Rounds of (as shipped, every statement stored); the order alternates.
+/// Rounds over all instances; each round starts with a different one.
 const ROUNDS: usize = 3;
 
 /// Runs the measurement and writes its section into `output`.
@@ -122,11 +123,28 @@ type Instance = (
     &'static str,
     &'static [(&'static str, &'static str)],
 );
-const INSTANCES: [Instance; 3] = [
+const INSTANCES: [Instance; 5] = [
     (
         "shipped",
         "pgpulse as shipped (1% sampled, flush 1 min)",
         &[("PGPULSE_CACHE_MODE", "off")],
+    ),
+    // The same configuration again: how far two identical instances differ
+    // in this run (the noise the other ratios must be read against).
+    (
+        "control",
+        "pgpulse as shipped, a second instance (noise control)",
+        &[("PGPULSE_CACHE_MODE", "off")],
+    ),
+    // Flush frequency without the row volume: separates the cost of
+    // flushing four times a second from the cost of the rows.
+    (
+        "frequent",
+        "pgpulse, 1% sampled, flush 0.25 s",
+        &[
+            ("PGPULSE_CACHE_MODE", "off"),
+            ("PGPULSE_FLUSH_INTERVAL", "250ms"),
+        ],
     ),
     (
         "third",
