@@ -205,6 +205,7 @@ impl Cache {
             let config = &cache.inner.config;
             match crate::redis::RedisL2::start(
                 &url,
+                config.redis_ca_file.as_deref(),
                 config.redis_namespace.as_deref(),
                 config.upstream.clone(),
                 cache.invalidator(),

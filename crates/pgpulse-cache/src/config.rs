@@ -116,6 +116,9 @@ pub struct CacheConfig {
     /// front of different clusters sharing one Redis never share entries
     /// or invalidations.
     pub redis_namespace: Option<String>,
+    /// PEM file of the CA that signed the Redis server's certificate, for
+    /// `rediss://` URLs. Default `None`: the system's trusted roots.
+    pub redis_ca_file: Option<std::path::PathBuf>,
     /// Stale-while-revalidate (opt-in): for this long after an entry's TTL,
     /// while one session runs the statement again to refresh it, the
     /// others are served the expired copy instead of waiting. Only expiry
@@ -139,6 +142,7 @@ impl Default for CacheConfig {
             feed_poll: Duration::from_millis(100),
             redis_url: None,
             redis_namespace: None,
+            redis_ca_file: None,
             stale_while_revalidate: None,
         }
     }

@@ -397,9 +397,13 @@ impl RedisL2 {
     /// Call from inside a tokio runtime; the tasks run on it.
     ///
     /// `namespace` names this deployment's keys; `None` derives it from
-    /// `upstream` in the background (`redis/namespace.rs`).
+    /// `upstream` in the background (`redis/namespace.rs`). A `rediss://`
+    /// URL is TLS, verified against `ca_file` (PEM) when given, else the
+    /// system's trusted roots; `rediss://HOST/#insecure` skips the
+    /// verification.
     pub fn start(
         url: &str,
+        ca_file: Option<&std::path::Path>,
         namespace: Option<&str>,
         upstream: Option<pgpulse_upstream::Upstream>,
         invalidator: Invalidator,
@@ -415,7 +419,7 @@ impl RedisL2 {
                 "invalid Redis namespace: expected 1 to 64 of A-Z a-z 0-9 . _ -",
             )));
         }
-        let client = redis::Client::open(url)?;
+        let client = client(url, ca_file)?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(CONNECT_TIMEOUT))
             .set_response_timeout(Some(OP_TIMEOUT * 4))
@@ -673,6 +677,34 @@ impl RedisL2 {
             feed_starts_covered: get(&c.feed_starts_covered),
         }
     }
+}
+
+/// The client for `url`, with `ca_file` as the roots of a `rediss://` one.
+fn client(url: &str, ca_file: Option<&std::path::Path>) -> Result<redis::Client, RedisError> {
+    let Some(path) = ca_file else {
+        return redis::Client::open(url);
+    };
+    if !url.starts_with("rediss://") {
+        tracing::warn!(
+            ca_file = %path.display(),
+            "redis: a CA file is set but the URL is not rediss://: the connection is not TLS"
+        );
+        return redis::Client::open(url);
+    }
+    let pem = std::fs::read(path).map_err(|e| {
+        RedisError::from((
+            ErrorKind::InvalidClientConfig,
+            "cannot read the Redis CA file",
+            format!("{}: {e}", path.display()),
+        ))
+    })?;
+    redis::Client::build_with_tls(
+        url,
+        redis::TlsCertificates {
+            client_tls: None,
+            root_cert: Some(pem),
+        },
+    )
 }
 
 fn set_names(s: &Shared, namespace: String) {

@@ -59,11 +59,22 @@ async fn instance(url: &str, db: &str) -> Cache {
 
 /// [`instance`] with a configured Redis namespace.
 async fn instance_in(url: &str, db: &str, namespace: Option<&str>) -> Cache {
+    instance_with(
+        CacheConfig {
+            redis_url: Some(url.to_owned()),
+            redis_namespace: namespace.map(str::to_owned),
+            ..Default::default()
+        },
+        db,
+    )
+    .await
+}
+
+/// An instance of `config` (mode `all`) once subscribed.
+async fn instance_with(config: CacheConfig, db: &str) -> Cache {
     let cache = Cache::new(CacheConfig {
         mode: CacheMode::All,
-        redis_url: Some(url.to_owned()),
-        redis_namespace: namespace.map(str::to_owned),
-        ..Default::default()
+        ..config
     });
     cache.set_catalog(db, catalog());
     eventually(SLOW, "subscribed", async || l2(&cache).subscribed).await;
@@ -467,4 +478,77 @@ async fn start_does_not_wait_for_redis() {
     assert!(hit(&cache, &q).await.is_none());
     eventually(SLOW, "errors are counted", async || l2(&cache).errors >= 1).await;
     assert!(!l2(&cache).subscribed);
+}
+
+/// `rediss://` with the server's CA: entries and invalidations go through
+/// TLS like through plain TCP (a fill on A is an L2 hit on B; a write
+/// through A reaches B).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rediss_with_the_servers_ca_shares_entries_and_invalidations() {
+    let redis = RedisServer::start_tls().unwrap();
+    assert!(redis.url().starts_with("rediss://"));
+    // The client's copy of the CA, in the server's throw-away directory.
+    let ca = redis.dir().unwrap().join("client-ca.pem");
+    std::fs::write(&ca, redis.tls_ca_pem().unwrap()).unwrap();
+    let config = || CacheConfig {
+        redis_url: Some(redis.url()),
+        redis_ca_file: Some(ca.clone()),
+        ..Default::default()
+    };
+    let db = "l2_tls";
+    let a = instance_with(config(), db).await;
+    let b = instance_with(config(), db).await;
+    let qa = query(&a, db, "SELECT * FROM t WHERE id = 1");
+    let qb = query(&b, db, "SELECT * FROM t WHERE id = 1");
+    fill(&a, &qa, b"rows of t").await;
+    eventually(SLOW, "B hits through L2", async || {
+        hit(&b, &qb).await.is_some_and(|r| r == "rows of t")
+    })
+    .await;
+    assert_eq!(l2(&b).hits, 1);
+    a.invalidate_tables(db, ["t"]);
+    eventually(STALENESS_BOUND, "B stops serving t", async || {
+        hit(&b, &qb).await.is_none()
+    })
+    .await;
+    assert_eq!(l2(&a).errors, 0, "{:?}", l2(&a));
+}
+
+/// `rediss://` without the CA (the system roots do not know a throw-away
+/// CA) and `redis://` against a TLS-only port: no L2, no subscription,
+/// and the cache keeps working from L1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_untrusted_or_plain_connection_to_a_tls_redis_means_l1_only() {
+    let redis = RedisServer::start_tls().unwrap();
+    let plain = redis.url().replacen("rediss://", "redis://", 1);
+    for url in [redis.url(), plain] {
+        let db = "l2_tls_refused";
+        let cache = Cache::new(CacheConfig {
+            mode: CacheMode::All,
+            redis_url: Some(url.clone()),
+            ..Default::default()
+        });
+        cache.set_catalog(db, catalog());
+        let q = query(&cache, db, "SELECT * FROM t WHERE id = 1");
+        match cache.lookup(q.key, &q.plan).await {
+            Lookup::Miss(f) => {
+                let _ = f.complete(Bytes::from_static(b"rows"));
+            }
+            Lookup::Hit(_) => panic!("nothing was cached yet"),
+        }
+        assert_eq!(
+            hit(&cache, &q).await.as_deref(),
+            Some(&b"rows"[..]),
+            "{url}"
+        );
+        eventually(SLOW, "the failures are counted", async || {
+            l2(&cache).errors > 0
+        })
+        .await;
+        let s = l2(&cache);
+        assert!(
+            !s.subscribed && s.hits == 0 && s.stores == 0,
+            "{url}: {s:?}"
+        );
+    }
 }

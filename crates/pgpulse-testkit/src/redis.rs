@@ -32,6 +32,8 @@ struct Local {
     log: PathBuf,
     pidfile: PathBuf,
     ctl: Mutex<Control>,
+    /// TLS only: the CA certificate (PEM) that signed the server's.
+    tls_ca: Option<String>,
 }
 
 struct Control {
@@ -93,7 +95,26 @@ impl RedisServer {
         })
     }
 
+    /// Starts a local `redis-server` that accepts TLS only (no plain
+    /// port), with a certificate for `localhost` and `127.0.0.1` signed by a
+    /// throw-away CA ([`tls_ca_pem`](Self::tls_ca_pem)); its URL is
+    /// `rediss://127.0.0.1:PORT/`. Always local: `PGPULSE_TEST_REDIS_URL`
+    /// is not used (an external server's certificate is not ours to make).
+    pub fn start_tls() -> Result<RedisServer> {
+        Self::start_local_with(true)
+    }
+
+    /// The CA certificate (PEM) of a server from
+    /// [`start_tls`](Self::start_tls).
+    pub fn tls_ca_pem(&self) -> Option<&str> {
+        self.local.as_ref().and_then(|l| l.tls_ca.as_deref())
+    }
+
     fn start_local() -> Result<RedisServer> {
+        Self::start_local_with(false)
+    }
+
+    fn start_local_with(tls: bool) -> Result<RedisServer> {
         let binary = bins::redis_server()?;
         let dir = cleanup::make_dir("pgpulse-redis-")?;
         let pidfile = dir.join("redis.pid");
@@ -104,6 +125,21 @@ impl RedisServer {
                 return Err(e);
             }
         };
+        let tls_ca = if tls {
+            // Dropping the watchdog on error deletes the directory.
+            let files = crate::generate_tls()?;
+            for (name, text) in [
+                ("ca.crt", &files.ca_cert),
+                ("redis.crt", &files.server_cert),
+                ("redis.key", &files.server_key),
+            ] {
+                std::fs::write(dir.join(name), text)
+                    .map_err(|e| TestkitError::io(format!("cannot write {name}"), e))?;
+            }
+            Some(files.ca_cert)
+        } else {
+            None
+        };
         let local = Local {
             binary,
             log: dir.join("redis.log"),
@@ -113,6 +149,7 @@ impl RedisServer {
                 child: None,
                 watchdog: Some(watchdog),
             }),
+            tls_ca,
         };
         let mut attempt = 0;
         let port = loop {
@@ -129,7 +166,8 @@ impl RedisServer {
                 Err(e) => return Err(e),
             }
         };
-        let server = external::parse(&format!("redis://127.0.0.1:{port}/"), &["redis"], port)?;
+        let scheme = if tls { "rediss" } else { "redis" };
+        let server = external::parse(&format!("{scheme}://127.0.0.1:{port}/"), &[scheme], port)?;
         Ok(RedisServer {
             server,
             local: Some(local),
@@ -234,9 +272,20 @@ impl Local {
             .try_clone()
             .map_err(|e| TestkitError::io("cannot duplicate the log file handle", e))?;
         let mut cmd = Command::new(&self.binary);
-        cmd.arg("--port")
-            .arg(port.to_string())
-            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        if self.tls_ca.is_some() {
+            cmd.args(["--port", "0", "--tls-port"])
+                .arg(port.to_string())
+                .args([
+                    "--tls-cert-file",
+                    "redis.crt",
+                    "--tls-key-file",
+                    "redis.key",
+                ])
+                .args(["--tls-ca-cert-file", "ca.crt", "--tls-auth-clients", "no"]);
+        } else {
+            cmd.arg("--port").arg(port.to_string());
+        }
+        cmd.args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .args(["--daemonize", "no", "--dir"])
             .arg(&self.dir)
             .arg("--pidfile")
@@ -248,7 +297,12 @@ impl Local {
         let mut child = cmd
             .spawn()
             .map_err(|e| TestkitError::io(format!("cannot run `{}`", bins::display(&cmd)), e))?;
-        match wait_for_pong(&mut child, port) {
+        let ready = if self.tls_ca.is_some() {
+            wait_for_listener(&mut child, port)
+        } else {
+            wait_for_pong(&mut child, port)
+        };
+        match ready {
             Ok(()) => Ok(child),
             Err(reason) => {
                 let _ = child.kill();
@@ -289,6 +343,27 @@ fn wait_for_pong(child: &mut Child, port: u16) -> std::result::Result<(), String
         if Instant::now() >= deadline {
             return Err(format!(
                 "no PONG from 127.0.0.1:{port} after {START_TIMEOUT:?}"
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Polls until something listens on `port` (a TLS-only server: the testkit
+/// speaks no TLS); fails early if the server exits.
+fn wait_for_listener(child: &mut Child, port: u16) -> std::result::Result<(), String> {
+    let deadline = Instant::now() + START_TIMEOUT;
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("redis-server exited while starting ({status})"));
+        }
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_ok() {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "nothing listens on 127.0.0.1:{port} after {START_TIMEOUT:?}"
             ));
         }
         std::thread::sleep(Duration::from_millis(20));

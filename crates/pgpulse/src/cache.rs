@@ -61,6 +61,7 @@ pub fn start(config: &Config) -> anyhow::Result<Option<Cache>> {
         upstream,
         redis_url: config.redis.url.clone(),
         redis_namespace: config.redis.namespace.clone(),
+        redis_ca_file: config.redis.ca_file.clone(),
         ..CacheConfig::default()
     })))
 }

@@ -37,6 +37,7 @@ const ENV_VARS: &[(&str, &str)] = &[
     ("REDIS_PASSWORD", "a password"),
     ("REDIS_DB", "a database number"),
     ("PGPULSE_REDIS_NAMESPACE", "1 to 64 of A-Z a-z 0-9 . _ -"),
+    ("PGPULSE_REDIS_CA_FILE", "the path of a PEM file"),
     (
         "PERFORMANCE_SLOW_QUERY_THRESHOLD",
         "a whole number of milliseconds, such as 1000",
@@ -102,6 +103,9 @@ impl Config {
         }
         if let Some((_, v)) = get("PGPULSE_REDIS_NAMESPACE") {
             self.redis.namespace = Some(v);
+        }
+        if let Some((_, v)) = get("PGPULSE_REDIS_CA_FILE") {
+            self.redis.ca_file = Some(v.into());
         }
         if let Some((var, v)) = get("PGPULSE_STATS") {
             self.insight.enabled = match v.as_str() {

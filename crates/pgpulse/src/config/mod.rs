@@ -366,6 +366,10 @@ pub struct RedisConfig {
     /// (`PGPULSE_REDIS_NAMESPACE`; 1 to 64 of `A-Z a-z 0-9 . _ -`).
     /// Default: none, the upstream cluster's system identifier.
     pub namespace: Option<String>,
+    /// PEM file of the CA (or CAs) that signed the Redis server's
+    /// certificate, for `rediss://` URLs (`PGPULSE_REDIS_CA_FILE`).
+    /// Default: none, the system's trusted roots.
+    pub ca_file: Option<PathBuf>,
 }
 
 /// Statistics and slow-query capture.
@@ -528,6 +532,14 @@ impl Config {
         {
             return Err(ConfigError::Invalid(format!(
                 "redis.namespace: expected 1 to 64 of A-Z a-z 0-9 . _ -, got {ns:?}"
+            )));
+        }
+        if let Some(path) = &self.redis.ca_file
+            && let Err(e) = std::fs::read(path)
+        {
+            return Err(ConfigError::Invalid(format!(
+                "redis.ca_file: cannot read {}: {e}",
+                path.display()
             )));
         }
         if self.store.flush_interval < Duration::from_millis(100) {
@@ -707,5 +719,26 @@ mod tests {
         let mut c = Config::default();
         c.upstream.url = Some("mysql://x".into());
         assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn the_redis_ca_file_comes_from_the_environment_and_must_be_readable() {
+        let dir = tempfile::tempdir().unwrap();
+        let pem = dir.path().join("ca.pem");
+        std::fs::write(&pem, "-----BEGIN CERTIFICATE-----\n").unwrap();
+        let path = pem.to_str().unwrap();
+        let c = Config::load_with_env(None, env(&[("PGPULSE_REDIS_CA_FILE", path)])).unwrap();
+        assert_eq!(c.redis.ca_file.as_deref(), Some(pem.as_path()));
+        let missing = dir.path().join("missing.pem");
+        let err = Config::load_with_env(
+            None,
+            env(&[("PGPULSE_REDIS_CA_FILE", missing.to_str().unwrap())]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("redis.ca_file") && err.contains("missing.pem"),
+            "{err}"
+        );
     }
 }
