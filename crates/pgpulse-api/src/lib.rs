@@ -18,6 +18,7 @@
 mod auth;
 mod dashboard;
 mod error;
+mod forwarded;
 mod keys;
 mod metrics;
 mod middleware;
@@ -36,6 +37,7 @@ use tokio::net::TcpListener;
 pub use auth::{ApiSetupError, AuthOptions, Credential, JwtKey, JwtOptions};
 pub use dashboard::{DASHBOARD_PATH, SERIES_MINUTES};
 pub use error::ApiError;
+pub use forwarded::{Network, NetworkError, client_ip};
 pub use keys::{KEY_PREFIX, KeyError, create_api_key, generate_key, hash_key, key_id, verify_key};
 pub use middleware::{REQUEST_ID, RequestId};
 pub use query::{ApiQuery, DEFAULT_LIMIT, Listing, MAX_LIMIT};

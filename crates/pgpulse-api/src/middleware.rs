@@ -74,6 +74,8 @@ pub(crate) fn class(method: &Method) -> Class {
 }
 
 /// Per-client-address limit, before authentication (slows key guessing).
+/// Behind trusted proxies the address is the one they forwarded
+/// (`forwarded.rs`).
 pub(crate) async fn address_limit(
     State(state): State<ApiState>,
     req: Request,
@@ -82,7 +84,15 @@ pub(crate) async fn address_limit(
     let addr = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_string())
+        .map(|c| {
+            let forwarded = req
+                .headers()
+                .get_all("x-forwarded-for")
+                .iter()
+                .filter_map(|v| v.to_str().ok());
+            crate::forwarded::client_ip(c.0.ip(), forwarded, &state.inner.trusted_proxies)
+                .to_string()
+        })
         .unwrap_or_else(|| "unknown".into());
     let now = state.now_system();
     if let Err(secs) =

@@ -97,6 +97,9 @@ pub struct ApiOptions {
     pub auth: AuthOptions,
     /// Rate limits.
     pub rate_limit: RateLimitOptions,
+    /// Reverse proxies whose `X-Forwarded-For` names the client for the
+    /// per-address rate limit (`forwarded.rs`); empty: the TCP peer.
+    pub trusted_proxies: Vec<crate::Network>,
     /// Retention for `POST /cleanup`.
     pub cleanup: CleanupOptions,
     /// Bearer token `/metrics` requires; `None`: open.
@@ -121,6 +124,7 @@ impl ApiOptions {
             proxy: None,
             auth: AuthOptions::default(),
             rate_limit: RateLimitOptions::default(),
+            trusted_proxies: Vec::new(),
             cleanup: CleanupOptions::default(),
             metrics_token: None,
             clock: Arc::new(SystemClock),
@@ -144,6 +148,7 @@ pub(crate) struct Inner {
     pub proxy: Option<pgpulse_proxy::ProxyHandle>,
     pub auth: Authenticator,
     pub limiter: RateLimiter,
+    pub trusted_proxies: Vec<crate::Network>,
     pub cleanup: CleanupOptions,
     pub metrics_token: Option<String>,
     pub clock: Arc<dyn Clock>,
@@ -163,6 +168,7 @@ impl ApiState {
                 proxy: opts.proxy,
                 auth,
                 limiter: RateLimiter::new(opts.rate_limit),
+                trusted_proxies: opts.trusted_proxies,
                 cleanup: opts.cleanup,
                 metrics_token: opts.metrics_token,
                 clock: opts.clock,

@@ -206,6 +206,70 @@ async fn the_client_address_is_limited_before_authentication() {
     );
 }
 
+/// Behind a trusted reverse proxy (the application, a load balancer), the
+/// address limit applies per forwarded client, not to the proxy as a
+/// whole; an untrusted peer cannot pick its bucket with the header.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_a_trusted_proxy_the_forwarded_client_is_limited() {
+    let h = Harness::new("api_xff").await;
+    let mut o = h.options();
+    o.rate_limit = RateLimitOptions {
+        address_reads: Budget {
+            per_second: 0.1,
+            burst: 2,
+        },
+        ..RateLimitOptions::default()
+    };
+    o.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+    let app = pgpulse_api::app(pgpulse_api::ApiState::new(o).unwrap());
+    let via = |peer: &str, forwarded: Option<&str>| {
+        let mut r = request("GET", "/api/performance/status", Some("pgp_guess"), None);
+        let addr: SocketAddr = format!("{peer}:5000").parse().unwrap();
+        r.extensions_mut().insert(ConnectInfo(addr));
+        if let Some(f) = forwarded {
+            r.headers_mut()
+                .insert("x-forwarded-for", f.parse().unwrap());
+        }
+        r
+    };
+    // Two browsers behind the application: separate budgets.
+    for _ in 0..2 {
+        let s = send(&app, via("127.0.0.1", Some("198.51.100.1"))).await.0;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(
+        send(&app, via("127.0.0.1", Some("198.51.100.1"))).await.0,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(
+        send(&app, via("127.0.0.1", Some("198.51.100.2"))).await.0,
+        StatusCode::UNAUTHORIZED,
+        "another client behind the same proxy has its own budget"
+    );
+    // A client that forges the header in front of the proxy still lands in
+    // its own bucket (the proxy appended its real address).
+    assert_eq!(
+        send(&app, via("127.0.0.1", Some("198.51.100.2, 198.51.100.1")))
+            .await
+            .0,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // An untrusted peer is its own client, whatever it claims.
+    for _ in 0..2 {
+        let s = send(&app, via("203.0.113.5", Some("198.51.100.3"))).await.0;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(
+        send(&app, via("203.0.113.5", Some("198.51.100.4"))).await.0,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(
+        send(&app, via("127.0.0.1", Some("198.51.100.3"))).await.0,
+        StatusCode::UNAUTHORIZED,
+        "the untrusted peer's claims charged nobody else"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revoked_keys_are_refused_and_use_is_recorded() {
     let h = Harness::new("api_revoke").await;

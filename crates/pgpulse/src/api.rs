@@ -54,6 +54,12 @@ pub fn options(config: &Config, store: &Opened, handles: &Handles) -> anyhow::Re
         },
         ..RateLimitOptions::default()
     };
+    opts.trusted_proxies = api
+        .trusted_proxies
+        .iter()
+        .map(|p| p.parse())
+        .collect::<Result<_, _>>()
+        .map_err(|e| anyhow::anyhow!("api.trusted_proxies: {e}"))?;
     opts.metrics_token = api.metrics_token.clone();
     opts.advisor = crate::upstream::upstream(config)?.map(|server| pgpulse_api::AdvisorOptions {
         server,

@@ -38,6 +38,11 @@ pub struct ApiConfig {
     pub writes_per_second: f64,
     /// Write burst per credential. Default 10.
     pub writes_burst: u32,
+    /// Reverse proxies (addresses or networks, `10.0.0.0/8`) in front of
+    /// the API: requests from them are rate-limited per the client address
+    /// their `X-Forwarded-For` names (`PGPULSE_TRUSTED_PROXIES`,
+    /// comma-separated). Default: none (the TCP peer's address).
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for ApiConfig {
@@ -56,6 +61,7 @@ impl Default for ApiConfig {
             reads_burst: 60,
             writes_per_second: 2.0,
             writes_burst: 10,
+            trusted_proxies: Vec::new(),
         }
     }
 }

@@ -39,6 +39,10 @@ const ENV_VARS: &[(&str, &str)] = &[
     ("PGPULSE_REDIS_NAMESPACE", "1 to 64 of A-Z a-z 0-9 . _ -"),
     ("PGPULSE_REDIS_CA_FILE", "the path of a PEM file"),
     (
+        "PGPULSE_TRUSTED_PROXIES",
+        "comma-separated addresses or networks, such as 127.0.0.1,10.0.0.0/8",
+    ),
+    (
         "PERFORMANCE_SLOW_QUERY_THRESHOLD",
         "a whole number of milliseconds, such as 1000",
     ),
@@ -106,6 +110,14 @@ impl Config {
         }
         if let Some((_, v)) = get("PGPULSE_REDIS_CA_FILE") {
             self.redis.ca_file = Some(v.into());
+        }
+        if let Some((_, v)) = get("PGPULSE_TRUSTED_PROXIES") {
+            self.api.trusted_proxies = v
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect();
         }
         if let Some((var, v)) = get("PGPULSE_STATS") {
             self.insight.enabled = match v.as_str() {

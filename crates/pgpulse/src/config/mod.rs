@@ -534,6 +534,13 @@ impl Config {
                 "redis.namespace: expected 1 to 64 of A-Z a-z 0-9 . _ -, got {ns:?}"
             )));
         }
+        for (i, p) in self.api.trusted_proxies.iter().enumerate() {
+            if let Err(e) = p.parse::<pgpulse_api::Network>() {
+                return Err(ConfigError::Invalid(format!(
+                    "api.trusted_proxies[{i}]: {e}"
+                )));
+            }
+        }
         if let Some(path) = &self.redis.ca_file
             && let Err(e) = std::fs::read(path)
         {
@@ -719,6 +726,26 @@ mod tests {
         let mut c = Config::default();
         c.upstream.url = Some("mysql://x".into());
         assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn trusted_proxies_come_from_the_environment_and_are_checked() {
+        let c = Config::load_with_env(
+            None,
+            env(&[("PGPULSE_TRUSTED_PROXIES", "127.0.0.1, 10.0.0.0/8,")]),
+        )
+        .unwrap();
+        assert_eq!(c.api.trusted_proxies, ["127.0.0.1", "10.0.0.0/8"]);
+        let err = Config::load_with_env(
+            None,
+            env(&[("PGPULSE_TRUSTED_PROXIES", "127.0.0.1,10.0.0.0/40")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("api.trusted_proxies[1]") && err.contains("10.0.0.0/40"),
+            "{err}"
+        );
     }
 
     #[test]
