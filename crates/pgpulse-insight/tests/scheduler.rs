@@ -2,7 +2,8 @@
 //! paused, a `ManualClock` for the wall clock; nothing sleeps): the default
 //! schedule fires each job at its local time and at no other, in UTC and in
 //! other zones; a long job is never overlapped (its next occurrence is
-//! recorded as skipped); failures, panics and shutdown are recorded.
+//! recorded as skipped); failures, panics and shutdown are recorded; two
+//! schedulers sharing a store run each occurrence once.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -386,4 +387,68 @@ async fn failures_panics_and_shutdown_are_recorded_and_the_loop_goes_on() {
     assert!(runs[1].message.contains("panicked"), "{}", runs[1].message);
     assert!(runs[2].message.contains("shutdown"), "{}", runs[2].message);
     assert_eq!(blocker.started.load(Ordering::SeqCst), 1);
+}
+
+/// A job that counts its runs.
+#[derive(Default)]
+struct Counter(AtomicUsize);
+
+#[async_trait]
+impl Job for Counter {
+    async fn run(&self, _ctx: &JobContext) -> Result<u64, String> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        Ok(1)
+    }
+}
+
+/// Two instances sharing one store (a PostgreSQL store in production; the
+/// claim is the same on SQLite) with the same schedule: every occurrence
+/// runs once, on whichever instance claims it first, and is recorded once.
+#[tokio::test(start_paused = true)]
+async fn instances_sharing_a_store_run_each_occurrence_once() {
+    let (_dir, store) = store().await;
+    let clock = clock_at(utc(12, 0));
+    let counter = Arc::new(Counter::default());
+    let instances: Vec<Scheduler> = (0..2)
+        .map(|_| {
+            let s = Scheduler::new(store.clone(), clock.clone(), chrono_tz::UTC);
+            s.register("shared", "*/5 * * * *", counter.clone())
+                .expect("register");
+            s
+        })
+        .collect();
+    let tasks: Vec<_> = instances.iter().map(Scheduler::start).collect();
+    for n in 1..=4_usize {
+        advance(&clock, Duration::from_secs(300)).await;
+        // Both instances have decided about this occurrence.
+        let settled = || {
+            let claimed: u64 = instances.iter().map(Scheduler::claimed_elsewhere).sum();
+            counter.0.load(Ordering::SeqCst) == n && claimed == n as u64
+        };
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(3600);
+        while !settled() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "occurrence {n}: {} runs, {} left to the other instance",
+                counter.0.load(Ordering::SeqCst),
+                instances
+                    .iter()
+                    .map(Scheduler::claimed_elsewhere)
+                    .sum::<u64>()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    for t in tasks {
+        assert!(t.shutdown(Duration::from_secs(5)).await);
+    }
+    let runs = store.job_runs(Some("shared"), 100).await.expect("runs");
+    assert_eq!(runs.len(), 4, "{runs:?}");
+    assert!(runs.iter().all(|r| r.outcome == JobOutcome::Ok));
+    let mut starts: Vec<DateTime<Utc>> = runs.iter().map(|r| r.started_at).collect();
+    starts.sort();
+    assert_eq!(starts, [utc(12, 5), utc(12, 10), utc(12, 15), utc(12, 20)]);
+    // A manual run is not a scheduled occurrence: it always runs.
+    instances[1].run_now("shared").await.expect("run_now");
+    assert_eq!(counter.0.load(Ordering::SeqCst), 5);
 }

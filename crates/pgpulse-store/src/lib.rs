@@ -28,3 +28,8 @@ pub use open::{Opened, open};
 pub use postgres::{PgStore, PgStoreOptions};
 pub use sqlite::SqliteStore;
 pub use store::Store;
+
+/// Days of job claims kept (`Store::claim_job_occurrence`): far longer
+/// than any job's period, so a late instance never claims an old occurrence
+/// again.
+pub const CLAIMS_KEPT_DAYS: i64 = 7;

@@ -162,6 +162,17 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn record_job_run(&self, run: &JobRun) -> Result<i64, StoreError>;
     /// Runs, newest first, optionally of one job.
     async fn job_runs(&self, job: Option<&str>, limit: u32) -> Result<Vec<JobRun>, StoreError>;
+    /// Claims the occurrence of `job` due at `due_at` for `claimant` (an
+    /// instance): true for the first claim of that occurrence, false when
+    /// it was already claimed. Instances sharing a store run each scheduled
+    /// occurrence once. Claims older than [`CLAIMS_KEPT_DAYS`](crate::CLAIMS_KEPT_DAYS)
+    /// days before `due_at` are forgotten.
+    async fn claim_job_occurrence(
+        &self,
+        job: &str,
+        due_at: Timestamp,
+        claimant: &str,
+    ) -> Result<bool, StoreError>;
     /// Appends an audit record; returns its id.
     async fn audit(&self, record: &AuditRecord) -> Result<i64, StoreError>;
     /// Audit records, newest first.

@@ -60,7 +60,7 @@ async fn concurrent_connects_on_a_fresh_database_all_succeed() {
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert_eq!(versions, vec![1, 2, 3, 4]);
+    assert_eq!(versions, vec![1, 2, 3, 4, 5]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -98,7 +98,10 @@ async fn options_keep_url_parameters_and_name_the_schema() {
         .await
         .expect("pg_tables")
         .get(0);
-    assert_eq!(tables, 14, "twelve tables, api_keys and schema_migrations");
+    assert_eq!(
+        tables, 15,
+        "twelve tables, api_keys, job_claims and schema_migrations"
+    );
     let audit: i64 = c
         .query_one("SELECT count(*) FROM pulse_custom.audit_log", &[])
         .await

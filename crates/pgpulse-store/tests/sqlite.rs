@@ -26,7 +26,7 @@ async fn reopen_keeps_data_and_migrations() {
         let store = SqliteStore::open(&path).await.expect("open");
         assert_eq!(
             store.schema_versions().await.expect("versions"),
-            vec![1, 2, 3]
+            vec![1, 2, 3, 4]
         );
         store.insert_logs(&rows).await.expect("insert");
         let b = suite::recs::baseline("rolling", true, suite::sec(1, 0), 1);
@@ -35,7 +35,7 @@ async fn reopen_keeps_data_and_migrations() {
     let store = SqliteStore::open(&path).await.expect("reopen");
     assert_eq!(
         store.schema_versions().await.expect("versions"),
-        vec![1, 2, 3],
+        vec![1, 2, 3, 4],
         "no migration applied twice"
     );
     let filter = LogFilter {
@@ -202,7 +202,7 @@ async fn reopen_applies_only_missing_migrations() {
     let store = SqliteStore::open(&path).await.expect("upgrade");
     assert_eq!(
         store.schema_versions().await.expect("versions"),
-        vec![1, 2, 3]
+        vec![1, 2, 3, 4]
     );
     assert_eq!(
         store.logs(&LogFilter::default()).await.expect("logs").total,

@@ -71,6 +71,10 @@ pub(super) struct Shared {
     pub(super) changed: Notify,
     /// Runs recorded (including skipped ones) since the scheduler was made.
     recorded: watch::Sender<u64>,
+    /// This scheduler in the store's claims (`job_claims.claimed_by`).
+    claimant: String,
+    /// Occurrences another instance sharing the store claimed first.
+    pub(super) claimed_elsewhere: std::sync::atomic::AtomicU64,
 }
 
 /// A cron scheduler of async jobs, time-zone aware, that never overlaps a
@@ -113,6 +117,20 @@ fn next_occurrence(cron: &Cron, tz: Tz, after: Timestamp) -> Option<Timestamp> {
         .map(|t| t.with_timezone(&Utc))
 }
 
+/// Who claims occurrences: the host and process, for people reading
+/// `job_claims` (the claim itself is decided by the table's key).
+fn claimant() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown-host".into());
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros());
+    format!("{host} pid {} ({started})", std::process::id())
+}
+
 /// `SystemTime` to a UTC timestamp.
 pub(super) fn to_timestamp(t: std::time::SystemTime) -> Timestamp {
     DateTime::<Utc>::from(t)
@@ -130,8 +148,18 @@ impl Scheduler {
                 entries: Mutex::new(Vec::new()),
                 changed: Notify::new(),
                 recorded: watch::Sender::new(0),
+                claimant: claimant(),
+                claimed_elsewhere: std::sync::atomic::AtomicU64::new(0),
             }),
         }
+    }
+
+    /// Scheduled occurrences this scheduler left to another instance
+    /// sharing its store (which claimed them first).
+    pub fn claimed_elsewhere(&self) -> u64 {
+        self.shared
+            .claimed_elsewhere
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Adds a job. The expression has five fields and is read in the
@@ -260,7 +288,31 @@ impl Scheduler {
             }
             Ok(Claim::Start(body, now)) => {
                 tasks.spawn(async move {
-                    this.execute(due, now, body).await;
+                    // Instances sharing the store run each occurrence once.
+                    let store = this.shared.store.clone();
+                    match store
+                        .claim_job_occurrence(&due.name, due.at, &this.shared.claimant)
+                        .await
+                    {
+                        Ok(true) => {
+                            this.execute(due, now, body).await;
+                        }
+                        Ok(false) => {
+                            tracing::debug!(job = %due.name, due = %due.at.to_rfc3339(),
+                                "job occurrence claimed by another instance");
+                            this.shared
+                                .claimed_elsewhere
+                                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            this.set_idle(&due.name);
+                        }
+                        // The store is unreachable: run it here (the jobs
+                        // are idempotent; it will likely fail and say so).
+                        Err(e) => {
+                            tracing::warn!(job = %due.name, error = %e,
+                                "cannot claim the job occurrence in the store; running it here");
+                            this.execute(due, now, body).await;
+                        }
+                    }
                 });
             }
             // Registered jobs are never removed; nothing to start.

@@ -31,6 +31,34 @@ pub(super) async fn record_run(store: &PgStore, run: &JobRun) -> Result<i64, Sto
     Ok(row.try_get(0)?)
 }
 
+/// Claims the occurrence of `job` due at `due_at` for `claimant`: true for
+/// the first claim, false when another instance made it. Claims more than
+/// [`CLAIMS_KEPT_DAYS`](crate::CLAIMS_KEPT_DAYS) days older than this one
+/// are deleted on the way.
+pub(super) async fn claim(
+    store: &PgStore,
+    job: &str,
+    due_at: chrono::DateTime<chrono::Utc>,
+    claimant: &str,
+) -> Result<bool, StoreError> {
+    let client = store.conn().await?;
+    let inserted = client
+        .execute(
+            "INSERT INTO job_claims (job, due_at, claimed_by, claimed_at) \
+             VALUES ($1, $2, $3, now()) ON CONFLICT (job, due_at) DO NOTHING",
+            &[&job, &due_at, &claimant],
+        )
+        .await?;
+    let horizon = due_at - chrono::TimeDelta::days(crate::CLAIMS_KEPT_DAYS);
+    client
+        .execute(
+            "DELETE FROM job_claims WHERE job = $1 AND due_at < $2",
+            &[&job, &horizon],
+        )
+        .await?;
+    Ok(inserted == 1)
+}
+
 /// The latest `limit` runs, newest first, optionally of one job.
 pub(super) async fn runs(
     store: &PgStore,

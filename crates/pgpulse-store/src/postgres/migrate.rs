@@ -36,6 +36,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "api_keys",
         sql: include_str!("sql/0004_api_keys.sql"),
     },
+    Migration {
+        version: 5,
+        name: "job_claims",
+        sql: include_str!("sql/0005_job_claims.sql"),
+    },
 ];
 
 /// The advisory lock key: a constant for pgpulse mixed with the schema
@@ -56,9 +61,9 @@ pub(super) fn quote_literal(text: &str) -> String {
 }
 
 /// The migrations rendered with the admin role (row-level security of the
-/// performance tables, then `api_keys` with its policy), applied again
-/// when the role changes; both are idempotent.
-const ROLE_VERSIONS: [i32; 2] = [3, 4];
+/// performance tables, then `api_keys` and `job_claims` with their
+/// policies), applied again when the role changes; all are idempotent.
+const ROLE_VERSIONS: [i32; 3] = [3, 4, 5];
 
 /// Applies the migrations not yet recorded, and the row-level security
 /// migrations again if `admin_role` is not the role they were applied for.

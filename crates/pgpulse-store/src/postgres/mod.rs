@@ -389,6 +389,15 @@ impl Store for PgStore {
         jobs::runs(self, job, limit).await
     }
 
+    async fn claim_job_occurrence(
+        &self,
+        job: &str,
+        due_at: Timestamp,
+        claimant: &str,
+    ) -> Result<bool, StoreError> {
+        jobs::claim(self, job, due_at, claimant).await
+    }
+
     async fn audit(&self, record: &AuditRecord) -> Result<i64, StoreError> {
         jobs::audit(self, record).await
     }

@@ -8,7 +8,24 @@ use rusqlite::{Connection, TransactionBehavior};
 use crate::error::StoreError;
 
 /// The migrations, in order. Never edit one that shipped: add another.
-const MIGRATIONS: &[(u32, &str)] = &[(1, V1_SCHEMA), (2, V2_VIEWS), (3, V3_API_KEYS)];
+const MIGRATIONS: &[(u32, &str)] = &[
+    (1, V1_SCHEMA),
+    (2, V2_VIEWS),
+    (3, V3_API_KEYS),
+    (4, V4_JOB_CLAIMS),
+];
+
+/// Claims of scheduled job occurrences (one run per occurrence among
+/// instances sharing the store).
+const V4_JOB_CLAIMS: &str = r#"
+CREATE TABLE job_claims (
+    job TEXT NOT NULL,
+    due_at INTEGER NOT NULL,
+    claimed_by TEXT NOT NULL,
+    claimed_at INTEGER NOT NULL,
+    PRIMARY KEY (job, due_at)
+) WITHOUT ROWID;
+"#;
 
 /// API keys: argon2 hashes only, never keys (see `keys.rs`).
 const V3_API_KEYS: &str = r#"

@@ -26,6 +26,30 @@ pub(crate) fn record_run(conn: &Connection, r: &JobRun) -> Result<i64, StoreErro
     Ok(conn.last_insert_rowid())
 }
 
+/// Claims an occurrence of a job (see `Store::claim_job_occurrence`).
+pub(crate) fn claim(
+    conn: &Connection,
+    job: &str,
+    due_at: Timestamp,
+    claimant: &str,
+) -> Result<bool, StoreError> {
+    let inserted = conn
+        .prepare_cached(
+            "INSERT OR IGNORE INTO job_claims (job, due_at, claimed_by, claimed_at) \
+             VALUES (?1, ?2, ?3, ?4)",
+        )?
+        .execute(rusqlite::params![
+            job,
+            ts(due_at),
+            claimant,
+            ts(chrono::Utc::now())
+        ])?;
+    let horizon = due_at - chrono::TimeDelta::days(crate::CLAIMS_KEPT_DAYS);
+    conn.prepare_cached("DELETE FROM job_claims WHERE job = ?1 AND due_at < ?2")?
+        .execute(rusqlite::params![job, ts(horizon)])?;
+    Ok(inserted == 1)
+}
+
 fn decode_run(r: &Row<'_>) -> Result<JobRun, StoreError> {
     let o: String = r.get(4)?;
     Ok(JobRun {

@@ -233,6 +233,17 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn claim_job_occurrence(
+        &self,
+        job: &str,
+        due_at: Timestamp,
+        claimant: &str,
+    ) -> Result<bool, StoreError> {
+        let (job, claimant) = (job.to_string(), claimant.to_string());
+        self.write(move |c| runs::claim(c, &job, due_at, &claimant))
+            .await
+    }
+
     async fn audit(&self, record: &AuditRecord) -> Result<i64, StoreError> {
         let r = record.clone();
         self.write(move |c| runs::audit(c, &r)).await

@@ -24,8 +24,8 @@ pub async fn store_on(url: &str) -> PgStore {
         .expect("connect the store")
 }
 
-/// The thirteen tables, every one under row-level security.
-pub const TABLES: [&str; 13] = [
+/// The fourteen tables, every one under row-level security.
+pub const TABLES: [&str; 14] = [
     "performance_logs",
     "performance_alerts",
     "database_statistics",
@@ -39,6 +39,7 @@ pub const TABLES: [&str; 13] = [
     "job_runs",
     "audit_log",
     "api_keys",
+    "job_claims",
 ];
 
 /// `base` with another user and password.

@@ -40,7 +40,48 @@ pub fn audit_record(at: Timestamp, actor: &str, n: i64) -> AuditRecord {
 /// The area.
 pub async fn run(store: &dyn Store) {
     job_runs(store).await;
+    claims(store).await;
     audit(store).await;
+}
+
+/// Claims of job occurrences: the first claim wins, per job and due time;
+/// claims a week older than a newer one of the same job are forgotten.
+async fn claims(store: &dyn Store) {
+    let t = sec(DAY, 50);
+    let claim = async |job: &str, at, who: &str| {
+        store
+            .claim_job_occurrence(job, at, who)
+            .await
+            .expect("claim")
+    };
+    assert!(claim("suite-claim", t, "instance-a").await);
+    assert!(
+        !claim("suite-claim", t, "instance-b").await,
+        "already claimed"
+    );
+    assert!(
+        !claim("suite-claim", t, "instance-a").await,
+        "even by itself"
+    );
+    assert!(
+        claim("suite-claim-other", t, "instance-b").await,
+        "another job"
+    );
+    let next = t + chrono::TimeDelta::minutes(5);
+    assert!(
+        claim("suite-claim", next, "instance-b").await,
+        "next occurrence"
+    );
+    let week_later = t + chrono::TimeDelta::days(pgpulse_store::CLAIMS_KEPT_DAYS + 1);
+    assert!(claim("suite-claim", week_later, "instance-a").await);
+    assert!(
+        claim("suite-claim", t, "instance-c").await,
+        "forgotten after a week"
+    );
+    assert!(
+        !claim("suite-claim-other", t, "instance-c").await,
+        "other jobs' claims are kept"
+    );
 }
 
 async fn job_runs(store: &dyn Store) {
