@@ -7,7 +7,9 @@
 //! mix, run through pgpulse with the cache on, twice (cold, then warm),
 //! each followed by the stale-read self-check. pgpulse runs as `serve`
 //! does (API, dashboard, store in a temporary directory, scheduled jobs),
-//! and the demo prints the dashboard's URL and an admin API key.
+//! and the demo prints the dashboard's URL and an admin API key. Then the
+//! workload goes on at a lower rate until Ctrl-C, so the dashboard stays
+//! live.
 //!
 //! For tests: `PGPULSE_DEMO_SIZE=quick` seeds the small data set and
 //! `PGPULSE_DEMO_SECONDS=N` shortens each workload run.
@@ -100,9 +102,51 @@ pub async fn run(upstream: Option<String>) -> anyhow::Result<()> {
              POST /api/performance/optimize-indexes finds the missing index"
         );
     }
+    // The dashboard stays live: the workload goes on, gently, until Ctrl-C.
+    let live = tokio::spawn(live_workload(through(&cluster, port)));
+    eprintln!(
+        "pgpulse demo: the workload goes on at {LIVE_RATE} operations/s so that the dashboard \
+         stays live"
+    );
     eprintln!("pgpulse demo: press Ctrl-C to stop and clean up");
     tokio::signal::ctrl_c().await?;
+    live.abort();
     stop(running, cluster, dir).await
+}
+
+/// The connection settings of the workload through pgpulse.
+fn through(cluster: &PgCluster, port: u16) -> tokio_postgres::Config {
+    // A new config: `host()` / `port()` on a parsed one would add a second
+    // address (tried in order), not replace the first.
+    let mut through = tokio_postgres::Config::new();
+    through
+        .host("127.0.0.1")
+        .port(port)
+        .user(cluster.user())
+        .password(cluster.password())
+        .dbname("medspa");
+    through
+}
+
+/// The workload after the measured runs, while the demo waits for Ctrl-C:
+/// [`LIVE_RATE`] operations a second in 10 s rounds with new seeds, so the
+/// dashboard's charts, slow queries, alerts and the index advisor keep
+/// getting data. A failed round is logged and retried after a pause.
+async fn live_workload(config: tokio_postgres::Config) {
+    for seed in 3u64.. {
+        let round = crate::medspa::run_workload(&crate::medspa::WorkloadOptions {
+            config: config.clone(),
+            clients: 8,
+            duration: std::time::Duration::from_secs(10),
+            seed,
+            rate: Some(LIVE_RATE),
+        })
+        .await;
+        if let Err(e) = round {
+            tracing::warn!(error = %e, "demo: live workload round failed; retrying in 5 s");
+            tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+        }
+    }
 }
 
 /// Seeds the med-spa database (directly) and runs its workload through
@@ -143,15 +187,7 @@ async fn run_medspa(
         medspa::seed(&client, size, &bar).await?;
         bar.finish_and_clear();
     }
-    // A new config: `host()` / `port()` on a parsed one would add a second
-    // address (tried in order), not replace the first.
-    let mut through = tokio_postgres::Config::new();
-    through
-        .host("127.0.0.1")
-        .port(port)
-        .user(cluster.user())
-        .password(cluster.password())
-        .dbname("medspa");
+    let through = through(cluster, port);
     let seconds = std::env::var("PGPULSE_DEMO_SECONDS")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -208,6 +244,10 @@ async fn run_medspa(
 /// clinic chain, well below what 2 cores serve, so the dashboard stays
 /// responsive.
 const DEMO_RATE: f64 = 100.0;
+
+/// The rate of the workload that keeps the dashboard live after the
+/// measured runs: a quieter hour of the same clinics.
+const LIVE_RATE: f64 = 30.0;
 
 fn print_pools(handle: &ProxyHandle) {
     for p in handle.pools() {

@@ -1,6 +1,7 @@
 //! `pgpulse demo` end to end (small data set, short runs): it seeds, runs
 //! the workload through pgpulse with no errors and no stale reads, stays
-//! up, and Ctrl-C stops everything it started.
+//! up with the workload going on (the dashboard stays live), and Ctrl-C
+//! stops everything it started.
 #![allow(clippy::unwrap_used)]
 
 use std::io::{BufRead, BufReader};
@@ -92,6 +93,29 @@ fn demo_runs_the_workload_and_ctrl_c_cleans_up() {
     let (status, page) = http_get(http_port, "/dashboard/", "");
     assert_eq!(status, 200, "{page}");
     assert!(page.contains("<html") || page.contains("<!doctype") || page.contains("<!DOCTYPE"));
+
+    // The workload goes on after the measured runs: the pools keep
+    // counting statements.
+    let queries = || {
+        let (status, body) = http_get(http_port, "/api/performance/connection-pool", &key);
+        assert_eq!(status, 200, "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        v["current"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["queries"].as_u64().unwrap())
+            .sum::<u64>()
+    };
+    let before = queries();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while queries() <= before {
+        assert!(
+            Instant::now() < deadline,
+            "no statement through pgpulse in 30 s after the measured runs"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
 
     // Ctrl-C.
     // SAFETY: plain kill(2) on our own child's pid.
