@@ -25,11 +25,18 @@ use crate::config::{self, Config};
 /// Raises the soft open-file limit to the hard one (a distribution's
 /// default soft limit, 1024, caps `max_client_conn` far below its default
 /// of 10,000) and warns when the hard limit is still too low for
-/// `max_client_conn` clients plus their servers.
+/// `max_client_conn` clients plus their servers. (It used to count one
+/// server per client, which warned at every start with the defaults on a
+/// machine whose hard limit is 20,000.)
 fn check_open_files(opts: &ProxyOptions) {
-    // Clients, up to as many server connections, and slack for the
-    // listener, the stores, the feeds and the API.
-    let need = (opts.max_client_conn as u64).saturating_mul(2) + 64;
+    // Clients, the servers of one pool per configured user (at least one;
+    // PgBouncer's rule of thumb counts pools the same way), and slack for
+    // the listener, the stores, the feeds and the API.
+    let pool = (opts.pool.default_pool_size + opts.pool.reserve_pool_size) as u64;
+    let pools = opts.users.len().max(1) as u64;
+    let need = (opts.max_client_conn as u64)
+        .saturating_add(pool.saturating_mul(pools))
+        .saturating_add(64);
     match crate::os::raise_nofile_limit() {
         Ok(limit) if limit < need => tracing::warn!(
             limit,
