@@ -166,6 +166,56 @@ fn cache(out: &mut Out, state: &ApiState) {
             *n as f64,
         );
     }
+    let Some(l2) = &s.l2 else {
+        return;
+    };
+    let flag = |b: bool| if b { 1.0 } else { 0.0 };
+    for (name, kind, help, value) in [
+        (
+            "pgpulse_cache_l2_hits_total",
+            "counter",
+            "Lookups served from Redis (L2).",
+            l2.hits as f64,
+        ),
+        (
+            "pgpulse_cache_l2_misses_total",
+            "counter",
+            "L2 lookups that found no current entry.",
+            l2.misses as f64,
+        ),
+        (
+            "pgpulse_cache_l2_errors_total",
+            "counter",
+            "Failed or timed-out Redis operations.",
+            l2.errors as f64,
+        ),
+        (
+            "pgpulse_cache_l2_invalidations_pending",
+            "gauge",
+            "Invalidations waiting for Redis.",
+            l2.invalidations_pending as f64,
+        ),
+        (
+            "pgpulse_cache_l2_resyncs_total",
+            "counter",
+            "Times the L1 was forgotten because invalidations may have been lost.",
+            l2.resyncs as f64,
+        ),
+        (
+            "pgpulse_cache_l2_breaker_open",
+            "gauge",
+            "1 while the Redis circuit breaker is open (L1 only).",
+            flag(l2.breaker_open),
+        ),
+        (
+            "pgpulse_cache_l2_subscribed",
+            "gauge",
+            "1 while the invalidation subscription is up.",
+            flag(l2.subscribed),
+        ),
+    ] {
+        out.one(name, kind, help, value);
+    }
 }
 
 fn insight(out: &mut Out, state: &ApiState) {

@@ -1,5 +1,6 @@
 //! Wiring of `pgpulse-cache`: its settings from the config, and the admin
-//! console items `SHOW CACHE`, `SHOW CACHE_REFUSALS` and `SHOW CACHE_TABLES`.
+//! console items `SHOW CACHE`, `SHOW CACHE_REFUSALS`, `SHOW CACHE_TABLES` and
+//! `SHOW CACHE_L2`.
 
 use pgpulse_cache::{Cache, CacheConfig, CacheMode};
 use pgpulse_proxy::{AdminExtension, ConsoleTable};
@@ -72,7 +73,7 @@ pub struct CacheConsole(pub Option<Cache>);
 
 impl AdminExtension for CacheConsole {
     fn items(&self) -> Vec<&'static str> {
-        vec!["CACHE", "CACHE_REFUSALS", "CACHE_TABLES"]
+        vec!["CACHE", "CACHE_REFUSALS", "CACHE_TABLES", "CACHE_L2"]
     }
 
     fn show(&self, item: &str) -> Option<ConsoleTable> {
@@ -81,6 +82,7 @@ impl AdminExtension for CacheConsole {
                 "CACHE" => Some((vec!["mode"], vec![vec![Some("off".to_owned())]])),
                 "CACHE_REFUSALS" => Some((vec!["reason", "count"], Vec::new())),
                 "CACHE_TABLES" => Some((vec!["table"], Vec::new())),
+                "CACHE_L2" => Some((vec!["redis"], Vec::new())),
                 _ => None,
             };
         };
@@ -140,6 +142,41 @@ impl AdminExtension for CacheConsole {
                             Some(format!("{:.4}", c.hit_rate)),
                             n(c.fills),
                             n(c.invalidations),
+                        ]
+                    })
+                    .collect(),
+            )),
+            // One row while Redis is configured, none without it.
+            "CACHE_L2" => Some((
+                vec![
+                    "hits",
+                    "misses",
+                    "errors",
+                    "stores",
+                    "invalidations_sent",
+                    "invalidations_received",
+                    "invalidations_pending",
+                    "resyncs",
+                    "breaker_open",
+                    "subscribed",
+                    "namespace",
+                    "feed_starts_covered",
+                ],
+                s.l2.iter()
+                    .map(|l| {
+                        vec![
+                            n(l.hits),
+                            n(l.misses),
+                            n(l.errors),
+                            n(l.stores),
+                            n(l.invalidations_sent),
+                            n(l.invalidations_received),
+                            n(l.invalidations_pending),
+                            n(l.resyncs),
+                            Some(l.breaker_open.to_string()),
+                            Some(l.subscribed.to_string()),
+                            l.namespace.clone(),
+                            n(l.feed_starts_covered),
                         ]
                     })
                     .collect(),

@@ -1,7 +1,8 @@
 //! The cache through `pgpulse serve` with zero config (mode `auto`): a hot
 //! read is served from the cache, `SHOW CACHE` / `SHOW CACHE_REFUSALS` /
-//! `SHOW CACHE_TABLES` on the admin console report it, and
-//! `PGPULSE_CACHE_MODE=off` turns it off.
+//! `SHOW CACHE_TABLES` on the admin console report it,
+//! `PGPULSE_CACHE_MODE=off` turns it off, and `SHOW CACHE_L2` reports the
+//! Redis L2 when `REDIS_URL` is set.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -9,7 +10,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{psql, serve, serve_with};
-use pgpulse_testkit::PgCluster;
+use pgpulse_testkit::{PgCluster, RedisServer};
 
 fn text(out: &std::process::Output) -> String {
     assert!(
@@ -81,4 +82,33 @@ fn cache_mode_off_serves_nothing_from_the_cache() {
         );
     }
     assert_eq!(text(&psql(pg, served.port, "pgpulse", "SHOW CACHE")), "off");
+}
+
+#[test]
+fn show_cache_l2_reports_redis_when_configured() {
+    let pg = PgCluster::shared();
+    let without = serve(pg);
+    assert_eq!(
+        text(&psql(pg, without.port, "pgpulse", "SHOW CACHE_L2")),
+        "",
+        "no Redis, no row"
+    );
+    let redis = RedisServer::start().unwrap();
+    let served = serve_with(pg, &[("REDIS_URL", &redis.url())]);
+    // Subscribed and namespaced by the cluster's system identifier once
+    // the server has answered.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let row = text(&psql(pg, served.port, "pgpulse", "SHOW CACHE_L2"));
+        let cols: Vec<&str> = row.split('|').collect();
+        assert_eq!(cols.len(), 12, "{row}");
+        let (breaker_open, subscribed, namespace) = (cols[8], cols[9], cols[10]);
+        if subscribed == "true" && !namespace.is_empty() {
+            assert_eq!(breaker_open, "false", "{row}");
+            assert!(namespace.bytes().all(|b| b.is_ascii_digit()), "{row}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "L2 never ready: {row}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

@@ -228,6 +228,28 @@ pub(crate) struct L2View {
     errors: u64,
     /// Entries written.
     stores: u64,
+    /// Entries not written (breaker open, too many in flight).
+    stores_skipped: u64,
+    /// Invalidations published.
+    invalidations_sent: u64,
+    /// Other instances' invalidations applied.
+    invalidations_received: u64,
+    /// Invalidations waiting for Redis.
+    invalidations_pending: u64,
+    /// Times the L1 was forgotten because invalidations may have been lost.
+    resyncs: u64,
+    /// Times the circuit breaker opened.
+    breaker_trips: u64,
+    /// The breaker is open: L1 only.
+    breaker_open: bool,
+    /// The invalidation subscription is up.
+    subscribed: bool,
+    /// The key namespace, once known (null before).
+    #[schema(required = true)]
+    namespace: Option<String>,
+    /// Change-feed starts that kept the shared entries (another instance's
+    /// feed covered the time before them).
+    feed_starts_covered: u64,
 }
 
 /// The cache's live statistics.
@@ -289,6 +311,16 @@ impl CacheLive {
                 misses: l.misses,
                 errors: l.errors,
                 stores: l.stores,
+                stores_skipped: l.stores_skipped,
+                invalidations_sent: l.invalidations_sent,
+                invalidations_received: l.invalidations_received,
+                invalidations_pending: l.invalidations_pending,
+                resyncs: l.resyncs,
+                breaker_trips: l.breaker_trips,
+                breaker_open: l.breaker_open,
+                subscribed: l.subscribed,
+                namespace: l.namespace.clone(),
+                feed_starts_covered: l.feed_starts_covered,
             }),
         }
     }
