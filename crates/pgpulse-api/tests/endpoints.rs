@@ -433,6 +433,46 @@ async fn every_endpoint_answers_an_admin_with_real_rows() {
     live.shutdown();
 }
 
+/// With a Redis L2 (a real server), `/cache-stats` carries its state and
+/// `/metrics` its `pgpulse_cache_l2_*` figures.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_redis_l2_shows_in_cache_stats_and_metrics() {
+    let h = Harness::new("api_l2").await;
+    let redis = pgpulse_testkit::RedisServer::start().unwrap();
+    let cache = pgpulse_cache::Cache::new(pgpulse_cache::CacheConfig {
+        redis_url: Some(redis.url()),
+        ..pgpulse_cache::CacheConfig::default()
+    });
+    let mut o = h.options();
+    o.cache = Some(cache);
+    let app = app(ApiState::new(o).unwrap());
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let l2 = loop {
+        let (s, b) = get(&app, "/api/performance/cache-stats", &h.admin_key).await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        let l2 = b["live"]["l2"].clone();
+        if l2["subscribed"] == true {
+            break l2;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never subscribed: {b}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(l2["breaker_open"], false, "{l2}");
+    assert_eq!(l2["namespace"], "default", "no upstream: {l2}");
+    assert_eq!(l2["feed_starts_covered"], 0, "{l2}");
+    let (_, _, m) = send(&app, request("GET", "/metrics", None, None)).await;
+    let m = m.as_str().unwrap();
+    assert!(m.contains("pgpulse_cache_l2_subscribed 1\n"), "{m}");
+    assert!(m.contains("pgpulse_cache_l2_breaker_open 0\n"), "{m}");
+    assert!(
+        m.contains("# TYPE pgpulse_cache_l2_hits_total counter\n"),
+        "{m}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_queries_fall_back_to_the_live_ring_while_the_store_has_none() {
     let h = Harness::new("api_slow_live").await;
