@@ -41,7 +41,7 @@
 //! "every change committed up to LSN L is invalidated in Redis"
 //! (`pgpulse:{ns}:c:{database}`, fields `n`, a record number, and `lsn`).
 //! A starting feed reads the record number just before creating its slot,
-//! then waits up to [`COVERAGE_WAIT`] for a *newer* record with an LSN at
+//! then waits up to [`COVERAGE_WAIT`](coverage::COVERAGE_WAIT) for a *newer* record with an LSN at
 //! or past its slot's consistent point: every change committed before that point
 //! was then invalidated in Redis by a feed that is running now, and every
 //! later one is decoded by this feed, so it invalidates only its own L1.
@@ -64,6 +64,7 @@
 //! a trigger on (triggers mode, one warning each), and in pgoutput mode
 //! whatever the publication leaves out.
 
+mod coverage;
 mod decode;
 mod replication;
 mod triggers;
@@ -79,6 +80,8 @@ use tokio_postgres::AsyncMessage;
 use crate::config::FeedMode;
 use crate::invalidator::Invalidator;
 
+use coverage::Claims;
+pub(crate) use coverage::Hold;
 use replication::{Decoder, Slot};
 use triggers::Scope;
 
@@ -94,12 +97,6 @@ const BACKOFF_MAX: Duration = Duration::from_secs(5);
 const STABLE: Duration = Duration::from_secs(10);
 /// How often triggers are installed on tables that lack them.
 const REINSTALL: Duration = Duration::from_secs(60);
-/// How long a starting feed waits for another feed's coverage record
-/// (module doc, "Coverage"); a running feed records within a poll or two.
-pub(crate) const COVERAGE_WAIT: Duration = Duration::from_secs(2);
-/// Coverage claims waiting for Redis to confirm their invalidations.
-const MAX_CLAIMS: usize = 64;
-
 /// Starts the change feed of one database.
 pub(crate) fn spawn(
     pg: pgpulse_upstream::Upstream,
@@ -131,42 +128,10 @@ pub(crate) fn spawn(
         warnings: Warnings::default(),
         refusals: triggers::Refusals::default(),
         unlogged_uncovered: false,
-        claims: std::collections::VecDeque::new(),
-        recorded: 0,
+        claims: Claims::default(),
         hold: Some(hold),
     };
     tokio::spawn(feed.run())
-}
-
-/// Keeps this instance from reading the Redis L2 of a database while it
-/// lives (a feed deciding whether its start invalidates the database in
-/// Redis); released when dropped.
-pub(crate) struct Hold {
-    invalidator: Invalidator,
-    database: Arc<str>,
-}
-
-impl Hold {
-    pub(crate) fn new(invalidator: Invalidator, database: Arc<str>) -> Hold {
-        invalidator.l2_hold(&database);
-        Hold {
-            invalidator,
-            database,
-        }
-    }
-}
-
-impl Drop for Hold {
-    fn drop(&mut self) {
-        self.invalidator.l2_release(&self.database);
-    }
-}
-
-/// Whether coverage record `(number, lsn)` covers a slot whose
-/// consistent point is `start`, when `seen` was the record number read
-/// before the slot was made: newer than the slot, and at or past its start.
-fn covers((number, lsn): (u64, u64), seen: u64, start: u64) -> bool {
-    number > seen && lsn >= start
 }
 
 /// Why a setup step failed.
@@ -284,11 +249,8 @@ struct Feed {
     /// Decoding mode: some unlogged table has no trigger (its writes are
     /// not in the WAL), so the slot's progress is not coverage.
     unlogged_uncovered: bool,
-    /// (LSN decoded up to, the L2 mark after its invalidations were
-    /// queued), oldest first: recorded once Redis confirms the mark.
-    claims: std::collections::VecDeque<(u64, u64)>,
-    /// The last LSN recorded as coverage by this session.
-    recorded: u64,
+    /// This session's coverage claims waiting for Redis.
+    claims: Claims,
     /// The first session's hold, taken before the catalog was installed.
     hold: Option<Hold>,
 }
@@ -368,8 +330,7 @@ impl Feed {
         // Anything written before the feed existed is unknown, unless
         // another feed provably invalidated it in Redis (module doc,
         // "Coverage"); this instance's L1 is invalidated either way.
-        self.claims.clear();
-        self.recorded = 0;
+        self.claims = Claims::default();
         let covered = match (&method, seen) {
             (Method::Decoding(slot), Some(seen)) if slot.complete && !self.unlogged_uncovered => {
                 self.covered_by_others(seen, slot.start).await
@@ -552,7 +513,7 @@ impl Feed {
                             self.invalidate(names);
                         }
                         if slot.complete && !self.unlogged_uncovered {
-                            self.claim(slot.decoded_upto());
+                            self.claims.claim(&self.invalidator, &self.database, slot.decoded_upto());
                         }
                     } else if conn.client.is_closed() {
                         return Some("connection closed".into());
@@ -591,74 +552,6 @@ impl Feed {
         }
     }
 
-    /// The current coverage record's number, read before the slot is
-    /// made; `None` without an L2, or when Redis does not answer within
-    /// [`COVERAGE_WAIT`] (its namespace may be resolving right after the
-    /// instance started).
-    async fn coverage_seen(&self) -> Option<u64> {
-        self.invalidator.l2_mark()?;
-        let deadline = tokio::time::Instant::now() + COVERAGE_WAIT;
-        loop {
-            if let Some((seen, _)) = self.invalidator.l2_coverage(&self.database).await {
-                return Some(seen);
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return None;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    /// Waits up to [`COVERAGE_WAIT`] for a coverage record newer than
-    /// `seen` (read before the slot was made) that reaches `start`, the
-    /// slot's consistent point (module doc, "Coverage").
-    async fn covered_by_others(&self, seen: u64, start: u64) -> bool {
-        let deadline = tokio::time::Instant::now() + COVERAGE_WAIT;
-        loop {
-            tokio::time::sleep(self.poll.min(Duration::from_millis(100))).await;
-            match self.invalidator.l2_coverage(&self.database).await {
-                Some(record) if covers(record, seen, start) => return true,
-                Some(_) => {}
-                None => return false,
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return false;
-            }
-        }
-    }
-
-    /// After a poll: everything committed up to `upto` is decoded and its
-    /// invalidations queued. Records the newest claim whose invalidations
-    /// Redis has confirmed.
-    fn claim(&mut self, upto: Option<u64>) {
-        let (Some(mark), Some(confirmed)) =
-            (self.invalidator.l2_mark(), self.invalidator.l2_confirmed())
-        else {
-            return;
-        };
-        if let Some(lsn) = upto
-            && lsn > self.recorded
-            && self.claims.back().is_none_or(|(last, _)| lsn > *last)
-        {
-            if self.claims.len() == MAX_CLAIMS {
-                self.claims.pop_front();
-            }
-            self.claims.push_back((lsn, mark));
-        }
-        let mut ready = None;
-        while let Some(&(lsn, m)) = self.claims.front() {
-            if m > confirmed {
-                break;
-            }
-            ready = Some(lsn);
-            self.claims.pop_front();
-        }
-        if let Some(lsn) = ready {
-            self.recorded = lsn;
-            self.invalidator.l2_record_coverage(&self.database, lsn);
-        }
-    }
-
     /// Relations (by `relname`) were written: invalidates them, or the
     /// whole database for a name the cache cannot match.
     ///
@@ -687,25 +580,5 @@ impl Feed {
     /// Anything in the database may have changed.
     fn invalidate_database(&self) {
         self.invalidator.database_everywhere(&self.database);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::covers;
-
-    #[test]
-    fn only_a_newer_record_at_or_past_the_slot_covers_it() {
-        // Newer, and past the slot's start: covered.
-        assert!(covers((8, 1000), 7, 900));
-        assert!(covers((8, 900), 7, 900));
-        // Newer but short of the start: writes just before it are unknown.
-        assert!(!covers((8, 899), 7, 900));
-        // Far past the start, but not newer than the slot: it may claim a
-        // history that a restore or rollback threw away.
-        assert!(!covers((7, u64::MAX), 7, 900));
-        assert!(!covers((3, u64::MAX), 7, 900));
-        // No record at all (number 0).
-        assert!(!covers((0, 0), 0, 900));
     }
 }

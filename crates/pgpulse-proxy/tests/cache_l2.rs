@@ -121,20 +121,27 @@ fn runtime() -> tokio::runtime::Runtime {
 
 const READ: &str = "SELECT v FROM t WHERE id = 1";
 
-/// Instance A fills; instance B, ready, serves it from L2 (a hit, and an
-/// L2 hit); after a write through A, once B has heard of it, B serves the
-/// new value.
-#[test]
-fn an_entry_filled_by_one_instance_is_served_by_another() {
-    common::init_tracing();
+/// A fresh Redis, and a fresh database `name` on the shared cluster with
+/// table `t` holding `(1, 'one')`.
+fn redis_and_table(name: &str) -> (RedisServer, String) {
     let redis = RedisServer::start().unwrap();
-    let db = cluster().fresh_database("cache_l2_shared").unwrap();
+    let db = cluster().fresh_database(name).unwrap();
     cluster()
         .psql(
             &db,
             "CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t VALUES (1, 'one');",
         )
         .unwrap();
+    (redis, db)
+}
+
+/// Instance A fills; instance B, ready, serves it from L2 (a hit, and an
+/// L2 hit); after a write through A, once B has heard of it, B serves the
+/// new value.
+#[test]
+fn an_entry_filled_by_one_instance_is_served_by_another() {
+    common::init_tracing();
+    let (redis, db) = redis_and_table("cache_l2_shared");
     let a = start(config(&redis), None);
     let b = start(config(&redis), None);
     runtime().block_on(async {
@@ -173,14 +180,7 @@ fn an_entry_filled_by_one_instance_is_served_by_another() {
 #[test]
 fn an_instance_started_next_to_a_running_one_serves_what_it_cached() {
     common::init_tracing();
-    let redis = RedisServer::start().unwrap();
-    let db = cluster().fresh_database("cache_l2_covered").unwrap();
-    cluster()
-        .psql(
-            &db,
-            "CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t VALUES (1, 'one');",
-        )
-        .unwrap();
+    let (redis, db) = redis_and_table("cache_l2_covered");
     let a = start(config(&redis), None);
     let rt = runtime();
     let ca = rt.block_on(async {
@@ -227,14 +227,7 @@ fn an_instance_started_next_to_a_running_one_serves_what_it_cached() {
 #[test]
 fn an_instance_started_after_an_unseen_write_does_not_serve_older_entries() {
     common::init_tracing();
-    let redis = RedisServer::start().unwrap();
-    let db = cluster().fresh_database("cache_l2_uncovered").unwrap();
-    cluster()
-        .psql(
-            &db,
-            "CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t VALUES (1, 'one');",
-        )
-        .unwrap();
+    let (redis, db) = redis_and_table("cache_l2_uncovered");
     let rt = runtime();
     let a = start(config(&redis), None);
     rt.block_on(async {
