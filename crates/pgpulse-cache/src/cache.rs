@@ -16,6 +16,7 @@ use crate::config::{CacheConfig, CacheMode};
 use crate::generations::Generations;
 use crate::invalidator::Invalidator;
 use crate::key::Key;
+use crate::l1::{Entry, L1};
 use crate::policy::AutoState;
 use crate::reason::NocacheReason;
 use crate::stats::Stats;
@@ -33,14 +34,6 @@ pub struct Plan {
     pub fingerprint: u64,
     /// A rule allows it (auto mode admits it at once).
     pub(crate) allowed: bool,
-}
-
-/// A cached reply.
-#[derive(Debug)]
-struct Entry {
-    bytes: Bytes,
-    stamp: u64,
-    expires: Instant,
 }
 
 /// An L1 entry as a lookup sees it.
@@ -108,7 +101,7 @@ pub(crate) struct Inner {
     /// Rules added at run time ([`Cache::add_rule`]), after the config's.
     pub(crate) added_rules: RwLock<Vec<crate::config::CacheRule>>,
     mode: AtomicU8,
-    l1: moka::sync::Cache<Key, Arc<Entry>, crate::key::KeyHasherBuilder>,
+    l1: L1,
     pub gens: Generations,
     flights: Mutex<HashMap<Key, Arc<Notify>>>,
     pub(crate) dbs: RwLock<HashMap<Arc<str>, Arc<DbState>>>,
@@ -170,22 +163,7 @@ impl Cache {
     pub fn new(config: CacheConfig) -> Cache {
         let stats = Stats::default();
         let evictions = stats.evictions.clone();
-        let l1 = moka::sync::Cache::builder()
-            .max_capacity(config.max_bytes)
-            .weigher(|_k: &Key, e: &Arc<Entry>| {
-                // Bytes of the reply plus a fixed overhead for the entry.
-                u32::try_from(e.bytes.len() + 128).unwrap_or(u32::MAX)
-            })
-            .time_to_live(
-                (config.ttl + config.stale_while_revalidate.unwrap_or_default())
-                    .max(Duration::from_millis(1)),
-            )
-            .eviction_listener(move |_k, _v, cause| {
-                if cause == moka::notification::RemovalCause::Size {
-                    evictions.fetch_add(1, Ordering::Relaxed);
-                }
-            })
-            .build_with_hasher(crate::key::KeyHasherBuilder);
+        let l1 = L1::new(config.max_bytes, config.max_entry_bytes, evictions);
         let cache = Cache {
             inner: Arc::new(Inner {
                 mode: AtomicU8::new(mode_to_u8(config.mode)),
@@ -201,6 +179,24 @@ impl Cache {
                 tasks: Mutex::new(Vec::new()),
             }),
         };
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            // Drops entries past their TTL that no lookup comes back for.
+            let weak = Arc::downgrade(&cache.inner);
+            let grace = cache
+                .inner
+                .config
+                .stale_while_revalidate
+                .unwrap_or_default();
+            cache.inner.own(runtime.spawn(async move {
+                let mut tick = tokio::time::interval(crate::l1::SWEEP_EVERY);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tick.tick().await;
+                    let Some(inner) = weak.upgrade() else { return };
+                    inner.l1.sweep(Instant::now(), grace);
+                }
+            }));
+        }
         if let Some(url) = cache.inner.config.redis_url.clone() {
             let config = &cache.inner.config;
             match crate::redis::RedisL2::start(
@@ -242,10 +238,9 @@ impl Cache {
     /// Statistics.
     pub fn stats(&self) -> crate::stats::CacheStats {
         let l1 = &self.inner.l1;
-        l1.run_pending_tasks();
         self.inner.stats.snapshot(
-            l1.entry_count(),
-            l1.weighted_size(),
+            l1.len(),
+            l1.bytes(),
             self.inner.l2.get().map(|l2| l2.stats()),
         )
     }
@@ -423,18 +418,18 @@ impl Cache {
             }
         }
         // Invalidated (never served, whatever the policy) or too old.
-        self.inner.l1.invalidate(&key);
+        self.inner.l1.remove(&key);
         L1State::Absent
     }
 
     fn l1_put(&self, key: Key, plan: &Plan, stamp: u64, bytes: Bytes) {
         self.inner.l1.insert(
             key,
-            Arc::new(Entry {
+            Entry {
                 bytes,
                 stamp,
                 expires: Instant::now() + plan.ttl,
-            }),
+            },
         );
     }
 

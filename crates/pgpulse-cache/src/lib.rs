@@ -16,6 +16,7 @@ mod feed;
 mod generations;
 mod invalidator;
 mod key;
+mod l1;
 mod loader;
 mod plan;
 mod policy;
