@@ -35,6 +35,7 @@ fn event<'a>(bind: &'a pgpulse_wire::Message) -> EventRef<'a> {
         rows: 20,
         error: None,
         cache: CacheOutcome::Miss,
+        normalized: None,
     }
 }
 

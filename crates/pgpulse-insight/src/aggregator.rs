@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
-use pgpulse_sql::Normalized;
+use pgpulse_sql::Fingerprint;
 
 use crate::clock::Clock;
 use crate::event::StatementEvent;
@@ -52,7 +52,9 @@ pub(crate) struct Aggregator {
 /// A normalized event waiting for the registry lock.
 struct Prepared {
     event: StatementEvent,
-    normalized: Normalized,
+    fingerprint: Fingerprint,
+    /// The normalized text; taken by the registry for a new statement.
+    normalized: Option<Arc<str>>,
 }
 
 impl Aggregator {
@@ -128,7 +130,7 @@ impl Aggregator {
             for (i, p) in batch.iter_mut().enumerate() {
                 let e = &p.event;
                 let key = Key {
-                    fingerprint: p.normalized.fingerprint,
+                    fingerprint: p.fingerprint,
                     database: e.session.database.clone(),
                     user: e.session.user.clone(),
                 };
@@ -140,11 +142,11 @@ impl Aggregator {
                     started_at: e.started_at,
                     completed_at: e.completed_at(),
                 };
-                let text = std::mem::take(&mut p.normalized.text);
-                let query = reg.record(key, || Arc::from(text), &sample);
+                let text = p.normalized.take();
+                let query = reg.record(key, || text.unwrap_or_else(|| Arc::from("")), &sample);
                 seen.push(Seen {
                     session: Arc::as_ptr(&e.session) as usize,
-                    fingerprint: p.normalized.fingerprint,
+                    fingerprint: p.fingerprint,
                     text_hash: text_hash(&e.text),
                     started_at: e.started_at,
                     completed_at: sample.completed_at,
@@ -269,7 +271,7 @@ fn slow_record(p: &Prepared, query: Arc<str>) -> SlowQuery {
     let e = &p.event;
     SlowQuery {
         id: 0,
-        fingerprint: p.normalized.fingerprint,
+        fingerprint: p.fingerprint,
         query,
         started_at: e.started_at,
         duration: e.duration,
@@ -284,7 +286,23 @@ fn slow_record(p: &Prepared, query: Arc<str>) -> SlowQuery {
     }
 }
 
-fn prepare(event: StatementEvent) -> Prepared {
-    let normalized = pgpulse_sql::normalize(&String::from_utf8_lossy(&event.text));
-    Prepared { event, normalized }
+fn prepare(mut event: StatementEvent) -> Prepared {
+    if let Some((text, fingerprint)) = event.normalized.take() {
+        return Prepared {
+            event,
+            fingerprint,
+            normalized: Some(text),
+        };
+    }
+    // Valid UTF-8 (every text from the proxy) borrows; only invalid bytes
+    // pay for the lossy copy.
+    let normalized = match std::str::from_utf8(&event.text) {
+        Ok(text) => pgpulse_sql::normalize(text),
+        Err(_) => pgpulse_sql::normalize(&String::from_utf8_lossy(&event.text)),
+    };
+    Prepared {
+        event,
+        fingerprint: normalized.fingerprint,
+        normalized: Some(Arc::from(normalized.text)),
+    }
 }

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
+use pgpulse_sql::Fingerprint;
 use pgpulse_wire::Message;
 use serde::Serialize;
 
@@ -129,6 +130,11 @@ pub struct StatementEvent {
     pub error: Option<SqlState>,
     /// What the cache did.
     pub cache: CacheOutcome,
+    /// `text`'s normalized form and fingerprint, when the proxy already
+    /// made them (the cache analyses every statement it looks up): insight
+    /// then skips normalizing `text` again. Must be exactly what
+    /// `pgpulse_sql::normalize(text)` gives; `None` and insight normalizes.
+    pub normalized: Option<(Arc<str>, Fingerprint)>,
 }
 
 impl StatementEvent {
@@ -150,6 +156,7 @@ impl StatementEvent {
             rows: 0,
             error: None,
             cache: CacheOutcome::Bypass,
+            normalized: None,
         }
     }
 

@@ -49,6 +49,7 @@
 //!                 proxy::CacheOutcome::Hit => C::Hit, proxy::CacheOutcome::Filled => C::Filled,
 //!                 proxy::CacheOutcome::Miss => C::Miss, proxy::CacheOutcome::Bypass => C::Bypass,
 //!             },
+//!             normalized: e.normalized,
 //!         });
 //!     }
 //! }

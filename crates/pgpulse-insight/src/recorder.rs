@@ -16,6 +16,7 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use crossbeam_channel::{Sender, TrySendError};
+use pgpulse_sql::Fingerprint;
 use pgpulse_wire::Message;
 use serde::Serialize;
 
@@ -145,6 +146,9 @@ pub struct EventRef<'a> {
     pub error: Option<&'a str>,
     /// What the cache did.
     pub cache: CacheOutcome,
+    /// The text's normalized form and fingerprint, if already made (see
+    /// [`StatementEvent::normalized`]).
+    pub normalized: Option<(&'a Arc<str>, Fingerprint)>,
 }
 
 /// The handle the proxy calls for every statement. Cheap to clone; `Send +
@@ -186,6 +190,7 @@ impl Recorder {
             rows: e.rows,
             error: e.error.map(|c| SqlState::new(c).unwrap_or(INTERNAL_ERROR)),
             cache: e.cache,
+            normalized: e.normalized.map(|(text, fp)| (text.clone(), fp)),
         };
         self.record(event)
     }
@@ -307,6 +312,7 @@ mod tests {
             rows: 1,
             error: Some("bad!"),
             cache: CacheOutcome::Hit,
+            normalized: None,
         };
         assert!(r.record_ref(&e));
         assert!(r.record_ref(&e));

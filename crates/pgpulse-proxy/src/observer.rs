@@ -46,6 +46,11 @@ pub struct QueryEvent<'a> {
     pub error: Option<&'a str>,
     /// What the cache did.
     pub cache: CacheOutcome,
+    /// `text` normalized, and its fingerprint, when the session already
+    /// analysed the statement (the cache does, for every statement it
+    /// looks up): exactly `pgpulse_sql::normalize(text)`'s, so an observer
+    /// need not normalize again.
+    pub normalized: Option<(&'a std::sync::Arc<str>, pgpulse_sql::Fingerprint)>,
 }
 
 /// Receives statement events from every session.

@@ -89,6 +89,7 @@ impl QueryObserver for InsightObserver {
                 pgpulse_proxy::CacheOutcome::Miss => pgpulse_insight::CacheOutcome::Miss,
                 pgpulse_proxy::CacheOutcome::Bypass => pgpulse_insight::CacheOutcome::Bypass,
             },
+            normalized: e.normalized,
         });
     }
 }

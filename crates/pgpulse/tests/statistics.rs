@@ -76,9 +76,36 @@ const SELECT_TEXT: &str = "SELECT abalance FROM pgbench_accounts WHERE aid = $1"
 
 #[test]
 fn pgbench_statements_are_counted_exactly() {
+    counted_exactly(&[], &["-S", "-M", "prepared"]);
+}
+
+/// Simple protocol with the cache on: the session hands its analysis
+/// (normalized text, fingerprint) to insight with each event, for hits and
+/// misses alike; the counts and the text must be those insight would make.
+#[test]
+fn cached_simple_statements_are_counted_exactly() {
+    // `-S`'s statement over 100 accounts, so most reads hit.
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("select.sql");
+    std::fs::write(
+        &script,
+        "\\set aid random(1, 100)\nSELECT abalance FROM pgbench_accounts WHERE aid = :aid;\n",
+    )
+    .unwrap();
+    let script = script.to_str().unwrap();
+    let hits = counted_exactly(
+        &[("PGPULSE_CACHE_MODE", "all")],
+        &["-f", script, "-M", "simple"],
+    );
+    assert!(hits > 1000, "most reads must hit the cache: {hits}");
+}
+
+/// Runs 2,000 `pgbench -S`-like transactions through `pgpulse serve` and checks
+/// `SHOW QUERIES`; returns the cache hits `SHOW CACHE` counts.
+fn counted_exactly(env: &[(&str, &str)], run: &[&str]) -> u64 {
     let pg = PgCluster::shared();
     let db = pg.fresh_database("stats").unwrap();
-    let served = serve_with(pg, &[]);
+    let served = serve_with(pg, env);
     let pgbench = |args: &[&str]| {
         let out = pg
             .command("pgbench")
@@ -98,9 +125,9 @@ fn pgbench_statements_are_counted_exactly() {
         String::from_utf8(out.stdout).unwrap()
     };
     pgbench(&["-i", "-q", "-s", "1"]);
-    let report = pgbench(&[
-        "-n", "-S", "-M", "prepared", "-c", "4", "-j", "4", "-t", "500",
-    ]);
+    let mut args = vec!["-n", "-c", "4", "-j", "4", "-t", "500"];
+    args.extend_from_slice(run);
+    let report = pgbench(&args);
     let processed: u64 = report
         .lines()
         .find(|l| l.starts_with("number of transactions actually processed"))
@@ -140,6 +167,8 @@ fn pgbench_statements_are_counted_exactly() {
         num("p50_ms") <= num("p95_ms") && num("p95_ms") <= num("p99_ms"),
         "{row:?}"
     );
+    let cache = show_until(pg, served.port, "CACHE", |rows| !rows.is_empty());
+    field(&cache[0], "hits").parse().unwrap()
 }
 
 #[test]

@@ -280,17 +280,24 @@ where
             .query_time_us
             .fetch_add(duration.as_micros() as u64, Ordering::Relaxed);
         self.info.queries.fetch_add(1, Ordering::Relaxed);
+        let text = t.text.as_str();
+        // The cache's analysis of this text, if it made one (one compare).
+        let normalized = match &self.cstate.last {
+            Some((last, a)) if **last == *text => Some((&a.normalized, a.fingerprint)),
+            _ => None,
+        };
         self.shared.observer.on_query(&QueryEvent {
             database: &self.info.database,
             user: &self.info.user,
             application_name: &self.info.application_name,
-            text: t.text.as_str(),
+            text,
             bind: t.bind.as_ref(),
             started_at: t.started_at,
             duration,
             rows: t.rows,
             error: t.error.as_deref(),
             cache: t.cache,
+            normalized,
         });
     }
 }
