@@ -2,7 +2,9 @@
 //! families does it read), lookups through L1 then L2 with single flight,
 //! fills guarded by generations, and invalidation.
 
-use std::collections::HashMap;
+// foldhash: these maps are read on every statement; SipHash was a
+// measurable share of a cache hit (BENCHMARKS.md, session 5).
+use foldhash::{HashMap, HashMapExt};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};

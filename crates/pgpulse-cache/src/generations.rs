@@ -7,7 +7,9 @@
 //! taken before its query was sent. Counters only grow, so an unchanged sum
 //! means every counter is unchanged: the entry (or the fill) is current.
 
-use std::collections::HashMap;
+// foldhash: these maps are read on every statement; SipHash was a
+// measurable share of a cache hit (BENCHMARKS.md, session 5).
+use foldhash::HashMap;
 use std::sync::{Arc, Mutex};
 
 #[derive(Debug, Default)]

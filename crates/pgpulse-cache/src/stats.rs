@@ -1,7 +1,9 @@
 //! Cache statistics: global counters (atomics) and per-fingerprint and
 //! per-table counters (bounded maps).
 
-use std::collections::HashMap;
+// foldhash: these maps are read on every statement; SipHash was a
+// measurable share of a cache hit (BENCHMARKS.md, session 5).
+use foldhash::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 

@@ -77,7 +77,8 @@ impl Entry {
 /// All aggregated state.
 #[derive(Debug)]
 pub(crate) struct Registry {
-    entries: LruCache<Key, Entry>,
+    /// foldhash: hashed on every statement (SipHash was measurable).
+    entries: LruCache<Key, Entry, foldhash::fast::RandomState>,
     digits: u8,
     retention_minutes: u64,
     budget: Budget,
@@ -108,7 +109,7 @@ impl Registry {
     ) -> Self {
         let retention_minutes = (retention.as_secs() / 60).max(1);
         Registry {
-            entries: LruCache::new(cap),
+            entries: LruCache::with_hasher(cap, foldhash::fast::RandomState::default()),
             digits,
             retention_minutes,
             budget: Budget {

@@ -14,7 +14,9 @@
 //! their text, so a 64-bit hash collision can never return the analysis of
 //! another statement. When a shard is full an arbitrary entry is evicted.
 
-use std::collections::HashMap;
+// foldhash: these maps are read on every statement; SipHash was a
+// measurable share of a cache hit (BENCHMARKS.md, session 5).
+use foldhash::{HashMap, HashMapExt};
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 

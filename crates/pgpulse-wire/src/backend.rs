@@ -205,12 +205,18 @@ pub fn command_complete_tag(msg: &Message) -> Result<&str, WireError> {
 /// `"SELECT 3"` → 3, likewise UPDATE, DELETE, MERGE, FETCH, MOVE and COPY;
 /// `None` for tags without a count.
 pub fn command_complete_rows(tag: &str) -> Option<u64> {
+    // No allocation: this runs for every statement (and every cache hit).
     let mut words = tag.split(' ');
     let verb = words.next()?;
-    let rest: Vec<&str> = words.collect();
-    let count = match (verb, rest.as_slice()) {
-        ("INSERT", [_oid, n]) => n,
-        ("SELECT" | "UPDATE" | "DELETE" | "MERGE" | "FETCH" | "MOVE" | "COPY", [n]) => n,
+    let (first, second, extra) = (words.next(), words.next(), words.next());
+    let count = match (verb, first, second, extra) {
+        ("INSERT", Some(_oid), Some(n), None) => n,
+        (
+            "SELECT" | "UPDATE" | "DELETE" | "MERGE" | "FETCH" | "MOVE" | "COPY",
+            Some(n),
+            None,
+            _,
+        ) => n,
         _ => return None,
     };
     count.parse().ok()
@@ -628,6 +634,9 @@ mod tests {
         assert_eq!(command_complete_rows("CREATE TABLE"), None);
         assert_eq!(command_complete_rows("INSERT 5"), None);
         assert_eq!(command_complete_rows("SELECT x"), None);
+        assert_eq!(command_complete_rows("SELECT 1 2"), None);
+        assert_eq!(command_complete_rows("INSERT 0 5 6"), None);
+        assert_eq!(command_complete_rows(""), None);
         assert_eq!(command_complete_rows(""), None);
     }
 

@@ -52,6 +52,14 @@ pub(crate) struct Held {
     portal: String,
 }
 
+/// What [`Session::hold`] decided.
+enum HoldStep {
+    /// Dispatch these messages now, in order (none: still holding).
+    Dispatch(Vec<Message>),
+    /// A whole statement is held, up to its Sync: look it up.
+    Lookup(Box<Held>),
+}
+
 /// A reply being recorded for the cache.
 #[derive(Debug)]
 pub(crate) struct Capture {
@@ -211,14 +219,13 @@ where
     }
 
     /// Extended protocol: decides whether `msg` is held. Returns the
-    /// messages to dispatch now, in order (none while holding).
-    pub(super) async fn hold(&mut self, msg: Message) -> Result<Vec<Message>, ProxyError> {
+    /// messages to dispatch now, in order (none while holding), or, at the
+    /// `Sync` that completes a held statement, the statement to look up.
+    /// Synchronous: only the lookup awaits, once per statement.
+    fn hold(&mut self, msg: Message) -> HoldStep {
         let tag = msg.tag();
         let Some(mut held) = self.cstate.held.take() else {
-            if matches!(tag, fe::PARSE_TAG | fe::BIND_TAG) {
-                self.flush_synthetic().await?;
-            }
-            return Ok(match self.start_hold(&msg) {
+            return HoldStep::Dispatch(match self.start_hold(&msg) {
                 Some(held) => {
                     self.cstate.held = Some(Box::new(held));
                     Vec::new()
@@ -243,7 +250,7 @@ where
             }
             (b'E', fe::SYNC_TAG) => {
                 held.msgs.push(msg);
-                return self.finish_hold(*held).await;
+                return HoldStep::Lookup(held);
             }
             _ => false,
         };
@@ -251,7 +258,7 @@ where
             held.last = tag;
             held.msgs.push(msg);
             self.cstate.held = Some(held);
-            return Ok(Vec::new());
+            return HoldStep::Dispatch(Vec::new());
         }
         // Not a shape the cache answers: let everything through as sent.
         if let Some(cache) = self.cache() {
@@ -259,7 +266,7 @@ where
         }
         let mut out = held.msgs;
         out.push(msg);
-        Ok(out)
+        HoldStep::Dispatch(out)
     }
 
     fn start_hold(&mut self, msg: &Message) -> Option<Held> {
@@ -271,13 +278,7 @@ where
                     return None;
                 }
                 let key = super::prepared::statement_key(parse.query, &parse.param_types);
-                (
-                    Text::Parse(msg.clone()),
-                    key,
-                    b'P',
-                    String::new(),
-                    String::new(),
-                )
+                (Text::parse(msg), key, b'P', String::new(), String::new())
             }
             fe::BIND_TAG => {
                 let (portal, statement) = fe::bind_names(msg).ok()?;
@@ -329,11 +330,11 @@ where
         };
         match Box::pin(cache.lookup(key, &held.plan)).await {
             Lookup::Hit(bytes) => {
-                if let Text::Parse(parse) = &held.text {
+                if held.text.parse_message().is_some() {
                     // The server never sees this Parse: remember it, and
                     // send it before anything else uses the unnamed
                     // statement.
-                    self.unnamed_text = Some(Text::Parse(parse.clone()));
+                    self.unnamed_text = Some(held.text.clone());
                     self.cstate.unnamed_unsent = true;
                 }
                 self.serve_hit(held.text, bind, bytes).await?;
@@ -355,7 +356,12 @@ where
             return Ok(());
         }
         self.cstate.unnamed_unsent = false;
-        if let Some(Text::Parse(parse)) = self.unnamed_text.clone() {
+        if let Some(parse) = self
+            .unnamed_text
+            .as_ref()
+            .and_then(Text::parse_message)
+            .cloned()
+        {
             self.ensure_server().await?;
             self.replies.push(super::replies::Expect::Parse {
                 visible: false,
@@ -472,13 +478,26 @@ where
     /// Dispatches a client message through the hold (extended protocol) and
     /// the normal path.
     pub(super) async fn dispatch_cached(&mut self, msg: Message) -> Result<Flow, ProxyError> {
+        let tag = msg.tag();
         let msgs = if self.shared.cache.is_some()
             && matches!(
-                msg.tag(),
+                tag,
                 fe::PARSE_TAG | fe::BIND_TAG | fe::DESCRIBE_TAG | fe::EXECUTE_TAG | fe::SYNC_TAG
             ) {
-            // Boxed: keeps the hold's state out of every idle client's task.
-            Box::pin(self.hold(msg)).await?
+            if self.cstate.held.is_none()
+                && matches!(tag, fe::PARSE_TAG | fe::BIND_TAG)
+                && self.replies.synthetic_at_head()
+            {
+                // Replies the proxy made itself go first; then nothing is
+                // in flight and a statement can be held.
+                self.flush_synthetic().await?;
+            }
+            match self.hold(msg) {
+                HoldStep::Dispatch(msgs) => msgs,
+                // Boxed: keeps the lookup's state out of every idle
+                // client's task; once per statement, at its Sync.
+                HoldStep::Lookup(held) => Box::pin(self.finish_hold(*held)).await?,
+            }
         } else if self.cstate.held.is_some() {
             let mut msgs = self.take_held();
             msgs.push(msg);

@@ -166,7 +166,7 @@ where
         let unnamed = fe::parse_names(&msg)?.0.is_empty();
         if unnamed {
             self.cstate.unnamed_unsent = false;
-            self.unnamed_text = Some(Text::Parse(msg.clone()));
+            self.unnamed_text = Some(Text::parse(&msg));
             self.ensure_server().await?;
             self.replies.push(Expect::Parse {
                 visible: true,

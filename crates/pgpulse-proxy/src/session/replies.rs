@@ -23,8 +23,9 @@ use pgpulse_wire::Message;
 pub(crate) enum Text {
     /// A simple `Query` message.
     Query(Message),
-    /// The `Parse` of the unnamed statement.
-    Parse(Message),
+    /// The `Parse` of the unnamed statement, with the byte range of its
+    /// query text in the body (found once, by [`Text::parse`]).
+    Parse(Message, u32, u32),
     /// A named statement's text (copied once, when it was prepared).
     Named(Arc<str>),
     /// Not known (a Bind of a statement the client never prepared).
@@ -32,10 +33,35 @@ pub(crate) enum Text {
 }
 
 impl Text {
+    /// The text of a `Parse` message (validated here, once: `as_str` is
+    /// called several times per statement on the cache's path).
+    pub fn parse(msg: &Message) -> Text {
+        let Ok((_, query)) = pgpulse_wire::frontend::parse_names(msg) else {
+            return Text::Unknown;
+        };
+        let at = query.as_ptr() as usize - msg.body().as_ptr() as usize;
+        match (u32::try_from(at), u32::try_from(at + query.len())) {
+            (Ok(start), Ok(end)) => Text::Parse(msg.clone(), start, end),
+            _ => Text::Unknown,
+        }
+    }
+
+    /// The statement's message, for a `Parse`.
+    pub fn parse_message(&self) -> Option<&Message> {
+        match self {
+            Text::Parse(m, _, _) => Some(m),
+            _ => None,
+        }
+    }
+
     pub fn as_str(&self) -> &str {
         match self {
             Text::Query(m) => pgpulse_wire::frontend::query_text(m).unwrap_or(""),
-            Text::Parse(m) => pgpulse_wire::frontend::parse_names(m).map_or("", |(_, q)| q),
+            Text::Parse(m, start, end) => m
+                .body()
+                .get(*start as usize..*end as usize)
+                .and_then(|b| std::str::from_utf8(b).ok())
+                .unwrap_or(""),
             Text::Named(t) => t,
             Text::Unknown => "",
         }
@@ -148,6 +174,11 @@ impl Replies {
         false
     }
 
+    /// Whether a synthetic reply is at the head (ready to send).
+    pub fn synthetic_at_head(&self) -> bool {
+        matches!(self.queue.front(), Some(Expect::Synthetic(_)))
+    }
+
     /// Pops the synthetic replies now at the head.
     pub fn pop_synthetic(&mut self) -> Option<Message> {
         if let Some(Expect::Synthetic(_)) = self.queue.front()
@@ -189,6 +220,19 @@ impl Replies {
 mod tests {
     use super::*;
     use pgpulse_wire::backend;
+
+    #[test]
+    fn parse_text_is_the_query_of_the_message() {
+        let msg = pgpulse_wire::frontend::parse("", "SELECT $1::int, 'é'", &[23]);
+        let text = Text::parse(&msg);
+        assert_eq!(text.as_str(), "SELECT $1::int, 'é'");
+        assert!(text.parse_message().is_some());
+        let named = pgpulse_wire::frontend::parse("s1", "SELECT 2", &[]);
+        assert_eq!(Text::parse(&named).as_str(), "SELECT 2");
+        // Not a Parse: no text, never a panic.
+        let query = pgpulse_wire::frontend::query("SELECT 3");
+        assert!(matches!(Text::parse(&query), Text::Unknown));
+    }
 
     #[test]
     fn skip_to_sync_drops_the_rest_of_the_failed_batch_only() {
