@@ -4,10 +4,13 @@
 //! rate limit, EXPLAIN jobs, and queues the slow ones and a sample of the
 //! others for the performance logs.
 
+use std::cell::RefCell;
+use std::hash::BuildHasher;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use bytes::Bytes;
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use pgpulse_sql::Fingerprint;
 
@@ -294,15 +297,92 @@ fn prepare(mut event: StatementEvent) -> Prepared {
             normalized: Some(text),
         };
     }
-    // Valid UTF-8 (every text from the proxy) borrows; only invalid bytes
-    // pay for the lossy copy.
-    let normalized = match std::str::from_utf8(&event.text) {
-        Ok(text) => pgpulse_sql::normalize(text),
-        Err(_) => pgpulse_sql::normalize(&String::from_utf8_lossy(&event.text)),
-    };
+    let (normalized, fingerprint) = normalize_memo(&event.text);
     Prepared {
         event,
-        fingerprint: normalized.fingerprint,
-        normalized: Some(Arc::from(normalized.text)),
+        fingerprint,
+        normalized: Some(normalized),
+    }
+}
+
+/// Slots of the normalization memo (direct-mapped by text hash).
+const MEMO_SLOTS: usize = 1024;
+/// Longer texts are normalized every time (not worth keeping).
+const MEMO_MAX_TEXT: usize = 2048;
+
+type MemoSlot = Option<(Bytes, Arc<str>, Fingerprint)>;
+
+thread_local! {
+    /// Recently normalized texts. Parameterized statements (extended
+    /// protocol, prepared statements: most application traffic) repeat
+    /// the same text, and normalizing it was most of insight's cost per
+    /// event; texts with inlined literals rarely repeat and just replace
+    /// each other's slots. Bounded: 1,024 texts of at most 2 KiB.
+    static MEMO: RefCell<Vec<MemoSlot>> = const { RefCell::new(Vec::new()) };
+}
+
+/// `text` normalized (valid UTF-8 borrows; invalid bytes are replaced
+/// lossily), from the memo when it was seen recently.
+fn normalize_memo(text: &Bytes) -> (Arc<str>, Fingerprint) {
+    let normalize = || {
+        let n = match std::str::from_utf8(text) {
+            Ok(t) => pgpulse_sql::normalize(t),
+            Err(_) => pgpulse_sql::normalize(&String::from_utf8_lossy(text)),
+        };
+        (Arc::<str>::from(n.text), n.fingerprint)
+    };
+    if text.len() > MEMO_MAX_TEXT {
+        return normalize();
+    }
+    let slot =
+        (foldhash::fast::FixedState::with_seed(0x5eed).hash_one(&text[..]) as usize) % MEMO_SLOTS;
+    MEMO.with(|memo| {
+        let mut memo = memo.borrow_mut();
+        if memo.is_empty() {
+            memo.resize(MEMO_SLOTS, None);
+        }
+        if let Some((t, n, f)) = &memo[slot]
+            && t[..] == text[..]
+        {
+            return (n.clone(), *f);
+        }
+        let (n, f) = normalize();
+        memo[slot] = Some((text.clone(), n.clone(), f));
+        (n, f)
+    })
+}
+
+#[cfg(test)]
+mod memo_tests {
+    use super::*;
+
+    #[test]
+    fn memo_returns_what_normalize_returns() {
+        let texts = [
+            "SELECT * FROM t WHERE id = $1",
+            "select *   from t where id = 42",
+            "SELECT * FROM t WHERE id = $1",
+            "UPDATE t SET a = 'x' WHERE id = 7",
+        ];
+        for t in texts {
+            let want = pgpulse_sql::normalize(t);
+            let (text, fp) = normalize_memo(&Bytes::from(t));
+            assert_eq!(&*text, want.text.as_str());
+            assert_eq!(fp, want.fingerprint);
+        }
+        // A repeated text is served from the memo (the same allocation).
+        let a = normalize_memo(&Bytes::from_static(b"SELECT 1 FROM u WHERE k = $1"));
+        let b = normalize_memo(&Bytes::from_static(b"SELECT 1 FROM u WHERE k = $1"));
+        assert!(Arc::ptr_eq(&a.0, &b.0));
+    }
+
+    #[test]
+    fn memo_handles_invalid_utf8_and_long_texts() {
+        let (text, _) = normalize_memo(&Bytes::from_static(b"SELECT '\xff' FROM t"));
+        assert_eq!(&*text, "SELECT $1 FROM t");
+        let long = format!("SELECT {} FROM t", "a, ".repeat(2000) + "b");
+        let (text, fp) = normalize_memo(&Bytes::from(long.clone()));
+        assert_eq!(fp, pgpulse_sql::normalize(&long).fingerprint);
+        assert!(text.len() > MEMO_MAX_TEXT);
     }
 }
