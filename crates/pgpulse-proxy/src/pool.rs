@@ -134,7 +134,13 @@ pub(crate) struct PoolInner {
     target: ServerTarget,
     opts: Arc<PoolOptions>,
     /// Idle servers, most recently used last (LIFO reuse keeps few servers hot).
-    idle: Mutex<Vec<Server>>,
+    /// Boxed: a `Server` is several hundred bytes, and it moves at every
+    /// checkout and release (measurable in a cache-off profile).
+    #[expect(
+        clippy::vec_box,
+        reason = "servers move in and out; a pointer moves cheaper"
+    )]
+    idle: Mutex<Vec<Box<Server>>>,
     permits: Arc<Semaphore>,
     reserve: Arc<Semaphore>,
     /// ParameterStatus values of a server, replayed to clients at login.
@@ -242,7 +248,7 @@ impl Pool {
 
     /// Pops an idle server that is young enough and, if it idled long, still
     /// answers.
-    async fn take_idle(&self) -> Option<Server> {
+    async fn take_idle(&self) -> Option<Box<Server>> {
         let inner = &self.inner;
         loop {
             let mut server = lock(&inner.idle).pop()?;
@@ -273,7 +279,7 @@ impl Pool {
         }
     }
 
-    async fn connect(&self) -> Result<Server, ProxyError> {
+    async fn connect(&self) -> Result<Box<Server>, ProxyError> {
         let inner = &self.inner;
         match Server::connect(&inner.target).await {
             Ok(server) => {
@@ -282,7 +288,7 @@ impl Pool {
                 if params.is_none() {
                     *params = Some(Arc::new(server.params.clone()));
                 }
-                Ok(server)
+                Ok(Box::new(server))
             }
             Err(e) => {
                 inner.stats.connect_errors.fetch_add(1, Ordering::Relaxed);
@@ -389,7 +395,7 @@ impl Pool {
 }
 
 impl PoolInner {
-    fn close(&self, server: Server) {
+    fn close(&self, server: Box<Server>) {
         self.stats.servers_open.fetch_sub(1, Ordering::Relaxed);
         drop(server);
     }
@@ -399,7 +405,7 @@ impl PoolInner {
 /// dropping it closes the connection.
 #[derive(Debug)]
 pub(crate) struct PooledServer {
-    server: Option<Server>,
+    server: Option<Box<Server>>,
     pool: Arc<PoolInner>,
     _permit: OwnedSemaphorePermit,
 }
@@ -457,7 +463,7 @@ async fn janitor(pool: Weak<PoolInner>) {
             .opts
             .min_pool_size
             .min(inner.size.load(Ordering::Relaxed));
-        let expired: Vec<Server> = {
+        let expired: Vec<Box<Server>> = {
             let mut idle = lock(&inner.idle);
             let open = inner.stats.servers_open.load(Ordering::Relaxed);
             let mut removable = open.saturating_sub(min);
