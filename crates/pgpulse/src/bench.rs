@@ -16,6 +16,7 @@ mod http;
 mod idle;
 mod medspa;
 mod pgbench;
+mod plan;
 mod procs;
 mod report;
 mod store;
@@ -29,8 +30,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use pgpulse_testkit::PgCluster;
 
 use idle::IdleResult;
-use medspa::MedspaPlan;
-use pgbench::{Protocol, Scenario, Script};
+use plan::{FULL_RUN_BUDGET_SECONDS, MEDSPA_INDEXED_TARGETS, MEDSPA_TARGETS, Plan, TPCB_SCENARIO};
+
+use pgbench::Scenario;
 use procs::{PoolSettings, Server};
 use report::{
     DIRECT, PGBOUNCER, PGPULSE_CACHE_OFF, PGPULSE_CACHE_ON, PGPULSE_NO_STATS, Report, RunRow,
@@ -72,143 +74,6 @@ pub struct BenchArgs {
     #[arg(long, default_value = "BENCHMARKS.md")]
     pub output: PathBuf,
 }
-
-/// The time budget of a full run (the limit), set-up included.
-const FULL_RUN_BUDGET_SECONDS: u64 = 15 * 60;
-
-/// What to run, derived from the arguments.
-#[derive(Debug, Clone)]
-struct Plan {
-    scale: u32,
-    /// Read-only scenarios first, writing ones ([`Script::writes`]) last.
-    throughput: Vec<Scenario>,
-    latency: Scenario,
-    idle_clients: usize,
-    pool_size: u32,
-    output: PathBuf,
-    /// The med-spa runs (against [`MEDSPA_TARGETS`] targets).
-    medspa: MedspaPlan,
-}
-
-/// The med-spa workload runs against PostgreSQL and pgpulse with the cache
-/// off and on, then, after the advisor's index, against
-/// [`MEDSPA_INDEXED_TARGETS`].
-const MEDSPA_TARGETS: [&str; 3] = [DIRECT, PGPULSE_CACHE_OFF, PGPULSE_CACHE_ON];
-/// The med-spa runs after the advisor's index recommendations.
-const MEDSPA_INDEXED_TARGETS: [&str; 2] = [DIRECT, PGPULSE_CACHE_ON];
-
-impl Plan {
-    fn from_args(args: &BenchArgs) -> Plan {
-        let seconds = args
-            .duration
-            .unwrap_or(if args.quick { 5 } else { 20 })
-            .max(1);
-        let clients = args.clients.max(1);
-        let scenario = |protocol: Protocol, threads: u32| Scenario {
-            name: protocol.as_str().to_owned(),
-            script: Script::SelectOnly,
-            protocol,
-            clients,
-            threads: threads.clamp(1, clients),
-            seconds,
-        };
-        let tpcb = Scenario {
-            name: TPCB_SCENARIO.into(),
-            script: Script::TpcbLike,
-            ..scenario(Protocol::Simple, 2)
-        };
-        Plan {
-            scale: if args.quick { 1 } else { 10 },
-            throughput: vec![
-                scenario(Protocol::Simple, 2),
-                scenario(Protocol::Extended, 2),
-                // pgbench 15 prepares synchronously on first use: with
-                // fewer threads than clients, a client waiting for a pool
-                // slot blocks its thread-mates, which may hold the slots.
-                scenario(Protocol::Prepared, clients),
-                Scenario {
-                    name: "extended, 100k hot rows".into(),
-                    script: Script::HotSelect,
-                    ..scenario(Protocol::Extended, 2)
-                },
-                // Writes (balances, history): after every read-only run.
-                tpcb,
-            ],
-            latency: Scenario {
-                name: "1 client, extended".into(),
-                script: Script::SelectOnly,
-                protocol: Protocol::Extended,
-                clients: 1,
-                threads: 1,
-                seconds: seconds.min(10),
-            },
-            idle_clients: args
-                .idle_clients
-                .unwrap_or(if args.quick { 1_000 } else { 10_000 }),
-            pool_size: args.pool_size.max(1),
-            output: args.output.clone(),
-            medspa: {
-                let seconds = args
-                    .medspa_seconds
-                    .unwrap_or(if args.quick { 4 } else { 20 })
-                    .max(1);
-                MedspaPlan {
-                    size: if args.quick {
-                        crate::medspa::Size::Quick
-                    } else {
-                        crate::medspa::Size::Demo
-                    },
-                    warmup_seconds: (seconds / 4).max(2),
-                    seconds,
-                    clients,
-                    rate: args
-                        .medspa_rate
-                        .filter(|r| r.is_finite() && *r > 0.0)
-                        .unwrap_or(if args.quick { 40.0 } else { 100.0 }),
-                }
-            },
-        }
-    }
-
-    /// Seconds of timed pgbench runs against `targets` targets, plus the
-    /// med-spa runs (warm-up included) against [`MEDSPA_TARGETS`].
-    fn total_seconds(&self, targets: usize) -> u64 {
-        let per_target: u64 = self.throughput.iter().map(|s| s.seconds).sum();
-        let medspa = (self.medspa.warmup_seconds + self.medspa.seconds)
-            * (MEDSPA_TARGETS.len() + MEDSPA_INDEXED_TARGETS.len()) as u64;
-        (per_target + self.latency.seconds) * targets as u64 + medspa
-    }
-
-    /// A generous estimate of what is not a timed pgbench run: starting
-    /// PostgreSQL and the poolers, pgbench's connections and log reading
-    /// (30 s), `pgbench -i` (~1 s per scale unit) and the idle-memory
-    /// readings of two poolers (~6 s per 1,000 clients; a debug build
-    /// took 62 s for all of this at scale 1 with 10,000 clients), plus
-    /// seeding the med-spa data set and its self-checks (60 s at the demo
-    /// size, 5 s at the quick one).
-    fn overhead_seconds(&self) -> u64 {
-        let medspa = match self.medspa.size {
-            crate::medspa::Size::Demo => 60,
-            crate::medspa::Size::Quick => 5,
-        };
-        30 + u64::from(self.scale) + (self.idle_clients as u64 * 6).div_ceil(1000) + medspa
-    }
-
-    /// The read-only throughput scenarios, then the latency run, then the
-    /// writing scenarios: what runs, in order, each against every target.
-    fn run_order(&self) -> Vec<&Scenario> {
-        let (writing, reading): (Vec<&Scenario>, Vec<&Scenario>) =
-            self.throughput.iter().partition(|s| s.script.writes());
-        reading
-            .into_iter()
-            .chain(std::iter::once(&self.latency))
-            .chain(writing)
-            .collect()
-    }
-}
-
-/// Name of the TPC-B-like scenario in the report.
-const TPCB_SCENARIO: &str = "tpcb mix (simple)";
 
 /// Runs the benchmark; Ctrl-C stops it and cleans up.
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
@@ -638,6 +503,7 @@ fn command_line() -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::pgbench::{Protocol, Script};
     use super::*;
 
     fn args(quick: bool, duration: Option<u64>) -> BenchArgs {
