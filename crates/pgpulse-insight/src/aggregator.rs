@@ -56,8 +56,8 @@ pub(crate) struct Aggregator {
 struct Prepared {
     event: StatementEvent,
     fingerprint: Fingerprint,
-    /// The normalized text; taken by the registry for a new statement.
-    normalized: Option<Arc<str>>,
+    /// The normalized text (the registry keeps it for a new statement).
+    normalized: Arc<str>,
 }
 
 impl Aggregator {
@@ -130,7 +130,7 @@ impl Aggregator {
         let mut seen = Vec::with_capacity(batch.len());
         {
             let mut reg = self.registry.lock().unwrap_or_else(|p| p.into_inner());
-            for (i, p) in batch.iter_mut().enumerate() {
+            for (i, p) in batch.iter().enumerate() {
                 let e = &p.event;
                 let key = Key {
                     fingerprint: p.fingerprint,
@@ -145,8 +145,7 @@ impl Aggregator {
                     started_at: e.started_at,
                     completed_at: e.completed_at(),
                 };
-                let text = p.normalized.take();
-                let query = reg.record(key, || text.unwrap_or_else(|| Arc::from("")), &sample);
+                let query = reg.record(key, || p.normalized.clone(), &sample);
                 seen.push(Seen {
                     session: Arc::as_ptr(&e.session) as usize,
                     fingerprint: p.fingerprint,
@@ -294,14 +293,14 @@ fn prepare(mut event: StatementEvent) -> Prepared {
         return Prepared {
             event,
             fingerprint,
-            normalized: Some(text),
+            normalized: text,
         };
     }
     let (normalized, fingerprint) = normalize_memo(&event.text);
     Prepared {
         event,
         fingerprint,
-        normalized: Some(normalized),
+        normalized,
     }
 }
 
