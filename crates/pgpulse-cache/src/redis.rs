@@ -72,9 +72,10 @@ mod namespace;
 mod pending;
 mod script;
 mod seq;
+mod stats;
 mod tasks;
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -90,6 +91,8 @@ use self::format::{DATABASE_FIELD, Names, Scope, family_field};
 use self::pending::Pending;
 use self::script::Lua;
 use self::seq::Seqs;
+pub use self::stats::L2Stats;
+use self::stats::{Counters, bump};
 
 /// A lookup's time limit: it is on a client's path (after an L1 miss).
 pub const LOOKUP_TIMEOUT: Duration = Duration::from_millis(50);
@@ -127,62 +130,6 @@ pub enum L2Lookup {
     /// the database and Redis has not confirmed it yet: L1 only, nothing
     /// to store.
     Unavailable,
-}
-
-/// Redis counters.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct L2Stats {
-    /// L2 hits.
-    pub hits: u64,
-    /// L2 misses (no entry, or an entry of older generations).
-    pub misses: u64,
-    /// Failed or timed-out Redis operations.
-    pub errors: u64,
-    /// Entries written.
-    pub stores: u64,
-    /// Entries not written: breaker open, too many in flight, or a name too
-    /// long for the entry header.
-    pub stores_skipped: u64,
-    /// Invalidations published (one per database per batch).
-    pub invalidations_sent: u64,
-    /// Other instances' invalidations applied.
-    pub invalidations_received: u64,
-    /// Invalidations waiting for Redis (databases, plus one for a global
-    /// one).
-    pub invalidations_pending: u64,
-    /// Times the L1 was forgotten because messages may have been lost:
-    /// every subscription (the first one too), a gap in the sequence.
-    pub resyncs: u64,
-    /// Times the circuit breaker opened.
-    pub breaker_trips: u64,
-    /// The breaker is open (or half-open): L1 only.
-    pub breaker_open: bool,
-    /// The invalidation subscription is up.
-    pub subscribed: bool,
-    /// The namespace of the keys and channel, once known (the upstream
-    /// cluster's system identifier unless configured).
-    pub namespace: Option<String>,
-    /// Change-feed starts that did not invalidate the database in Redis
-    /// because another instance's feed had provably done it (`feed.rs`,
-    /// "Coverage").
-    pub feed_starts_covered: u64,
-}
-
-#[derive(Debug, Default)]
-struct Counters {
-    hits: AtomicU64,
-    misses: AtomicU64,
-    errors: AtomicU64,
-    stores: AtomicU64,
-    stores_skipped: AtomicU64,
-    invalidations_sent: AtomicU64,
-    invalidations_received: AtomicU64,
-    resyncs: AtomicU64,
-    feed_starts_covered: AtomicU64,
-}
-
-fn bump(c: &AtomicU64) {
-    c.fetch_add(1, Ordering::Relaxed);
 }
 
 /// Why an operation failed.
@@ -572,29 +519,6 @@ impl RedisL2 {
     /// in the background.
     pub fn invalidate_database(&self, database: &str) {
         self.shared.queue(Scope::Database(Arc::from(database)));
-    }
-
-    /// Counters.
-    pub fn stats(&self) -> L2Stats {
-        let s = &self.shared;
-        let c = &s.counters;
-        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        L2Stats {
-            hits: get(&c.hits),
-            misses: get(&c.misses),
-            errors: get(&c.errors),
-            stores: get(&c.stores),
-            stores_skipped: get(&c.stores_skipped),
-            invalidations_sent: get(&c.invalidations_sent),
-            invalidations_received: get(&c.invalidations_received),
-            invalidations_pending: s.pending().len() as u64,
-            resyncs: get(&c.resyncs),
-            breaker_trips: s.breaker.trips(),
-            breaker_open: !s.breaker.is_closed(),
-            subscribed: s.subscribed.load(Ordering::Relaxed),
-            namespace: s.names().map(|n| n.namespace().to_owned()),
-            feed_starts_covered: get(&c.feed_starts_covered),
-        }
     }
 }
 
