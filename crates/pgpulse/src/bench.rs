@@ -78,7 +78,7 @@ pub struct BenchArgs {
 /// Runs the benchmark; Ctrl-C stops it and cleans up.
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     if args.store {
-        let seconds = args.duration.unwrap_or(if args.quick { 5 } else { 20 });
+        let seconds = args.duration.unwrap_or(if args.quick { 5 } else { 12 });
         return tokio::select! {
             result = store::run(seconds, args.clients.max(1), args.pool_size, &args.output) => result,
             signal = tokio::signal::ctrl_c() => {

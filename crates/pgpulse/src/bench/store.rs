@@ -8,6 +8,15 @@
 //! `pgbench -S` runs against each in rotating rounds; the figures are the
 //! throughput ratios to the first and the rows each stored per second.
 //! Written into the `bench:store` section of `BENCHMARKS.md`.
+//!
+//! Throughput on a small shared machine moves by 10% between identical
+//! runs, more than the effect measured. So each run also counts the whole
+//! machine's CPU time (`/proc/stat`: every process, the kernel's writeback
+//! threads included, steal excluded) per transaction: on a machine that
+//! pgbench, PostgreSQL and pgpulse saturate, throughput is inversely
+//! proportional to it, and it does not move with what the hypervisor takes.
+//! The report gives the throughput ratio, the median of the per-round
+//! ratios and the CPU-per-transaction ratio side by side.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -26,7 +35,7 @@ const START_MARKER: &str = "<!-- bench:store:start -->";
 const END_MARKER: &str = "<!-- bench:store:end -->";
 
 /// Rounds over all instances; each round starts with a different one.
-const ROUNDS: usize = 3;
+const ROUNDS: usize = 5;
 
 /// Runs the measurement and writes its section into `output`.
 pub async fn run(seconds: u64, clients: u32, pool_size: u32, output: &Path) -> anyhow::Result<()> {
@@ -53,7 +62,7 @@ pub async fn run(seconds: u64, clients: u32, pool_size: u32, output: &Path) -> a
     };
     let mut instances = Vec::new();
     for (name, label, env) in INSTANCES {
-        instances.push((name, label, start(name, env).await?, 0u64));
+        instances.push((name, label, start(name, env).await?, Tally::default()));
     }
     let scenario = Scenario {
         name: "simple -S".into(),
@@ -75,15 +84,26 @@ pub async fn run(seconds: u64, clients: u32, pool_size: u32, output: &Path) -> a
                 "pgpulse bench --store: round {}/{ROUNDS}, {label}",
                 round + 1
             );
+            let before = sys::cpu_ticks();
             let f = pgbench::run(&cluster, server.port(), &scenario, &logs, "store").await?;
-            instances[i].3 += f.transactions;
+            let tally = &mut instances[i].3;
+            tally.transactions += f.transactions;
+            tally.round_tps.push(f.tps);
+            if let (Some(b), Some(a)) = (before, sys::cpu_ticks()) {
+                tally.busy += a.busy.saturating_sub(b.busy);
+                tally.steal += a.steal.saturating_sub(b.steal);
+            }
         }
     }
     let timed = (ROUNDS as u64 * seconds) as f64;
     // Let the last flush land before counting.
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let reference_rounds = instances
+        .first()
+        .map(|i| i.3.round_tps.clone())
+        .unwrap_or_default();
     let mut rows = Vec::new();
-    for (name, label, server, transactions) in instances {
+    for (name, label, server, tally) in instances {
         let store = SqliteStore::open(&dir.path().join(name).join("pgpulse.db"))
             .await
             .context("an instance's store")?;
@@ -98,10 +118,22 @@ pub async fn run(seconds: u64, clients: u32, pool_size: u32, output: &Path) -> a
             .await?
             .total;
         drop(server);
+        let per_round: Vec<f64> = tally
+            .round_tps
+            .iter()
+            .zip(&reference_rounds)
+            .map(|(t, r)| ratio(*t, *r))
+            .collect();
         rows.push(Row {
             label,
-            tps: transactions as f64 / timed,
-            statements: transactions,
+            tps: tally.transactions as f64 / timed,
+            median_round_ratio: median(per_round),
+            cpu_us_per_txn: ratio(
+                tally.busy as f64 / sys::TICKS_PER_SECOND * 1e6,
+                tally.transactions as f64,
+            ),
+            steal_share: ratio(tally.steal as f64, (tally.busy + tally.steal) as f64),
+            statements: tally.transactions,
             stored,
             stored_per_s: stored as f64 / timed,
         });
@@ -166,9 +198,26 @@ const INSTANCES: [Instance; 5] = [
     ),
 ];
 
+/// What the rounds of one instance added up to.
+#[derive(Debug, Default)]
+struct Tally {
+    transactions: u64,
+    /// Each round's TPS, in round order.
+    round_tps: Vec<f64>,
+    /// Machine CPU ticks during this instance's runs (busy, steal).
+    busy: u64,
+    steal: u64,
+}
+
 struct Row {
     label: &'static str,
     tps: f64,
+    /// Median over rounds of TPS / the reference's TPS in the same round.
+    median_round_ratio: f64,
+    /// Whole-machine CPU time per transaction, µs.
+    cpu_us_per_txn: f64,
+    /// Share of the CPU time the hypervisor took (steal).
+    steal_share: f64,
     statements: u64,
     stored: u64,
     stored_per_s: f64,
@@ -189,21 +238,33 @@ fn render(seconds: u64, clients: u32, rows: &[Row], wall: u64) -> String {
     );
     let _ = writeln!(
         out,
-        "| instance | TPS | ratio | rows stored / s | statements stored |"
+        "| instance | TPS | ratio | median of round ratios | machine CPU µs / transaction | \
+         ratio by CPU | steal | rows stored / s | statements stored |"
     );
-    let _ = writeln!(out, "|---|---:|---:|---:|---:|");
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     let reference = rows.first().map_or(0.0, |r| r.tps);
+    let reference_cpu = rows.first().map_or(0.0, |r| r.cpu_us_per_txn);
     for r in rows {
         let _ = writeln!(
             out,
-            "| {} | {:.0} | {:.2} | {:.0} | {:.1}% |",
+            "| {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.3} | {:.1}% | {:.0} | {:.1}% |",
             r.label,
             r.tps,
             ratio(r.tps, reference),
+            r.median_round_ratio,
+            r.cpu_us_per_txn,
+            ratio(reference_cpu, r.cpu_us_per_txn),
+            100.0 * r.steal_share,
             r.stored_per_s,
             100.0 * ratio(r.stored as f64, r.statements as f64),
         );
     }
+    let _ = writeln!(
+        out,
+        "\n\"ratio by CPU\" is the reference's machine CPU time per transaction over \
+         this instance's: the throughput ratio a machine saturated by this benchmark \
+         would show, without the run-to-run noise of throughput itself."
+    );
     let _ = writeln!(
         out,
         "\nWhole run {wall} s. Targets: ≥ 10,000 events/s stored, throughput ratio ≥ 0.97.\n"
@@ -211,6 +272,28 @@ fn render(seconds: u64, clients: u32, rows: &[Row], wall: u64) -> String {
     out
 }
 
+/// The median (the mean of the middle two for an even count); 0 if empty.
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
 fn ratio(a: f64, b: f64) -> f64 {
     if b == 0.0 { 0.0 } else { a / b }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn medians() {
+        assert_eq!(median(vec![]), 0.0);
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(vec![4.0, 1.0, 3.0, 2.0]), 2.5);
+    }
 }

@@ -95,6 +95,43 @@ pub fn now_utc() -> String {
         })
 }
 
+/// The whole machine's CPU time so far, from the `cpu` line of
+/// `/proc/stat`, in clock ticks (`USER_HZ`, 100 a second on Linux).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CpuTicks {
+    /// Time spent working: user, nice, system, irq and softirq (guest time
+    /// is already inside user). Every process counts, kernel threads such
+    /// as writeback too.
+    pub busy: u64,
+    /// Time a virtual machine's CPUs waited for the host (`steal`): not
+    /// work, and not available to the work either.
+    pub steal: u64,
+}
+
+/// The machine's CPU ticks now; `None` where `/proc/stat` is not readable.
+pub fn cpu_ticks() -> Option<CpuTicks> {
+    parse_cpu_ticks(&std::fs::read_to_string("/proc/stat").ok()?)
+}
+
+/// Ticks per second of `/proc/stat` (`USER_HZ`).
+pub const TICKS_PER_SECOND: f64 = 100.0;
+
+fn parse_cpu_ticks(stat: &str) -> Option<CpuTicks> {
+    let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .map(str::parse)
+        .collect::<Result<_, _>>()
+        .ok()?;
+    // user nice system idle iowait irq softirq steal [guest guest_nice]
+    let at = |i: usize| v.get(i).copied();
+    Some(CpuTicks {
+        busy: at(0)? + at(1)? + at(2)? + at(5)? + at(6)?,
+        steal: at(7).unwrap_or(0),
+    })
+}
+
 /// First line of `program --version`, if it runs.
 pub fn version_of(program: &std::path::Path) -> Option<String> {
     let out = Command::new(program).arg("--version").output().ok()?;
@@ -111,6 +148,22 @@ mod tests {
         let status = "Name:\tpgpulse\nVmPeak:\t  9000 kB\nVmRSS:\t   12345 kB\nThreads:\t3\n";
         assert_eq!(parse_vm_rss(status), Some(12345));
         assert_eq!(parse_vm_rss("Name:\tx\n"), None);
+    }
+
+    #[test]
+    fn cpu_ticks_are_read_from_proc_stat_text() {
+        let stat = "cpu  100 5 40 9000 30 2 3 7 0 0\ncpu0 50 2 20 4500 15 1 1 3 0 0\n";
+        assert_eq!(
+            parse_cpu_ticks(stat),
+            Some(CpuTicks {
+                busy: 150,
+                steal: 7
+            })
+        );
+        assert_eq!(parse_cpu_ticks("cpu0 1 2 3\n"), None);
+        assert_eq!(parse_cpu_ticks("cpu  1 2 x 4 5 6 7\n"), None);
+        let now = cpu_ticks().expect("/proc/stat");
+        assert!(now.busy > 0);
     }
 
     #[test]
