@@ -23,6 +23,7 @@ const ENV_VARS: &[(&str, &str)] = &[
     ),
     ("PGPULSE_POOL_MODE", "one of session, transaction"),
     ("PGPULSE_POOL_SIZE", "a whole number of server connections"),
+    ("PGPULSE_WORKERS", "a whole number of threads, at least 1"),
     ("PGPULSE_STATS", "one of on, off"),
     ("PGPULSE_JWT_SECRET", "an HS256 secret"),
     ("PGPULSE_LOG_SAMPLE_RATE", "a number from 0 to 1"),
@@ -128,6 +129,9 @@ impl Config {
         }
         if let Some((var, v)) = get("PGPULSE_POOL_SIZE") {
             self.pool.default_pool_size = parse_env(var, &v)?;
+        }
+        if let Some((var, v)) = get("PGPULSE_WORKERS") {
+            self.proxy.workers = Some(parse_env(var, &v)?);
         }
         if let Some((var, v)) = get("PERFORMANCE_SLOW_QUERY_THRESHOLD") {
             self.insight.slow_query_threshold = Duration::from_millis(parse_env(var, &v)?);

@@ -164,6 +164,9 @@ pub struct ProxyConfig {
     /// How long SIGTERM waits for running transactions. Default 30s.
     #[serde(with = "crate::config::duration")]
     pub shutdown_timeout: Duration,
+    /// Threads running client sessions (and pgpulse's other asynchronous
+    /// work). Default: one per core (`PGPULSE_WORKERS`). Read at start.
+    pub workers: Option<usize>,
 }
 
 impl Default for ProxyConfig {
@@ -177,6 +180,7 @@ impl Default for ProxyConfig {
             tls_key: None,
             admin_users: Vec::new(),
             shutdown_timeout: Duration::from_secs(30),
+            workers: None,
         }
     }
 }
@@ -360,6 +364,11 @@ impl Config {
                     "upstream url must start with postgres:// or postgresql://".into(),
                 ));
             }
+        }
+        if self.proxy.workers == Some(0) {
+            return Err(ConfigError::Invalid(
+                "proxy.workers must be at least 1".into(),
+            ));
         }
         if self.pool.default_pool_size == 0 {
             return Err(ConfigError::Invalid(
@@ -556,6 +565,24 @@ mod tests {
         assert_eq!(c.insight.slow_query_threshold, Duration::from_millis(250));
         assert_eq!(c.cache.ttl, Duration::from_secs(60));
         assert_eq!(c.redis.url.as_deref(), Some("redis://:p%40ss@cache:6380/2"));
+    }
+
+    #[test]
+    fn workers_come_from_the_environment_and_are_at_least_one() {
+        assert_eq!(
+            Config::load_with_env(None, env(&[])).unwrap().proxy.workers,
+            None
+        );
+        let c = Config::load_with_env(None, env(&[("PGPULSE_WORKERS", "1")])).unwrap();
+        assert_eq!(c.proxy.workers, Some(1));
+        let err = Config::load_with_env(None, env(&[("PGPULSE_WORKERS", "0")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("proxy.workers"), "{err}");
+        let err = Config::load_with_env(None, env(&[("PGPULSE_WORKERS", "many")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("PGPULSE_WORKERS"), "{err}");
     }
 
     #[test]
