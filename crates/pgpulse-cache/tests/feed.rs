@@ -18,7 +18,8 @@ const BOUND: Duration = Duration::from_secs(5);
 
 /// Tables for every scenario: `t` (read), `u` (a row trigger on it writes
 /// `t`), `p` partitioned into `p1`/`p2`, `nopk` without a primary key,
-/// unlogged `ul`, and `other` (unrelated, used as a barrier).
+/// unlogged `ul`, `"a: b"` (its name contains what the decoding feed
+/// splits change lines on), and `other` (unrelated, used as a barrier).
 const SCHEMA: &str = "\
     CREATE TABLE t (id int PRIMARY KEY, v text); \
     INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 10) g; \
@@ -32,6 +33,7 @@ const SCHEMA: &str = "\
     INSERT INTO p VALUES (1, 'a'), (150, 'b'); \
     CREATE TABLE nopk (a int); INSERT INTO nopk VALUES (1); \
     CREATE UNLOGGED TABLE ul (id int PRIMARY KEY, v text); INSERT INTO ul VALUES (1, 'a'); \
+    CREATE TABLE \"a: b\" (id int PRIMARY KEY); \
     CREATE TABLE other (id int)";
 
 struct Fx {
@@ -241,6 +243,7 @@ async fn scenarios(fx: &Fx) {
     let nopk = fx.read("SELECT * FROM nopk").await;
     let ul = fx.read("SELECT * FROM ul").await;
     let other = fx.read("SELECT * FROM other").await;
+    let colon = fx.read(r#"SELECT * FROM "a: b""#).await;
 
     let mut delays = vec![
         fx.check(&t, "UPDATE", "UPDATE t SET v = 'x' WHERE id = 1")
@@ -276,6 +279,12 @@ async fn scenarios(fx: &Fx) {
         )
         .await,
         fx.check(&t, "TRUNCATE", "TRUNCATE t").await,
+        fx.check(
+            &colon,
+            "INSERT into a table whose name contains \": \"",
+            r#"INSERT INTO "a: b" VALUES (1)"#,
+        )
+        .await,
     ];
 
     // A rolled-back write invalidates nothing: a committed write to another
@@ -354,11 +363,11 @@ async fn pgoutput_with_a_publication_created_by_the_administrator() {
 async fn triggers_invalidate_writes_that_bypass_pgpulse() {
     let fx = Fx::start("feed_triggers", FeedMode::Triggers, "", None).await;
     assert!(fx.slot_plugins().await.is_empty());
-    // t, u, p, p1, p2, nopk, ul, other.
+    // t, u, p, p1, p2, nopk, ul, "a: b", other.
     assert_eq!(
         fx.scalar("SELECT count(*) FROM pg_trigger WHERE tgname = 'pgpulse_feed'")
             .await,
-        8
+        9
     );
     scenarios(&fx).await;
 }
@@ -384,7 +393,7 @@ async fn auto_falls_back_to_triggers_without_the_replication_privilege() {
     assert_eq!(
         fx.scalar("SELECT count(*) FROM pg_trigger WHERE tgname = 'pgpulse_feed'")
             .await,
-        8
+        9
     );
     let t = fx.read("SELECT * FROM t").await;
     fx.check(&t, "UPDATE (auto, triggers)", "UPDATE t SET v = 'x'")

@@ -72,8 +72,17 @@ fn cstring(b: &[u8]) -> Option<(&[u8], &[u8])> {
     Some((&b[..end], &b[end + 1..]))
 }
 
-/// The relation names of a `test_decoding` change line's table list, as the
-/// feed's query cuts it out: `public.t` for a row change,
+/// The relation names of a `test_decoding` change line from its head, as
+/// the feed's query cuts it out (everything before the first `": "`):
+/// `table public.t` for a row change, `table public.a, "My Schema"."B"` for
+/// a TRUNCATE. `None` when the head does not parse (a quoted name that
+/// contains `": "` was cut inside its quotes; any unexpected line).
+pub(super) fn test_decoding_head(head: &str) -> Option<Vec<String>> {
+    test_decoding_tables(head.strip_prefix("table ")?)
+}
+
+/// The relation names of a `test_decoding` change line's table list
+/// (a [`test_decoding_head`] without `table `): `public.t` for a row change,
 /// `public.a, "My Schema"."B"` for a TRUNCATE (names quoted by
 /// `quote_identifier`). Returns the relation names without their schemas.
 pub(super) fn test_decoding_tables(list: &str) -> Option<Vec<String>> {
@@ -219,6 +228,50 @@ mod tests {
             "public.t: INSERT:",
         ] {
             assert_eq!(test_decoding_tables(bad), None, "{bad}");
+        }
+    }
+
+    /// What the feed's poll query does to a line: `split_part(data, ': ', 1)`.
+    fn head(line: &str) -> &str {
+        line.split(": ").next().unwrap_or(line)
+    }
+
+    #[test]
+    fn test_decoding_heads() {
+        let line = "table public.pgbench_accounts: UPDATE: aid[integer]:7 abalance[integer]:-5";
+        assert_eq!(
+            test_decoding_head(head(line)).unwrap(),
+            ["pgbench_accounts"]
+        );
+        let line = r#"table public.a, "My Schema"."B": TRUNCATE: cascade"#;
+        assert_eq!(test_decoding_head(head(line)).unwrap(), ["a", "B"]);
+        let line = r#"table public."My.Table": INSERT: id[integer]:1"#;
+        assert_eq!(test_decoding_head(head(line)).unwrap(), ["My.Table"]);
+        // A name with ": " inside (quoted by quote_identifier): the cut lands
+        // inside the quotes, which never parses, so the database is
+        // invalidated rather than a wrong table.
+        for line in [
+            r#"table public."a: b": INSERT: id[integer]:1"#,
+            r#"table public."x: INSERT: y": INSERT: id[integer]:1"#,
+            r#"table public."p"": q": DELETE: id[integer]:1"#,
+            r#"table public.a, public."b: c": TRUNCATE: (no-flags)"#,
+            r#"table "s: t".u: INSERT: id[integer]:1"#,
+        ] {
+            assert_eq!(test_decoding_head(head(line)), None, "{line}");
+        }
+        for bad in [
+            "",
+            "table ",
+            "BEGIN",
+            "COMMIT",
+            "message: x",
+            "table public.t",
+        ] {
+            assert_eq!(
+                test_decoding_head(head(bad)).is_some(),
+                bad == "table public.t",
+                "{bad}"
+            );
         }
     }
 
