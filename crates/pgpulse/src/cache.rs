@@ -55,6 +55,7 @@ pub fn start(config: &Config) -> anyhow::Result<Option<Cache>> {
         stale_while_revalidate: config.cache.stale_while_revalidate,
         rules,
         feed,
+        feed_poll: config.cache.feed_poll,
         mode,
         ttl: config.cache.ttl,
         max_bytes: config.cache.max_bytes,

@@ -36,6 +36,12 @@ pub struct CacheConfig {
     /// replication, else triggers + NOTIFY), `replication`, `triggers`,
     /// `off` (TTL only). Default auto.
     pub feed: FeedMode,
+    /// How often logical decoding reads its slot. Default 100ms. Each read
+    /// decodes again from the slot's restart point, so longer intervals cost
+    /// the server less CPU under heavy writes and leave writes that bypass
+    /// pgpulse visible longer (docs/configuration.md).
+    #[serde(with = "crate::config::duration")]
+    pub feed_poll: Duration,
     /// Rules per fingerprint or table.
     pub rules: Vec<CacheRuleConfig>,
     /// Opt-in stale-while-revalidate window after an entry's TTL (an
@@ -93,6 +99,7 @@ impl Default for CacheConfig {
             max_bytes: 256 << 20,
             max_entry_bytes: 1 << 20,
             feed: FeedMode::Auto,
+            feed_poll: Duration::from_millis(100),
             rules: Vec::new(),
             stale_while_revalidate: None,
         }
