@@ -19,7 +19,10 @@
 //!
 //! # Delay
 //! Decoding: up to one poll interval plus the query (measured median
-//! ~100 ms with the default 100 ms poll). Decoding reads flushed WAL only,
+//! ~100 ms with the default 100 ms poll). A poll waits at least four times
+//! as long as the previous one took, up to 500 ms (`next_poll`): under
+//! heavy writes polls are slow (see "Cost") and the backend then works at
+//! most a fifth of the time, while the delay stays under the 1 s bound. Decoding reads flushed WAL only,
 //! so commits with `synchronous_commit = off` add up to the WAL writer's
 //! flush delay (`wal_writer_delay`, 200 ms by default; measured max
 //! ~410 ms). Triggers: a few milliseconds after the commit.
@@ -37,7 +40,8 @@
 //! (every 15 s, by the background writer; 7 to 26 MB of WAL behind in that
 //! run). Polling less often divides the re-reading (a poll every 0.25 s:
 //! busy 47% of the time; every 0.5 s: 31%) at the price of staleness after
-//! writes that bypass pgpulse (`cache.feed_poll`).
+//! writes that bypass pgpulse (`cache.feed_poll`); the back-off under
+//! "Delay" does that only when polls are expensive.
 //! Streaming the slot over a replication connection (`START_REPLICATION`,
 //! which decodes every record once) was built and measured in the same run:
 //! the walsender used 47 µs per transaction (it sends one message, and
@@ -119,6 +123,20 @@ const BACKOFF_MAX: Duration = Duration::from_secs(5);
 const STABLE: Duration = Duration::from_secs(10);
 /// How often triggers are installed on tables that lack them.
 const REINSTALL: Duration = Duration::from_secs(60);
+/// A decoding poll waits at least this many times as long as the previous
+/// one took: the polling backend is busy at most a fifth of the time.
+const POLL_DUTY: u32 = 4;
+/// ... but never longer than this between polls, so that a write that
+/// bypasses pgpulse stays within the documented 1 s bound while a poll
+/// takes up to half a second.
+const POLL_MAX: Duration = Duration::from_millis(500);
+
+/// The wait before the next decoding poll, after one that took `took`:
+/// the configured interval, longer when polls are expensive (every poll
+/// decodes again from the slot's restart point: module doc, "Cost").
+fn next_poll(configured: Duration, took: Duration) -> Duration {
+    configured.max((took * POLL_DUTY).min(POLL_MAX))
+}
 /// Starts the change feed of one database.
 pub(crate) fn spawn(
     pg: pgpulse_upstream::Upstream,
@@ -492,8 +510,8 @@ impl Feed {
     /// Runs a set-up session; `None` when the cache is gone, else why the
     /// session ended.
     async fn serve(&mut self, conn: &mut Conn, method: &mut Method) -> Option<String> {
-        let mut poll = tokio::time::interval(self.poll);
-        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let poll = tokio::time::sleep(self.poll);
+        tokio::pin!(poll);
         let mut reinstall =
             tokio::time::interval_at(tokio::time::Instant::now() + REINSTALL, REINSTALL);
         reinstall.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -509,12 +527,16 @@ impl Feed {
                     }
                     self.invalidate(names);
                 }
-                _ = poll.tick() => {
+                () = &mut poll => {
                     if !self.invalidator.alive() {
                         return None;
                     }
+                    let polled = Instant::now();
+                    let mut next = self.poll;
                     if let Method::Decoding(slot) = method {
-                        match slot.poll(&conn.client).await {
+                        let result = slot.poll(&conn.client).await;
+                        next = next_poll(self.poll, polled.elapsed());
+                        match result {
                             Ok(touched) => {
                                 if touched.everything {
                                     self.invalidate_database();
@@ -540,6 +562,7 @@ impl Feed {
                     } else if conn.client.is_closed() {
                         return Some("connection closed".into());
                     }
+                    poll.as_mut().reset(tokio::time::Instant::now() + next);
                 }
                 _ = reinstall.tick() => {
                     let result = match method {
@@ -602,5 +625,21 @@ impl Feed {
     /// Anything in the database may have changed.
     fn invalidate_database(&self) {
         self.invalidator.database_everywhere(&self.database);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn polls_back_off_when_they_are_expensive() {
+        let ms = Duration::from_millis;
+        assert_eq!(next_poll(ms(100), ms(3)), ms(100));
+        assert_eq!(next_poll(ms(100), ms(50)), ms(200));
+        assert_eq!(next_poll(ms(100), ms(90)), ms(360));
+        assert_eq!(next_poll(ms(100), ms(400)), ms(500));
+        // A configured interval longer than the cap is kept.
+        assert_eq!(next_poll(ms(800), ms(400)), ms(800));
     }
 }
