@@ -92,10 +92,11 @@
 
 mod coverage;
 mod decode;
+mod failure;
 mod replication;
 mod triggers;
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -108,6 +109,7 @@ use crate::invalidator::Invalidator;
 
 use coverage::Claims;
 pub(crate) use coverage::Hold;
+use failure::{Failure, Warnings, classify};
 use replication::{Decoder, Slot};
 use triggers::Scope;
 
@@ -172,48 +174,6 @@ pub(crate) fn spawn(
         hold: Some(hold),
     };
     tokio::spawn(feed.run())
-}
-
-/// Why a setup step failed.
-#[derive(Debug)]
-pub(super) enum Failure {
-    /// The connection failed (or a transient error): retry.
-    Lost(String),
-    /// The server refuses this method (privilege, configuration, missing
-    /// plugin): try the next one.
-    Refused(String),
-}
-
-/// Errors that say the method cannot work here, as opposed to errors that
-/// a new connection may not meet.
-pub(super) fn classify(e: tokio_postgres::Error) -> Failure {
-    let Some(db) = e.as_db_error() else {
-        return Failure::Lost(e.to_string());
-    };
-    let code = db.code().code();
-    let refused = code.starts_with("42") // privilege, undefined object
-        || code.starts_with("0A") // feature not supported
-        || code.starts_with("3F") // schema does not exist
-        || code == "55000" // wal_level, or a standby in recovery
-        || code == "25006" // read-only transaction (a standby)
-        || code == "58P01" // output plugin not installed
-        || code == "53400"; // no free replication slot
-    if refused {
-        Failure::Refused(db.message().to_owned())
-    } else {
-        Failure::Lost(e.to_string())
-    }
-}
-
-/// Warnings given once per feed.
-#[derive(Debug, Default)]
-pub(super) struct Warnings(HashSet<&'static str>);
-
-impl Warnings {
-    /// True the first time `key` is seen.
-    pub(super) fn first(&mut self, key: &'static str) -> bool {
-        self.0.insert(key)
-    }
 }
 
 /// A connection whose notifications on [`CHANNEL`] arrive on `notes`; the
