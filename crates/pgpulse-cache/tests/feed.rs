@@ -81,7 +81,7 @@ impl Fx {
     }
 
     async fn with_cache(
-        pg: &'static PgCluster,
+        pg: &PgCluster,
         db: String,
         feed: FeedMode,
         upstream: Option<tokio_postgres::Config>,
@@ -438,6 +438,58 @@ async fn decoding_recovers_from_a_lost_connection() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn triggers_recover_from_a_lost_connection() {
     recovers_from_a_lost_connection(FeedMode::Triggers, "feed_lost_triggers").await;
+}
+
+/// Under a stream of writes the feed's slot's restart point keeps moving
+/// (its ticker logs snapshots of running transactions; the background
+/// writer alone does it every 15 s), so that polls do not decode the same
+/// WAL again and again. A cluster of its own: a transaction left open by
+/// another test would hold every slot's restart point back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_restart_point_follows_the_writes() {
+    let pg = PgCluster::start().expect("cluster");
+    let db = pg.fresh_database("feed_restart").expect("database");
+    pg.psql(&db, SCHEMA).expect("schema");
+    pg.psql(&db, "CREATE TABLE big (id serial, pad text)")
+        .expect("table");
+    let fx = Fx::with_cache(&pg, db, FeedMode::Replication, None).await;
+    let restart = || async {
+        let lsn: String = fx
+            .client
+            .query_one(
+                "SELECT restart_lsn::text FROM pg_replication_slots \
+                 WHERE database = current_database() AND slot_name LIKE 'pgpulse\\_%'",
+                &[],
+            )
+            .await
+            .expect("slot")
+            .get(0);
+        lsn
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    seen.insert(restart().await);
+    let started = Instant::now();
+    // About 0.5 MB of WAL per batch, several batches a second: the slot
+    // falls more than the ticker's 1 MiB behind within a second.
+    while started.elapsed() < Duration::from_secs(8) {
+        fx.client
+            .batch_execute(
+                "INSERT INTO big (pad) SELECT repeat('x', 200) FROM generate_series(1, 2000)",
+            )
+            .await
+            .expect("insert");
+        seen.insert(restart().await);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!(
+        "feed: restart point moved {} times in 8 s of writes",
+        seen.len() - 1
+    );
+    assert!(
+        seen.len() >= 4,
+        "the slot's restart point moved only {} times in 8 s of writes",
+        seen.len() - 1
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

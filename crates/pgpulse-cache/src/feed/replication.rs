@@ -80,7 +80,7 @@ pub(super) enum Decoder {
 }
 
 impl Decoder {
-    fn plugin(self) -> &'static str {
+    pub(super) fn plugin(self) -> &'static str {
         match self {
             Decoder::TestDecoding => "test_decoding",
             Decoder::PgOutput => "pgoutput",
