@@ -114,6 +114,22 @@ struct Lab {
 }
 
 impl Lab {
+    /// Runs `target` next. The cache-on instance's change feed decodes the
+    /// WAL of every write on the server, whoever makes it, so that
+    /// instance is paused (SIGSTOP) while the other targets run and
+    /// resumed, its backlog decoded, before its own runs: no target pays
+    /// for another's cache.
+    async fn focus(&self, target: &str) {
+        if target == PGPULSE_CACHE_ON {
+            self.pgpulse_cache_on.resume();
+            if let Err(e) = procs::feed_caught_up(&self.cluster).await {
+                eprintln!("pgpulse bench: {e:#}");
+            }
+        } else {
+            self.pgpulse_cache_on.pause();
+        }
+    }
+
     fn targets(&self) -> Vec<(&'static str, u16)> {
         let mut t = vec![(DIRECT, self.cluster.port())];
         if let Some(b) = &self.pgbouncer {
@@ -234,6 +250,7 @@ async fn bench(plan: &Plan, nofile: u64) -> anyhow::Result<()> {
     let mut rows = Vec::new();
     for scenario in plan.run_order() {
         for &(target, port) in &targets {
+            lab.focus(target).await;
             rows.push(timed_run(&lab, &progress, scenario, target, port).await);
         }
     }
@@ -245,6 +262,7 @@ async fn bench(plan: &Plan, nofile: u64) -> anyhow::Result<()> {
         _ => lab.cluster.port(),
     };
     for target in MEDSPA_TARGETS {
+        lab.focus(target).await;
         medspa_rows.push(
             medspa::run_target(
                 &lab.cluster,
@@ -259,11 +277,13 @@ async fn bench(plan: &Plan, nofile: u64) -> anyhow::Result<()> {
         );
     }
     progress.set_message("med-spa: the advisor's index recommendations");
+    lab.focus(PGPULSE_CACHE_ON).await;
     let medspa_advice = medspa::apply_index_advice(&lab.pgpulse_cache_on)
         .await
         .map_err(|e| format!("{e:#}"));
     progress.println(medspa::advice_paragraph(&medspa_advice));
     for target in MEDSPA_INDEXED_TARGETS {
+        lab.focus(target).await;
         medspa_rows.push(
             medspa::run_target(
                 &lab.cluster,

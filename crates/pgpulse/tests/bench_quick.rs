@@ -19,10 +19,12 @@ const TARGETS: [&str; 5] = [
     "pgpulse, cache on",
 ];
 
-/// A row of the throughput table: TPS and the "cache hit rate" cell.
+/// A row of the throughput table: TPS, the second half's TPS ratio to
+/// direct PostgreSQL and the "cache hit rate" cell.
 #[derive(Debug)]
 struct Row {
     tps: f64,
+    late_ratio: Option<f64>,
     cache: String,
 }
 
@@ -30,14 +32,19 @@ struct Row {
 fn throughput(section: &str) -> BTreeMap<(String, String), Row> {
     section
         .lines()
-        .filter(|l| l.starts_with("| ") && l.matches('|').count() == 10)
+        .filter(|l| l.starts_with("| ") && l.matches('|').count() == 11)
         .filter_map(|l| {
             let cells: Vec<&str> = l.split('|').map(str::trim).collect();
             let tps = cells[3].parse::<f64>().ok()?;
-            let cache = cells[9].to_owned();
+            let late_ratio = cells[9].parse::<f64>().ok();
+            let cache = cells[10].to_owned();
             Some((
                 (cells[1].to_owned(), cells[2].to_owned()),
-                Row { tps, cache },
+                Row {
+                    tps,
+                    late_ratio,
+                    cache,
+                },
             ))
         })
         .collect()
@@ -90,6 +97,11 @@ fn quick_bench_writes_every_target_and_scenario_with_throughput() {
                 row.is_some_and(|r| r.tps > 0.0),
                 "no throughput for {scenario} / {target}:\n{section}"
             );
+            // The steady state (second half of the run) against direct.
+            assert!(
+                row.and_then(|r| r.late_ratio).is_some_and(|r| r > 0.0),
+                "no second-half ratio for {scenario} / {target}:\n{section}"
+            );
         }
     }
     for target in ["pgpulse, cache off", "pgpulse, cache on"] {
@@ -113,7 +125,7 @@ fn quick_bench_writes_every_target_and_scenario_with_throughput() {
     // The tables are in the plan's order: the writing mix comes last.
     let order: Vec<&str> = section
         .lines()
-        .filter(|l| l.matches('|').count() == 10 && !l.starts_with("|---"))
+        .filter(|l| l.matches('|').count() == 11 && !l.starts_with("|---"))
         .filter_map(|l| l.split('|').nth(1).map(str::trim))
         .collect();
     assert_eq!(order.last(), Some(&"tpcb mix (simple)"), "{section}");

@@ -90,6 +90,10 @@ pub struct Figures {
     pub p95_ms: Option<f64>,
     /// 99th percentile latency in ms, from the logs.
     pub p99_ms: Option<f64>,
+    /// Transactions per second over the second half of the run (from the
+    /// logs' completion times): the steady state, after a cache has warmed
+    /// up. `None` without logs.
+    pub late_tps: Option<f64>,
     /// Transactions processed.
     pub transactions: u64,
     /// Something went partly wrong (aborted clients, failed transactions).
@@ -140,6 +144,29 @@ pub fn log_latency_us(line: &str) -> Option<u64> {
     line.split_whitespace().nth(2)?.parse().ok()
 }
 
+/// The completion time (µs since the epoch) of one line of a
+/// per-transaction log (`time_epoch time_us`, fields 5 and 6); `None` for
+/// failed or skipped transactions.
+pub fn log_completion_us(line: &str) -> Option<u64> {
+    log_latency_us(line)?;
+    let mut fields = line.split_whitespace().skip(4);
+    let seconds: u64 = fields.next()?.parse().ok()?;
+    let micros: u64 = fields.next()?.parse().ok()?;
+    Some(seconds * 1_000_000 + micros)
+}
+
+/// Transactions per second over the second half of the span of
+/// completion times `done` (µs): the steady state of a run.
+pub fn late_tps(done: &[u64]) -> Option<f64> {
+    let (first, last) = (*done.iter().min()?, *done.iter().max()?);
+    let middle = first + (last - first) / 2;
+    let span = (last - middle) as f64 / 1e6;
+    if span <= 0.0 {
+        return None;
+    }
+    Some(done.iter().filter(|&&t| t > middle).count() as f64 / span)
+}
+
 /// Nearest-rank percentile `p` (0–100) of sorted values.
 pub fn percentile(sorted: &[u64], p: f64) -> Option<u64> {
     if sorted.is_empty() {
@@ -149,10 +176,12 @@ pub fn percentile(sorted: &[u64], p: f64) -> Option<u64> {
     sorted.get(rank.clamp(1, sorted.len()) - 1).copied()
 }
 
-/// Reads every log file `dir/tag.*` and returns the sorted latencies (µs).
-fn read_latencies(dir: &Path, tag: &str) -> anyhow::Result<Vec<u64>> {
+/// Reads every log file `dir/tag.*` and returns the sorted latencies (µs)
+/// and the TPS of the run's second half.
+fn read_logs(dir: &Path, tag: &str) -> anyhow::Result<(Vec<u64>, Option<f64>)> {
     let prefix = format!("{tag}.");
     let mut all = Vec::new();
+    let mut done = Vec::new();
     for entry in std::fs::read_dir(dir).context("pgbench log directory")? {
         let entry = entry?;
         if !entry.file_name().to_string_lossy().starts_with(&prefix) {
@@ -160,11 +189,12 @@ fn read_latencies(dir: &Path, tag: &str) -> anyhow::Result<Vec<u64>> {
         }
         let text = std::fs::read_to_string(entry.path())?;
         all.extend(text.lines().filter_map(log_latency_us));
+        done.extend(text.lines().filter_map(log_completion_us));
         // The logs of a 30 s run are tens of MB: do not keep them around.
         let _ = std::fs::remove_file(entry.path());
     }
     all.sort_unstable();
-    Ok(all)
+    Ok((all, late_tps(&done)))
 }
 
 /// Runs `scenario` against 127.0.0.1:`port` with the cluster's superuser
@@ -204,7 +234,7 @@ pub async fn run(
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     let summary = parse_summary(&stdout);
-    let latencies = read_latencies(log_dir, tag)?;
+    let (latencies, late_tps) = read_logs(log_dir, tag)?;
     let tps = match summary.tps {
         Some(tps) if tps > 0.0 => tps,
         _ => anyhow::bail!("pgbench failed ({}): {}", out.status, first_error(&stderr)),
@@ -230,6 +260,7 @@ pub async fn run(
         mean_ms,
         p95_ms: percentile(&latencies, 95.0).map(to_ms),
         p99_ms: percentile(&latencies, 99.0).map(to_ms),
+        late_tps,
         transactions: summary.processed.unwrap_or(latencies.len() as u64),
         note,
     })
@@ -277,6 +308,39 @@ latency average = 1.164 ms
 initial connection time = 35.120 ms
 tps = 13744.123456 (without initial connection time)
 ";
+
+    #[test]
+    fn the_second_half_of_a_run_gives_the_steady_state_tps() {
+        // A run from 100 s to 110 s: 100 transactions in the first half,
+        // 500 in the second (a cache warming up).
+        let mut lines = Vec::new();
+        for i in 0..100u64 {
+            lines.push(format!(
+                "0 {i} 900 0 {} {}",
+                100 + i / 20,
+                (i % 20) * 50_000
+            ));
+        }
+        for i in 0..500u64 {
+            lines.push(format!(
+                "1 {i} 300 0 {} {}",
+                105 + i / 100,
+                (i % 100) * 10_000 + 5_000
+            ));
+        }
+        lines.push("0 7 failed 0 104 0".to_owned());
+        let done: Vec<u64> = lines.iter().filter_map(|l| log_completion_us(l)).collect();
+        assert_eq!(done.len(), 600);
+        assert_eq!(
+            log_completion_us("3 9 250 0 1700000000 123456"),
+            Some(1_700_000_000_123_456)
+        );
+        let tps = late_tps(&done).expect("tps");
+        // Second half: (100 + 109.995) / 2 onwards, about 500 / 5 s.
+        assert!((tps - 100.0).abs() < 2.0, "{tps}");
+        assert_eq!(late_tps(&[]), None);
+        assert_eq!(late_tps(&[5, 5]), None);
+    }
 
     #[test]
     fn summary_lines_are_parsed() {

@@ -104,6 +104,61 @@ impl Server {
     }
 }
 
+impl Server {
+    /// Stops the process (SIGSTOP) until [`Server::resume`]: a pgpulse
+    /// with the cache on keeps decoding the WAL of every write on the
+    /// server (its change feed), which would load the other targets' runs.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Continues a paused process (SIGCONT).
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        if let Some(pid) = self.pid() {
+            // kill(1): the crate forbids unsafe code, and this runs between
+            // timed runs only.
+            let _ = std::process::Command::new("kill")
+                .args([signal, &pid.to_string()])
+                .status();
+        }
+    }
+}
+
+/// Waits (up to 60 s) until every pgpulse change-feed slot on `cluster`
+/// has confirmed the WAL written so far: a resumed instance's backlog of
+/// other runs' writes is decoded before its own run is timed.
+pub async fn feed_caught_up(cluster: &PgCluster) -> anyhow::Result<()> {
+    let config: tokio_postgres::Config = cluster.url_for("postgres").parse()?;
+    let (client, connection) = config.connect(tokio_postgres::NoTls).await?;
+    tokio::spawn(connection);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let target: String = client
+        .query_one("SELECT pg_current_wal_lsn()::text", &[])
+        .await?
+        .get(0);
+    loop {
+        let behind: i64 = client
+            .query_one(
+                "SELECT count(*) FROM pg_replication_slots \
+                 WHERE slot_name LIKE 'pgpulse\\_%' AND confirmed_flush_lsn < $1::text::pg_lsn",
+                &[&target],
+            )
+            .await?
+            .get(0);
+        if behind == 0 {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("a change feed is still behind {target} after 60 s");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.start_kill();
