@@ -249,9 +249,30 @@ async fn bench(plan: &Plan, nofile: u64) -> anyhow::Result<()> {
     );
     let mut rows = Vec::new();
     for scenario in plan.run_order() {
-        for &(target, port) in &targets {
-            lab.focus(target).await;
-            rows.push(timed_run(&lab, &progress, scenario, target, port).await);
+        // A writing scenario changes the database as it runs (dead rows,
+        // WAL, checkpoints), so a fixed order would always give the last
+        // target the most-written database: its targets run in two
+        // half-length passes, in order and then in reverse (ABBA).
+        let passes = if scenario.script.writes() { 2 } else { 1 };
+        let part = Scenario {
+            seconds: scenario.seconds.div_ceil(passes),
+            ..scenario.clone()
+        };
+        let mut done: Vec<Vec<PassResult>> = targets.iter().map(|_| Vec::new()).collect();
+        for pass in 0..passes {
+            for k in 0..targets.len() {
+                let i = if pass % 2 == 0 {
+                    k
+                } else {
+                    targets.len() - 1 - k
+                };
+                let (target, port) = targets[i];
+                lab.focus(target).await;
+                done[i].push(timed_pass(&lab, &progress, &part, target, port).await);
+            }
+        }
+        for ((target, _), passes) in targets.iter().zip(done) {
+            rows.push(finish_row(&lab, &progress, scenario, target, passes));
         }
     }
     let mut medspa_rows = Vec::new();
@@ -324,8 +345,10 @@ async fn bench(plan: &Plan, nofile: u64) -> anyhow::Result<()> {
              (`-j {c}` for `-M prepared`: pgbench 15 prepares synchronously and would deadlock \
              itself behind a transaction-mode pooler with fewer threads than clients), targets \
              run one after the other within each scenario; latency: `-c 1 -j 1 -T {lt} -M extended`; \
-             `{tpcb}`: `pgbench -n -c {c} -j {j} -T {t} -M simple -l` (the default TPC-B-like \
-             mix, which writes, so it runs after all the others); both poolers in transaction \
+             `{tpcb}`: the default TPC-B-like mix, `-M simple`, which writes, so it runs after \
+             all the others, in two passes of `-T {half}` per target, in order then in reverse \
+             (ABBA: no target always gets the most-written database), figures over both; \
+             both poolers in transaction \
              mode with pool size {pool}; three pgpulse processes run `serve` with its zero-config \
              defaults plus, for \"cache off\", `PGPULSE_CACHE_MODE=off`, for \"stats off\", \
              `PGPULSE_STATS=off PGPULSE_CACHE_MODE=off`, and for \"cache on\", \
@@ -337,6 +360,7 @@ async fn bench(plan: &Plan, nofile: u64) -> anyhow::Result<()> {
             c = s.clients,
             j = s.threads,
             t = s.seconds,
+            half = s.seconds.div_ceil(2),
             lt = plan.latency.seconds,
             pool = plan.pool_size,
         ),
@@ -409,25 +433,32 @@ fn medspa_settings(plan: &Plan, seeded: Duration) -> String {
     )
 }
 
-/// Runs one scenario against one target while the progress bar advances.
-async fn timed_run(
+/// One pass's pgbench summary and the cache lookups during it (pgpulse
+/// with the cache on only).
+type PassResult = (
+    Result<pgbench::Pass, String>,
+    Option<Result<console::CacheCounters, String>>,
+);
+
+/// Runs one pass of a scenario against one target while the progress bar
+/// advances; its logs stay for [`finish_row`].
+async fn timed_pass(
     lab: &Lab,
     progress: &ProgressBar,
     scenario: &Scenario,
     target: &'static str,
     port: u16,
-) -> RunRow {
+) -> PassResult {
     progress.set_message(format!("{} → {target}", scenario.name));
     let end = progress.position() + scenario.seconds;
     let tag = log_tag(&scenario.name, target);
     let cred = procs::credentials(&lab.cluster);
-    let has_cache = target == PGPULSE_CACHE_ON;
-    let before = if has_cache {
+    let before = if target == PGPULSE_CACHE_ON {
         Some(console::cache_counters(port, &cred).await)
     } else {
         None
     };
-    let run = pgbench::run(&lab.cluster, port, scenario, lab.dir.path(), &tag);
+    let run = pgbench::pass(&lab.cluster, port, scenario, lab.dir.path(), &tag);
     tokio::pin!(run);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.tick().await;
@@ -438,7 +469,6 @@ async fn timed_run(
         }
     };
     progress.set_position(end);
-    let outcome = outcome.map_err(|e| format!("{e:#}"));
     let cache = match before {
         Some(before) => {
             let after = console::cache_counters(port, &cred).await;
@@ -448,6 +478,43 @@ async fn timed_run(
             })
         }
         None => None,
+    };
+    (outcome.map_err(|e| format!("{e:#}")), cache)
+}
+
+/// The row of `target` from its passes of `scenario`: figures over all of
+/// them (their logs are read here), lookups added up; printed above the
+/// progress bar.
+fn finish_row(
+    lab: &Lab,
+    progress: &ProgressBar,
+    scenario: &Scenario,
+    target: &'static str,
+    passes: Vec<PassResult>,
+) -> RunRow {
+    let tag = log_tag(&scenario.name, target);
+    let mut ok = Vec::new();
+    let mut failed = None;
+    let mut cache: Option<Result<console::CacheCounters, String>> = None;
+    for (outcome, lookups) in passes {
+        match outcome {
+            Ok(p) => ok.push(p),
+            Err(e) => failed = failed.or(Some(e)),
+        }
+        cache = match (cache, lookups) {
+            (None, l) => l,
+            (Some(Ok(a)), Some(Ok(b))) => Some(Ok(a.plus(b))),
+            (Some(Err(e)), _) | (_, Some(Err(e))) => Some(Err(e)),
+            (c, None) => c,
+        };
+    }
+    let outcome = match failed {
+        Some(e) => {
+            // Read (and delete) the other passes' logs.
+            let _ = pgbench::figures(lab.dir.path(), &tag, &ok);
+            Err(e)
+        }
+        None => pgbench::figures(lab.dir.path(), &tag, &ok).map_err(|e| format!("{e:#}")),
     };
     let cache_text = match &cache {
         Some(Ok(c)) => c.hit_rate().map_or_else(

@@ -31,6 +31,14 @@ impl CacheCounters {
         }
     }
 
+    /// The lookups of two periods together.
+    pub fn plus(self, other: CacheCounters) -> CacheCounters {
+        CacheCounters {
+            hits: self.hits + other.hits,
+            misses: self.misses + other.misses,
+        }
+    }
+
     /// Hits + misses.
     pub fn lookups(self) -> u64 {
         self.hits + self.misses

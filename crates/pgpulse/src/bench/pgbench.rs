@@ -155,16 +155,17 @@ pub fn log_completion_us(line: &str) -> Option<u64> {
     Some(seconds * 1_000_000 + micros)
 }
 
-/// Transactions per second over the second half of the span of
-/// completion times `done` (µs): the steady state of a run.
-pub fn late_tps(done: &[u64]) -> Option<f64> {
+/// The second half of the span of completion times `done` (µs): the
+/// transactions completed in it and its length in seconds (the steady
+/// state of a run).
+pub fn late_half(done: &[u64]) -> Option<(f64, f64)> {
     let (first, last) = (*done.iter().min()?, *done.iter().max()?);
     let middle = first + (last - first) / 2;
     let span = (last - middle) as f64 / 1e6;
     if span <= 0.0 {
         return None;
     }
-    Some(done.iter().filter(|&&t| t > middle).count() as f64 / span)
+    Some((done.iter().filter(|&&t| t > middle).count() as f64, span))
 }
 
 /// Nearest-rank percentile `p` (0–100) of sorted values.
@@ -176,29 +177,51 @@ pub fn percentile(sorted: &[u64], p: f64) -> Option<u64> {
     sorted.get(rank.clamp(1, sorted.len()) - 1).copied()
 }
 
-/// Reads every log file `dir/tag.*` and returns the sorted latencies (µs)
-/// and the TPS of the run's second half.
+/// What every log file `dir/tag.*` holds (the files are deleted): the
+/// sorted latencies (µs) and the TPS of the second halves of the runs
+/// (files are grouped by run: pgbench names them `tag.PID[.thread]`).
 fn read_logs(dir: &Path, tag: &str) -> anyhow::Result<(Vec<u64>, Option<f64>)> {
     let prefix = format!("{tag}.");
     let mut all = Vec::new();
-    let mut done = Vec::new();
+    let mut runs: std::collections::BTreeMap<String, Vec<u64>> = Default::default();
     for entry in std::fs::read_dir(dir).context("pgbench log directory")? {
         let entry = entry?;
-        if !entry.file_name().to_string_lossy().starts_with(&prefix) {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name.strip_prefix(&prefix) else {
             continue;
-        }
+        };
+        let pid = rest.split('.').next().unwrap_or_default().to_owned();
         let text = std::fs::read_to_string(entry.path())?;
         all.extend(text.lines().filter_map(log_latency_us));
-        done.extend(text.lines().filter_map(log_completion_us));
+        runs.entry(pid)
+            .or_default()
+            .extend(text.lines().filter_map(log_completion_us));
         // The logs of a 30 s run are tens of MB: do not keep them around.
         let _ = std::fs::remove_file(entry.path());
     }
     all.sort_unstable();
-    Ok((all, late_tps(&done)))
+    // Each run's second half; several runs (passes) add up.
+    let (mut count, mut seconds) = (0.0, 0.0);
+    for done in runs.values() {
+        if let Some((n, s)) = late_half(done) {
+            count += n;
+            seconds += s;
+        }
+    }
+    Ok((all, (seconds > 0.0).then(|| count / seconds)))
+}
+
+/// What one pgbench run printed, before its logs are read.
+#[derive(Debug, Clone)]
+pub struct Pass {
+    tps: f64,
+    processed: Option<u64>,
+    latency_avg_ms: Option<f64>,
+    note: Option<String>,
 }
 
 /// Runs `scenario` against 127.0.0.1:`port` with the cluster's superuser
-/// and database; the logs go to `log_dir/tag.*`.
+/// and database and reads its logs (`log_dir/tag.*`): one run's figures.
 pub async fn run(
     cluster: &PgCluster,
     port: u16,
@@ -206,6 +229,20 @@ pub async fn run(
     log_dir: &Path,
     tag: &str,
 ) -> anyhow::Result<Figures> {
+    let pass = pass(cluster, port, scenario, log_dir, tag).await?;
+    figures(log_dir, tag, &[pass])
+}
+
+/// Runs `scenario` like [`run`] but leaves its logs for [`figures`]: a
+/// target measured in several passes (interleaved with other targets).
+/// A failed pass's logs are deleted.
+pub async fn pass(
+    cluster: &PgCluster,
+    port: u16,
+    scenario: &Scenario,
+    log_dir: &Path,
+    tag: &str,
+) -> anyhow::Result<Pass> {
     let mut cmd = cluster.command("pgbench")?;
     cmd.env("PGPORT", port.to_string())
         .env("PGHOST", "127.0.0.1")
@@ -234,10 +271,12 @@ pub async fn run(
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     let summary = parse_summary(&stdout);
-    let (latencies, late_tps) = read_logs(log_dir, tag)?;
     let tps = match summary.tps {
         Some(tps) if tps > 0.0 => tps,
-        _ => anyhow::bail!("pgbench failed ({}): {}", out.status, first_error(&stderr)),
+        _ => {
+            let _ = read_logs(log_dir, tag);
+            anyhow::bail!("pgbench failed ({}): {}", out.status, first_error(&stderr))
+        }
     };
     let mut note = None;
     if !out.status.success() {
@@ -249,20 +288,54 @@ pub async fn run(
         // may exist on the server connection already): say so.
         note = Some(errors);
     }
+    Ok(Pass {
+        tps,
+        processed: summary.processed,
+        latency_avg_ms: summary.latency_avg_ms,
+        note,
+    })
+}
+
+/// The figures of one or more passes of the same target, from their
+/// summaries and their logs (`log_dir/tag.*`, read and deleted): TPS over
+/// the passes' combined time, latencies over all their transactions.
+pub fn figures(log_dir: &Path, tag: &str, passes: &[Pass]) -> anyhow::Result<Figures> {
+    let (latencies, late_tps) = read_logs(log_dir, tag)?;
+    let count = |p: &Pass| p.processed.unwrap_or(0) as f64;
+    let transactions: f64 = passes.iter().map(count).sum();
+    let seconds: f64 = passes.iter().map(|p| count(p) / p.tps).sum();
+    let tps = match passes {
+        [one] => one.tps,
+        _ if seconds > 0.0 => transactions / seconds,
+        _ => passes.iter().map(|p| p.tps).sum::<f64>() / passes.len().max(1) as f64,
+    };
     let to_ms = |us: u64| us as f64 / 1000.0;
     let mean_ms = if latencies.is_empty() {
-        summary.latency_avg_ms.unwrap_or(0.0)
+        let weighted: f64 = passes
+            .iter()
+            .map(|p| p.latency_avg_ms.unwrap_or(0.0) * count(p))
+            .sum();
+        if transactions > 0.0 {
+            weighted / transactions
+        } else {
+            0.0
+        }
     } else {
         latencies.iter().sum::<u64>() as f64 / latencies.len() as f64 / 1000.0
     };
+    let notes: Vec<&str> = passes.iter().filter_map(|p| p.note.as_deref()).collect();
     Ok(Figures {
         tps,
         mean_ms,
         p95_ms: percentile(&latencies, 95.0).map(to_ms),
         p99_ms: percentile(&latencies, 99.0).map(to_ms),
         late_tps,
-        transactions: summary.processed.unwrap_or(latencies.len() as u64),
-        note,
+        transactions: if transactions > 0.0 {
+            transactions as u64
+        } else {
+            latencies.len() as u64
+        },
+        note: (!notes.is_empty()).then(|| notes.join("; ")),
     })
 }
 
@@ -335,11 +408,60 @@ tps = 13744.123456 (without initial connection time)
             log_completion_us("3 9 250 0 1700000000 123456"),
             Some(1_700_000_000_123_456)
         );
-        let tps = late_tps(&done).expect("tps");
-        // Second half: (100 + 109.995) / 2 onwards, about 500 / 5 s.
-        assert!((tps - 100.0).abs() < 2.0, "{tps}");
-        assert_eq!(late_tps(&[]), None);
-        assert_eq!(late_tps(&[5, 5]), None);
+        let (n, seconds) = late_half(&done).expect("second half");
+        // Second half: (100 + 109.995) / 2 onwards, about 500 in 5 s.
+        assert!((n / seconds - 100.0).abs() < 2.0, "{n} in {seconds} s");
+        assert_eq!(late_half(&[]), None);
+        assert_eq!(late_half(&[5, 5]), None);
+    }
+
+    #[test]
+    fn two_passes_of_a_target_add_up() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // Pass 1 (pid 100, two threads): 200 transactions of 2 ms over 10 s
+        // at 20/s; pass 2 (pid 200), much later: 400 of 1 ms over 10 s.
+        let mut a = String::new();
+        let mut b = String::new();
+        for i in 0..200u64 {
+            let line = format!("0 {i} 2000 0 {} {}\n", 1000 + i / 20, (i % 20) * 50_000);
+            if i % 2 == 0 {
+                a.push_str(&line)
+            } else {
+                b.push_str(&line)
+            }
+        }
+        std::fs::write(dir.path().join("tpcb-x.100"), a).expect("log");
+        std::fs::write(dir.path().join("tpcb-x.100.1"), b).expect("log");
+        let mut c = String::new();
+        for i in 0..400u64 {
+            c.push_str(&format!(
+                "0 {i} 1000 0 {} {}\n",
+                2000 + i / 40,
+                (i % 40) * 25_000
+            ));
+        }
+        std::fs::write(dir.path().join("tpcb-x.200"), c).expect("log");
+        std::fs::write(dir.path().join("other.300"), "0 0 5 0 1 0\n").expect("log");
+        let pass = |tps: f64, n: u64| Pass {
+            tps,
+            processed: Some(n),
+            latency_avg_ms: None,
+            note: None,
+        };
+        let f =
+            figures(dir.path(), "tpcb-x", &[pass(20.0, 200), pass(40.0, 400)]).expect("figures");
+        assert_eq!(f.transactions, 600);
+        // 600 transactions in 10 + 10 s, not the mean of 20 and 40 per s.
+        assert!((f.tps - 30.0).abs() < 1e-9, "{}", f.tps);
+        assert!((f.mean_ms - (200.0 * 2.0 + 400.0 * 1.0) / 600.0).abs() < 1e-9);
+        // Each pass's second half, not the gap between the passes.
+        let late = f.late_tps.expect("late");
+        assert!((late - 30.0).abs() < 2.0, "{late}");
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .expect("dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(left, ["other.300"]);
     }
 
     #[test]
