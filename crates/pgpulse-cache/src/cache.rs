@@ -5,7 +5,7 @@
 // foldhash: these maps are read on every statement; SipHash was a
 // measurable share of a cache hit (BENCHMARKS.md, session 5).
 use foldhash::{HashMap, HashMapExt};
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -18,6 +18,7 @@ use crate::config::{CacheConfig, CacheMode};
 use crate::generations::Generations;
 use crate::invalidator::Invalidator;
 use crate::key::Key;
+use crate::keyed::Conds;
 use crate::l1::{Entry, L1};
 use crate::policy::AutoState;
 use crate::reason::NocacheReason;
@@ -36,6 +37,9 @@ pub struct Plan {
     pub fingerprint: u64,
     /// A rule allows it (auto mode admits it at once).
     pub(crate) allowed: bool,
+    /// It reads a keyable table: its conditions may key its entries
+    /// ([`Cache::read_conditions`]).
+    pub keyable: bool,
 }
 
 /// An L1 entry as a lookup sees it.
@@ -64,6 +68,9 @@ pub struct Fill {
     key: Key,
     plan: Arc<Plan>,
     stamp: u64,
+    /// Conditions on keyable tables, and their keyed counters at `stamp`.
+    keyed: Arc<[Conds]>,
+    seqs: Vec<u64>,
     l2_gens: Option<Vec<u64>>,
     _leader: Option<FlightGuard>,
 }
@@ -109,6 +116,8 @@ pub(crate) struct Inner {
     pub(crate) dbs: RwLock<HashMap<Arc<str>, Arc<DbState>>>,
     pub stats: Stats,
     pub(crate) auto: AutoState,
+    /// Raw-text parses for keyed invalidation.
+    pub(crate) memo: crate::keyed_ops::Memo,
     pub l2: std::sync::OnceLock<crate::redis::RedisL2>,
     /// Background tasks (catalog loaders, feeds); aborted on drop.
     pub tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
@@ -177,6 +186,7 @@ impl Cache {
                 flights: Mutex::new(HashMap::new()),
                 dbs: RwLock::new(HashMap::new()),
                 stats,
+                memo: Default::default(),
                 l2: std::sync::OnceLock::new(),
                 tasks: Mutex::new(Vec::new()),
             }),
@@ -310,11 +320,20 @@ impl Cache {
 
     /// Looks `key` up in L1, then (after single flight) in L2.
     pub async fn lookup(&self, key: Key, plan: &Arc<Plan>) -> Lookup {
+        self.lookup_keyed(key, plan, Arc::from(Vec::new())).await
+    }
+
+    /// Like [`lookup`](Self::lookup), for a read whose conditions on
+    /// keyable tables are `keyed` ([`Cache::read_conditions`]): only keyed
+    /// writes whose rows may satisfy them invalidate its entry.
+    pub async fn lookup_keyed(&self, key: Key, plan: &Arc<Plan>, keyed: Arc<[Conds]>) -> Lookup {
         let inner = &self.inner;
         // The stamp is taken before anything else: a write committing from
         // here on changes it, and the fill is refused.
-        let mut stamp = inner.gens.stamp(&plan.database, &plan.families);
-        let stale = match self.l1_state(key, stamp) {
+        let (mut stamp, mut seqs) = inner
+            .gens
+            .stamp_keyed(&plan.database, &plan.families, &keyed);
+        let stale = match self.l1_state(key, plan, stamp, keyed.is_empty()) {
             L1State::Fresh(bytes) => {
                 inner.stats.hit(plan);
                 return Lookup::Hit(bytes);
@@ -363,8 +382,10 @@ impl Cache {
                 if on {
                     let _ = tokio::time::timeout(inner.config.flight_wait, notified).await;
                 }
-                stamp = inner.gens.stamp(&plan.database, &plan.families);
-                if let Some(bytes) = self.l1_get(key, stamp) {
+                (stamp, seqs) = inner
+                    .gens
+                    .stamp_keyed(&plan.database, &plan.families, &keyed);
+                if let Some(bytes) = self.l1_get(key, plan, stamp, keyed.is_empty()) {
                     inner.stats.hit(plan);
                     inner.stats.coalesced();
                     return Lookup::Hit(bytes);
@@ -376,7 +397,7 @@ impl Cache {
         if let Some(l2) = inner.l2.get() {
             match l2.lookup(&plan.database, key, &plan.families).await {
                 crate::redis::L2Lookup::Hit(bytes) => {
-                    self.l1_put(key, plan, stamp, bytes.clone());
+                    self.l1_put(key, plan, stamp, &keyed, &seqs, bytes.clone());
                     inner.stats.hit(plan);
                     return Lookup::Hit(bytes);
                 }
@@ -390,26 +411,52 @@ impl Cache {
             key,
             plan: plan.clone(),
             stamp,
+            keyed,
+            seqs,
             l2_gens,
             _leader: leader,
         })
     }
 
-    fn l1_get(&self, key: Key, stamp: u64) -> Option<Bytes> {
-        match self.l1_state(key, stamp) {
+    fn l1_get(&self, key: Key, plan: &Plan, stamp: u64, unkeyed: bool) -> Option<Bytes> {
+        match self.l1_state(key, plan, stamp, unkeyed) {
             L1State::Fresh(b) => Some(b),
             _ => None,
         }
     }
 
-    /// The L1 entry for `key`, if current (`stamp` unchanged): fresh, or
-    /// past its TTL but within the stale-while-revalidate window.
-    fn l1_state(&self, key: Key, stamp: u64) -> L1State {
+    /// Whether entry `e` of a read of `plan` is current. `stamp` is the
+    /// lookup's, taken without conditions when `unkeyed`: an entry without
+    /// conditions either is compared with it directly (one lock, the
+    /// common case); any other is checked against its own conditions.
+    fn current(&self, e: &Entry, plan: &Plan, stamp: u64, unkeyed: bool) -> bool {
+        if e.keyed.is_empty() && unkeyed {
+            return e.stamp == stamp;
+        }
+        let seqs: Vec<u64> = e.seqs.iter().map(|s| s.load(Ordering::Relaxed)).collect();
+        match self
+            .inner
+            .gens
+            .current(&plan.database, &plan.families, &e.keyed, e.stamp, &seqs)
+        {
+            Some(now) => {
+                for (slot, v) in e.seqs.iter().zip(now) {
+                    slot.store(v, Ordering::Relaxed);
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The L1 entry for `key`, if current: fresh, or past its TTL but
+    /// within the stale-while-revalidate window.
+    fn l1_state(&self, key: Key, plan: &Plan, stamp: u64, unkeyed: bool) -> L1State {
         let Some(e) = self.inner.l1.get(&key) else {
             return L1State::Absent;
         };
         let now = Instant::now();
-        if e.stamp == stamp {
+        if self.current(&e, plan, stamp, unkeyed) {
             if e.expires > now {
                 return L1State::Fresh(e.bytes.clone());
             }
@@ -424,13 +471,28 @@ impl Cache {
         L1State::Absent
     }
 
-    fn l1_put(&self, key: Key, plan: &Plan, stamp: u64, bytes: Bytes) {
+    fn l1_put(
+        &self,
+        key: Key,
+        plan: &Plan,
+        stamp: u64,
+        keyed: &Arc<[Conds]>,
+        seqs: &[u64],
+        bytes: Bytes,
+    ) {
+        if !keyed.is_empty() {
+            self.inner
+                .gens
+                .note_keyed_reader(&plan.database, keyed.iter().map(|c| c.family.clone()));
+        }
         self.inner.l1.insert(
             key,
             Entry {
                 bytes,
                 stamp,
                 expires: Instant::now() + plan.ttl,
+                keyed: keyed.clone(),
+                seqs: seqs.iter().map(|&s| AtomicU64::new(s)).collect(),
             },
         );
     }
@@ -539,15 +601,26 @@ impl Fill {
                 .refusal(self.plan.fingerprint, NocacheReason::TooLarge);
             return Err(NocacheReason::TooLarge);
         }
-        let now = inner.gens.stamp(&self.plan.database, &self.plan.families);
-        if now != self.stamp {
+        let Some(seqs) = inner.gens.current(
+            &self.plan.database,
+            &self.plan.families,
+            &self.keyed,
+            self.stamp,
+            &self.seqs,
+        ) else {
             inner
                 .stats
                 .refusal(self.plan.fingerprint, NocacheReason::StaleFill);
             return Err(NocacheReason::StaleFill);
-        }
-        self.cache
-            .l1_put(self.key, &self.plan, self.stamp, bytes.clone());
+        };
+        self.cache.l1_put(
+            self.key,
+            &self.plan,
+            self.stamp,
+            &self.keyed,
+            &seqs,
+            bytes.clone(),
+        );
         if let (Some(l2), Some(gens)) = (inner.l2.get(), self.l2_gens.as_ref()) {
             l2.store(
                 &self.plan.database,

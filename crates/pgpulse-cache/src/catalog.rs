@@ -48,6 +48,8 @@ pub struct Catalog {
     pub families: HashMap<String, Arc<str>>,
     /// Family → families written by its foreign keys' cascading actions.
     pub cascades: HashMap<Arc<str>, Vec<Arc<str>>>,
+    /// Tables whose rows can be keyed (keyed invalidation), by name.
+    pub keyable: HashMap<String, Arc<crate::keyed::KeyTable>>,
     /// When it was read.
     pub loaded_at: Instant,
 }
@@ -71,8 +73,14 @@ impl Catalog {
             tables: HashMap::new(),
             families: HashMap::new(),
             cascades: HashMap::new(),
+            keyable: HashMap::new(),
             loaded_at: Instant::now(),
         }
+    }
+
+    /// The keyable table with `test_decoding` head `head`.
+    pub fn keyable_by_head(&self, head: &str) -> Option<&Arc<crate::keyed::KeyTable>> {
+        self.keyable.values().find(|t| t.head == head)
     }
 
     /// The volatility of a function called as `name` (possibly
@@ -322,8 +330,69 @@ pub async fn load(client: &tokio_postgres::Client) -> Result<Catalog, tokio_post
             }
         }
     }
+    load_keyable(client, &mut catalog).await?;
     catalog.loaded_at = Instant::now();
     Ok(catalog)
+}
+
+/// Tables whose rows can be keyed: plain and logged (the change feed sees
+/// their rows), the only relation of their name (names are matched
+/// without schema), outside inheritance and partitioning, without rules or
+/// user triggers (which could change or add rows pgpulse does not see in
+/// a statement), without row-level security; and their columns of the
+/// keyed types (`keyed::ColType`), not generated, text only with a
+/// deterministic collation.
+const KEYABLE: &str = "\
+    SELECT c.relname::text, \
+           format('table %s.%s', quote_ident(n.nspname), quote_ident(c.relname)), \
+           a.attname::text, a.atttypid::oid \
+    FROM pg_class c \
+    JOIN pg_namespace n ON n.oid = c.relnamespace \
+    JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped \
+    WHERE c.relkind = 'r' AND c.relpersistence = 'p' AND NOT c.relrowsecurity \
+      AND NOT c.relhassubclass AND NOT c.relispartition AND NOT c.relhasrules \
+      AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
+      AND n.nspname NOT LIKE 'pg\\_%' \
+      AND NOT EXISTS (SELECT 1 FROM pg_inherits i WHERE i.inhrelid = c.oid) \
+      AND NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = c.oid AND NOT t.tgisinternal) \
+      AND (SELECT count(*) FROM pg_class o WHERE o.relname = c.relname) = 1 \
+      AND a.atttypid IN (20, 21, 23, 25, 1184) AND a.attgenerated = '' \
+      AND (a.atttypid <> 25 OR EXISTS (SELECT 1 FROM pg_collation co \
+           WHERE co.oid = a.attcollation AND co.collisdeterministic))";
+
+async fn load_keyable(
+    client: &tokio_postgres::Client,
+    catalog: &mut Catalog,
+) -> Result<(), tokio_postgres::Error> {
+    use crate::keyed::{ColType, KeyTable};
+    let mut tables: HashMap<String, KeyTable> = HashMap::new();
+    for row in client.query(KEYABLE, &[]).await? {
+        let name: String = row.get(0);
+        let head: String = row.get(1);
+        let column: String = row.get(2);
+        let oid: u32 = row.get(3);
+        let Some(ty) = ColType::of_oid(oid) else {
+            continue;
+        };
+        tables
+            .entry(name.clone())
+            .or_insert_with(|| KeyTable {
+                family: Arc::from(name.as_str()),
+                head,
+                columns: HashMap::new(),
+            })
+            .columns
+            .insert(column, ty);
+    }
+    catalog.keyable = tables
+        .into_iter()
+        // A table keyed only if its name is its own family and no cascade
+        // writes it (cascaded writes are table-wide anyway, but keep it
+        // simple to reason about).
+        .filter(|(name, _)| !catalog.families.contains_key(name))
+        .map(|(n, t)| (n, Arc::new(t)))
+        .collect();
+    Ok(())
 }
 
 #[cfg(test)]

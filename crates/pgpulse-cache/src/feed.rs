@@ -108,6 +108,10 @@ use crate::invalidator::Invalidator;
 
 use coverage::Claims;
 pub(crate) use coverage::Hold;
+/// The relation names of a `test_decoding` head (`table public.t`).
+pub(crate) fn head_names(head: &str) -> Option<Vec<String>> {
+    decode::test_decoding_head(head)
+}
 use failure::{Failure, Warnings, classify};
 use replication::{Decoder, Slot};
 use triggers::Scope;
@@ -501,14 +505,16 @@ impl Feed {
                     let polled = Instant::now();
                     let mut next = self.poll;
                     if let Method::Decoding(slot) = method {
-                        let result = slot.poll(&conn.client).await;
+                        let heads = self.invalidator.keyed_heads(&self.database);
+                        let result = slot.poll(&conn.client, &heads).await;
                         next = next_poll(self.poll, polled.elapsed());
                         match result {
                             Ok(touched) => {
                                 if touched.everything {
                                     self.invalidate_database();
                                 } else {
-                                    self.invalidate(touched.names);
+                                    let keyed = self.invalidator.feed_inserts(&self.database, touched.inserts);
+                                    self.invalidate(touched.names.into_iter().chain(keyed));
                                 }
                             }
                             Err(e) => return Some(e.to_string()),

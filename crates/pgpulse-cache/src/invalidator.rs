@@ -168,6 +168,54 @@ impl Invalidator {
         }
     }
 
+    /// The `test_decoding` heads of `database`'s keyable tables that have
+    /// keyed reads: the change feed fetches their `INSERT` lines whole.
+    pub(crate) fn keyed_heads(&self, database: &str) -> Vec<String> {
+        let Some(inner) = self.inner.upgrade() else {
+            return Vec::new();
+        };
+        let catalog = inner
+            .dbs
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(database)
+            .and_then(|db| db.catalog.read().unwrap_or_else(|p| p.into_inner()).clone());
+        catalog
+            .map(|c| {
+                c.keyable
+                    .values()
+                    .filter(|t| inner.gens.has_keyed_readers(database, &t.family))
+                    .map(|t| t.head.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The change feed's `INSERT` lines (head → column lists) applied as
+    /// keyed writes; returns the heads' table names that could not be (to
+    /// invalidate whole).
+    pub(crate) fn feed_inserts(
+        &self,
+        database: &str,
+        inserts: std::collections::BTreeMap<String, Vec<String>>,
+    ) -> Vec<String> {
+        let Some(inner) = self.inner.upgrade() else {
+            return Vec::new();
+        };
+        let cache = crate::Cache { inner };
+        let mut whole = Vec::new();
+        for (head, lines) in inserts {
+            if !cache.feed_inserts(database, &head, &lines) {
+                match crate::feed::head_names(&head) {
+                    Some(names) => whole.extend(names),
+                    // Cannot happen for a head the catalog produced; be safe.
+                    None => cache.invalidator().database_everywhere(database),
+                }
+            }
+        }
+        whole
+    }
+
     /// Whether the cache still exists.
     pub fn alive(&self) -> bool {
         self.inner.strong_count() > 0

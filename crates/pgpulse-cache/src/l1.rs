@@ -33,6 +33,11 @@ pub(crate) struct Entry {
     /// The generation stamp of the tables it read, when it was filled.
     pub stamp: u64,
     pub expires: Instant,
+    /// Its conditions on keyable tables (keyed invalidation; empty for
+    /// most entries).
+    pub keyed: Arc<[crate::keyed::Conds]>,
+    /// The keyed counters of `keyed`'s families it is known current at.
+    pub seqs: Box<[AtomicU64]>,
 }
 
 #[derive(Clone)]
@@ -136,6 +141,8 @@ mod tests {
             bytes: Bytes::from(vec![0u8; len]),
             stamp: 0,
             expires,
+            keyed: Arc::from(Vec::new()),
+            seqs: Box::new([]),
         }
     }
 

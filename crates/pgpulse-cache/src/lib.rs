@@ -16,6 +16,8 @@ mod feed;
 mod generations;
 mod invalidator;
 mod key;
+pub mod keyed;
+mod keyed_ops;
 mod l1;
 mod loader;
 mod plan;

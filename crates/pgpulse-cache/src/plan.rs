@@ -42,6 +42,7 @@ pub(crate) fn make(
     }
     let mut families: Vec<Arc<str>> = Vec::new();
     let mut names: Vec<&str> = Vec::new();
+    let mut keyable = false;
     for t in &a.tables_read {
         if t.schema.as_deref().is_some_and(|s| {
             s.eq_ignore_ascii_case("pg_catalog") || s.eq_ignore_ascii_case("information_schema")
@@ -60,6 +61,9 @@ pub(crate) fn make(
             }
         }
         names.push(crate::catalog::bare_name(&t.name));
+        keyable |= catalog
+            .keyable
+            .contains_key(crate::catalog::bare_name(&t.name));
     }
     let fingerprint = a.fingerprint.0;
     let mut ttl = config.ttl;
@@ -84,5 +88,6 @@ pub(crate) fn make(
         ttl,
         fingerprint,
         allowed,
+        keyable,
     })
 }

@@ -39,6 +39,7 @@ mod keywords;
 mod kind;
 pub mod lexer;
 mod normalize;
+mod rows;
 mod tables;
 
 pub use analysis::{Analysis, analyze};
@@ -47,4 +48,5 @@ pub use columns::{ColumnClause, ColumnUse, predicate_columns};
 pub use error::SqlError;
 pub use kind::StatementKind;
 pub use normalize::{Fingerprint, Normalized, fingerprint, normalize};
+pub use rows::{CmpOp, Filter, InsertedRows, Operand, TableFilters, inserted_rows, select_filters};
 pub use tables::TableRef;

@@ -41,7 +41,8 @@ const SLOT_PREFIX: &str = "pgpulse_";
 /// `test_decoding`, distinct heads of the change lines: everything before
 /// the first `": "`, i.e. `table public.t` of `table public.t: UPDATE:
 /// id[integer]:1 ...` and `table public.a, public.b` of a TRUNCATE line.
-/// `$1`: slot.
+/// `$1`: slot; `$2`: the heads of the tables whose `INSERT` lines are
+/// wanted whole, for keyed invalidation (`Invalidator::keyed_heads`).
 ///
 /// `split_part`, not a regular expression: on pgbench's read/write mix the
 /// regular expression that cut out the table list cost about 14 µs of
@@ -53,7 +54,9 @@ const SLOT_PREFIX: &str = "pgpulse_";
 /// list does not parse ([`decode::test_decoding_head`]) and the database is
 /// invalidated, never a wrong table.
 const POLL_TEST_DECODING: &str = "\
-    SELECT DISTINCT split_part(data, ': ', 1) \
+    SELECT DISTINCT CASE WHEN split_part(data, ': ', 2) = 'INSERT' \
+                          AND split_part(data, ': ', 1) = ANY($2::text[]) \
+                         THEN data ELSE split_part(data, ': ', 1) END \
     FROM pg_catalog.pg_logical_slot_get_changes($1, NULL, NULL, \
          'include-xids', '0', 'skip-empty-xacts', '1') \
     WHERE data LIKE 'table %'";
@@ -95,6 +98,8 @@ pub(super) struct Touched {
     pub names: BTreeSet<String>,
     /// Something could not be attributed: invalidate the whole database.
     pub everything: bool,
+    /// `INSERT` lines of keyed tables: head → column lists.
+    pub inserts: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 /// A temporary logical replication slot of the feed's connection.
@@ -318,7 +323,11 @@ impl Slot {
     }
 
     /// Consumes the changes decoded since the last poll.
-    pub(super) async fn poll(&mut self, client: &Client) -> Result<Touched, tokio_postgres::Error> {
+    pub(super) async fn poll(
+        &mut self,
+        client: &Client,
+        keyed_heads: &[String],
+    ) -> Result<Touched, tokio_postgres::Error> {
         let mut touched = Touched::default();
         let flush: String = client.query_one(&self.flushed, &[]).await?.try_get(0)?;
         if self.last_flush.as_deref() == Some(flush.as_str()) {
@@ -326,9 +335,21 @@ impl Slot {
         }
         match self.decoder {
             Decoder::TestDecoding => {
-                let rows = client.query(&self.poll, &[&self.name]).await?;
+                let rows = client
+                    .query(&self.poll, &[&self.name, &keyed_heads])
+                    .await?;
                 for row in rows {
                     let head: &str = row.try_get(0)?;
+                    if let Some((table, columns)) = head.split_once(": INSERT: ")
+                        && keyed_heads.iter().any(|h| h == table)
+                    {
+                        touched
+                            .inserts
+                            .entry(table.to_owned())
+                            .or_default()
+                            .push(columns.to_owned());
+                        continue;
+                    }
                     match decode::test_decoding_head(head) {
                         Some(names) => touched.names.extend(names),
                         None => touched.everything = true,

@@ -272,7 +272,7 @@ where
     pub(super) fn complete(&mut self, t: Timed) {
         let duration = t.started.elapsed();
         if t.cache != CacheOutcome::Hit {
-            self.note_statement(t.text.as_str());
+            self.note_statement(&t);
         }
         let stats = self.pool.stats();
         stats.query_count.fetch_add(1, Ordering::Relaxed);

@@ -23,6 +23,7 @@
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
+use pgpulse_cache::keyed::{Conds, Params};
 use pgpulse_cache::{Cache, Fill, KeyBuilder, Lookup, NocacheReason, Plan};
 use pgpulse_sql::{Analysis, StatementKind};
 use pgpulse_wire::Message;
@@ -78,14 +79,68 @@ impl Capture {
     }
 }
 
+/// An `INSERT` whose rows may be known (keyed invalidation): its raw text
+/// and, for the extended protocol, its declared parameter types and Bind.
+#[derive(Debug)]
+pub(crate) struct KeyedWrite {
+    table: String,
+    text: Arc<str>,
+    types: Vec<u32>,
+    bind: Option<Message>,
+}
+
+impl KeyedWrite {
+    /// Applies it as keyed writes; `false` when the table must be
+    /// invalidated whole.
+    fn invalidate(&self, cache: &Cache, database: &str) -> bool {
+        match &self.bind {
+            None => cache.invalidate_inserted(database, &self.table, &self.text, &Params::NONE),
+            Some(bind) => {
+                let Ok(b) = fe::Bind::parse(bind) else {
+                    return false;
+                };
+                let params = Params {
+                    types: &self.types,
+                    formats: &b.param_formats,
+                    values: &b.params,
+                };
+                cache.invalidate_inserted(database, &self.table, &self.text, &params)
+            }
+        }
+    }
+}
+
+/// The conditions of a held read (unnamed statement only: a named
+/// statement's declared types are not at hand, and binary values cannot
+/// be read without them).
+fn read_conditions(cache: &Cache, held: &Held, bind: Option<&Message>) -> Arc<[Conds]> {
+    let none = || Arc::from(Vec::new());
+    if !held.plan.keyable {
+        return none();
+    }
+    let (Some(parse), Some(bind)) = (held.text.parse_message(), bind) else {
+        return none();
+    };
+    let (Ok(p), Ok(b)) = (fe::Parse::parse(parse), fe::Bind::parse(bind)) else {
+        return none();
+    };
+    let params = Params {
+        types: &p.param_types,
+        formats: &b.param_formats,
+        values: &b.params,
+    };
+    cache.read_conditions(&held.plan, p.query, &params)
+}
+
 /// The session-level facts the cache needs, gathered on the data path.
 #[derive(Debug, Default)]
 pub(crate) struct CacheState {
     // Boxed: every idle client carries this struct.
     pub held: Option<Box<Held>>,
     pub capture: Option<Box<Capture>>,
-    /// Statements that wrote, completed in the current transaction.
-    pub writes: Vec<Arc<Analysis>>,
+    /// Statements that wrote, completed in the current transaction, with
+    /// what keyed invalidation needs of an `INSERT`.
+    pub writes: Vec<(Arc<Analysis>, Option<Box<KeyedWrite>>)>,
     /// The session changed state pgpulse does not track.
     pub tainted: bool,
     /// The unnamed statement was answered from the cache and never reached
@@ -328,7 +383,8 @@ where
         let Some(cache) = self.cache().cloned() else {
             return Ok(held.msgs);
         };
-        match Box::pin(cache.lookup(key, &held.plan)).await {
+        let keyed = read_conditions(&cache, &held, bind.as_ref());
+        match Box::pin(cache.lookup_keyed(key, &held.plan, keyed)).await {
             Lookup::Hit(bytes) => {
                 if held.text.parse_message().is_some() {
                     // The server never sees this Parse: remember it, and
@@ -412,7 +468,8 @@ where
 
     /// A statement completed: remember what it wrote until its transaction
     /// ends, and notice session state the key cannot follow.
-    pub(super) fn note_statement(&mut self, text: &str) {
+    pub(super) fn note_statement(&mut self, t: &super::replies::Timed) {
+        let text = t.text.as_str();
         if self.cache().is_none() || text.is_empty() {
             return;
         }
@@ -431,8 +488,36 @@ where
             self.cstate.tainted = true;
         }
         if writes(&analysis) || analysis.parts.iter().any(writes) {
-            self.cstate.writes.push(analysis);
+            let keyed = self.keyed_write(t, &analysis).map(Box::new);
+            self.cstate.writes.push((analysis, keyed));
         }
+    }
+
+    /// What keyed invalidation needs of a completed `INSERT` into a table
+    /// with keyed reads: a simple query's text, or an unnamed statement's
+    /// text, declared types and Bind.
+    fn keyed_write(&self, t: &super::replies::Timed, a: &Analysis) -> Option<KeyedWrite> {
+        if !matches!(a.kind, StatementKind::Insert) || !a.certain || a.tables_written.len() != 1 {
+            return None;
+        }
+        let table = &a.tables_written[0].name;
+        if !self.cache()?.keys_inserts(&self.info.database, table) {
+            return None;
+        }
+        let (types, bind) = match &t.text {
+            super::replies::Text::Query(_) => (Vec::new(), None),
+            super::replies::Text::Parse(msg, ..) => (
+                fe::Parse::parse(msg).ok()?.param_types,
+                Some(t.bind.clone()?),
+            ),
+            _ => return None,
+        };
+        Some(KeyedWrite {
+            table: table.clone(),
+            text: Arc::from(t.text.as_str()),
+            types,
+            bind,
+        })
     }
 
     /// The transaction ended (ReadyForQuery 'I'): invalidate what it wrote.
@@ -443,7 +528,10 @@ where
         let writes = std::mem::take(&mut self.cstate.writes);
         let Some(cache) = self.cache() else { return };
         let db = &self.info.database;
-        for a in &writes {
+        for (a, keyed) in &writes {
+            if keyed.as_ref().is_some_and(|k| k.invalidate(cache, db)) {
+                continue;
+            }
             let parts: Vec<&Analysis> = if a.parts.is_empty() {
                 vec![a]
             } else {

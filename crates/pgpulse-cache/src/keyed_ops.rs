@@ -1,0 +1,171 @@
+//! The cache's keyed-invalidation entry points: conditions of a read,
+//! rows of an `INSERT` through pgpulse, rows of the change feed
+//! (docs/architecture.md, "Keyed invalidation"; the values and matching
+//! are in [`crate::keyed`]).
+
+use foldhash::HashMap;
+use std::sync::{Arc, Mutex};
+
+use pgpulse_sql::{InsertedRows, TableFilters};
+
+use crate::cache::{Cache, Plan};
+use crate::catalog::Catalog;
+use crate::keyed::{self, Conds, Params, Row};
+
+/// Raw texts kept per memo before it is cleared.
+const MEMO_TEXTS: usize = 4096;
+
+/// What the raw texts of statements say about rows, parsed once per text.
+/// Keyed by the raw text, never by an analysis (which texts that differ
+/// only in literals share).
+#[derive(Default)]
+pub(crate) struct Memo {
+    filters: TextMemo<Arc<[TableFilters]>>,
+    inserts: TextMemo<Arc<InsertedRows>>,
+}
+
+type TextMemo<T> = Mutex<HashMap<Arc<str>, Option<T>>>;
+
+fn remember<T: Clone>(
+    map: &TextMemo<T>,
+    text: &str,
+    make: impl FnOnce(&str) -> Option<T>,
+) -> Option<T> {
+    if let Some(v) = map.lock().unwrap_or_else(|p| p.into_inner()).get(text) {
+        return v.clone();
+    }
+    let v = make(text);
+    let mut m = map.lock().unwrap_or_else(|p| p.into_inner());
+    if m.len() >= MEMO_TEXTS {
+        m.clear();
+    }
+    m.insert(Arc::from(text), v.clone());
+    v
+}
+
+fn no_conds() -> Arc<[Conds]> {
+    Arc::from(Vec::new())
+}
+
+impl Cache {
+    fn catalog_of(&self, database: &str) -> Option<Arc<Catalog>> {
+        self.inner
+            .dbs
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(database)
+            .and_then(|db| db.catalog.read().unwrap_or_else(|p| p.into_inner()).clone())
+    }
+
+    /// The conditions that `text` (the raw statement text of a read
+    /// planned as `plan`), run with `params`, puts on keyable tables; empty
+    /// when none (the entry is then invalidated by any write to the tables
+    /// it reads). Pass to [`lookup_keyed`](Cache::lookup_keyed).
+    pub fn read_conditions(&self, plan: &Plan, text: &str, params: &Params<'_>) -> Arc<[Conds]> {
+        if !plan.keyable {
+            return no_conds();
+        }
+        let Some(catalog) = self.catalog_of(&plan.database) else {
+            return no_conds();
+        };
+        let Some(filters) = remember(&self.inner.memo.filters, text, |t| {
+            pgpulse_sql::select_filters(t).map(Arc::from)
+        }) else {
+            return no_conds();
+        };
+        let conds = keyed::resolve(&filters, &catalog.keyable, params);
+        if conds.is_empty() {
+            no_conds()
+        } else {
+            Arc::from(conds)
+        }
+    }
+
+    /// Whether an `INSERT` into `table` may be applied as keyed writes
+    /// (the table is keyable and has keyed reads): worth keeping its text
+    /// and parameters until its commit.
+    pub fn keys_inserts(&self, database: &str, table: &str) -> bool {
+        self.catalog_of(database).is_some_and(|c| {
+            c.keyable
+                .get(crate::catalog::bare_name(table))
+                .is_some_and(|t| self.inner.gens.has_keyed_readers(database, &t.family))
+        })
+    }
+
+    /// An `INSERT` into `table` through pgpulse committed; `text` is its
+    /// raw text, `params` its Bind's. When its rows are known and the table
+    /// is keyable, only the cached reads whose conditions they may satisfy
+    /// are invalidated here (Redis and the other instances invalidate the
+    /// whole table) and `true` is returned; otherwise nothing is done and
+    /// the caller invalidates the table as usual.
+    pub fn invalidate_inserted(
+        &self,
+        database: &str,
+        table: &str,
+        text: &str,
+        params: &Params<'_>,
+    ) -> bool {
+        let Some(catalog) = self.catalog_of(database) else {
+            return false;
+        };
+        let Some(key_table) = catalog.keyable.get(crate::catalog::bare_name(table)) else {
+            return false;
+        };
+        // Parsing the text pays only when a read keyed on the table exists.
+        if !self
+            .inner
+            .gens
+            .has_keyed_readers(database, &key_table.family)
+        {
+            return false;
+        }
+        let Some(ins) = remember(&self.inner.memo.inserts, text, |t| {
+            pgpulse_sql::inserted_rows(t).map(Arc::new)
+        }) else {
+            return false;
+        };
+        if ins.table.name != crate::catalog::bare_name(table) {
+            return false;
+        }
+        let rows = keyed::inserted(&ins, key_table, params);
+        self.keyed_write(database, &key_table.family, rows)
+    }
+
+    /// Keyed writes of `rows` to `family` (a keyable table) committed:
+    /// applied locally, and as a table invalidation in Redis. `false` when
+    /// no keyed read of the family was ever stored (nothing done).
+    pub(crate) fn keyed_write(&self, database: &str, family: &Arc<str>, rows: Vec<Row>) -> bool {
+        if !self.inner.gens.bump_rows(database, family, rows) {
+            return false;
+        }
+        let families = std::slice::from_ref(family);
+        self.inner.auto.written(families);
+        self.inner.stats.invalidation(Some(family));
+        if let Some(l2) = self.inner.l2.get() {
+            l2.invalidate(database, families);
+        }
+        true
+    }
+
+    /// Change-feed `INSERT` lines of the table with `test_decoding` head
+    /// `head` (each the column list after `INSERT: `): `true` when they
+    /// were applied as keyed writes, `false` when the caller must
+    /// invalidate the table (not keyable, a line that does not parse, no
+    /// keyed reads).
+    pub(crate) fn feed_inserts(&self, database: &str, head: &str, lines: &[String]) -> bool {
+        let Some(catalog) = self.catalog_of(database) else {
+            return false;
+        };
+        let Some(table) = catalog.keyable_by_head(head) else {
+            return false;
+        };
+        let mut rows = Vec::with_capacity(lines.len());
+        for line in lines {
+            match keyed::test_decoding_columns(line) {
+                Some(cols) => rows.push(keyed::feed_row(&cols, table)),
+                None => return false,
+            }
+        }
+        self.keyed_write(database, &table.family.clone(), rows)
+    }
+}
