@@ -21,6 +21,7 @@ use common::{Setup, TestProxy, cluster, connect};
 use pgpulse_cache::{CacheConfig, CacheMode, FeedMode};
 use pgpulse_proxy::PoolMode;
 use pgpulse_testkit::RedisServer;
+use tokio_postgres::types::Type;
 
 /// The documented staleness bound after a write pgpulse did not see
 /// itself (another instance, or a direct write).
@@ -49,11 +50,59 @@ fn required(history: &History, key: i32, reader: Source, start: Instant) -> i64 
         .unwrap_or(0)
 }
 
+/// What the writers and readers run.
+struct Workload {
+    prefix: &'static str,
+    schema: String,
+    /// `$1`: the key (int4); returns the value written (int8).
+    write: &'static str,
+    /// `$1`: the key; returns the value.
+    read: &'static str,
+    /// The same read with the key inlined (`{key}`), simple protocol.
+    read_simple: &'static str,
+    /// Unnamed statements (`query_typed`, as node-postgres sends them,
+    /// keyed invalidation) instead of named ones.
+    unnamed: bool,
+}
+
 #[test]
 fn no_stale_reads_across_two_instances_and_direct_writes() {
+    no_stale_reads(&Workload {
+        prefix: "cache_stale",
+        schema: format!(
+            "CREATE TABLE counters (id int PRIMARY KEY, v bigint NOT NULL); \
+             INSERT INTO counters SELECT g, 0 FROM generate_series(1, {KEYS}) g;"
+        ),
+        write: "UPDATE counters SET v = v + 1 WHERE id = $1 RETURNING v",
+        read: "SELECT v FROM counters WHERE id = $1",
+        read_simple: "SELECT v FROM counters WHERE id = {key}",
+        unnamed: false,
+    });
+}
+
+/// The same with keyed invalidation: writers insert rows of one key,
+/// readers read a key's latest row, so a write invalidates one key's reads
+/// (through the writing instance, and the others' change feeds); on the
+/// other instance, Redis's table invalidation.
+#[test]
+fn no_stale_reads_with_keyed_inserts() {
+    no_stale_reads(&Workload {
+        prefix: "cache_stale_keyed",
+        schema:
+            "CREATE TABLE events (id bigserial PRIMARY KEY, k int NOT NULL, v bigint NOT NULL); \
+                 CREATE INDEX ON events (k, v); CREATE SEQUENCE events_v;"
+                .into(),
+        write: "INSERT INTO events (k, v) VALUES ($1, nextval('events_v')) RETURNING v",
+        read: "SELECT coalesce(max(v), 0)::int8 FROM events WHERE k = $1",
+        read_simple: "SELECT coalesce(max(v), 0)::int8 FROM events WHERE k = {key}",
+        unnamed: true,
+    });
+}
+
+fn no_stale_reads(w: &Workload) {
     common::init_tracing();
     let redis = RedisServer::start().unwrap();
-    let db = cluster().fresh_database("cache_stale").unwrap();
+    let db = cluster().fresh_database(w.prefix).unwrap();
     let config = || CacheConfig {
         mode: CacheMode::All,
         feed: FeedMode::Replication,
@@ -70,15 +119,7 @@ fn no_stale_reads_across_two_instances_and_direct_writes() {
     };
     let a = start(config());
     let b = start(config());
-    cluster()
-        .psql(
-            &db,
-            &format!(
-                "CREATE TABLE counters (id int PRIMARY KEY, v bigint NOT NULL); \
-                 INSERT INTO counters SELECT g, 0 FROM generate_series(1, {KEYS}) g;"
-            ),
-        )
-        .unwrap();
+    cluster().psql(&db, &w.schema).unwrap();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -91,14 +132,12 @@ fn no_stale_reads_across_two_instances_and_direct_writes() {
     let (a_cfg, b_cfg) = (a.tokio_config(&db), b.tokio_config(&db));
     let direct_cfg: tokio_postgres::Config = cluster().url_for(&db).parse().unwrap();
     runtime.block_on(async {
-        // Warm up: wait until both instances cache reads of `counters`.
+        // Warm up: wait until both instances cache reads.
         for (proxy, cfg) in [(&a, &a_cfg), (&b, &b_cfg)] {
             let c = connect(cfg).await;
             let deadline = Instant::now() + Duration::from_secs(20);
             loop {
-                c.query_one("SELECT v FROM counters WHERE id = $1", &[&1i32])
-                    .await
-                    .unwrap();
+                read(&c, w, 1).await;
                 if proxy.cache.as_ref().unwrap().stats().fills > 0 {
                     break;
                 }
@@ -117,20 +156,18 @@ fn no_stale_reads_across_two_instances_and_direct_writes() {
             (Source::Direct, direct_cfg.clone()),
         ] {
             let (history, stop) = (history.clone(), stop.clone());
+            let (write, unnamed) = (w.write, w.unnamed);
             tasks.push(tokio::spawn(async move {
                 let c = connect(&cfg).await;
                 let mut i = 0i32;
                 while !stop.load(Ordering::Relaxed) {
                     let key = i % KEYS + 1;
                     i += 1;
-                    let row = c
-                        .query_one(
-                            "UPDATE counters SET v = v + 1 WHERE id = $1 RETURNING v",
-                            &[&key],
-                        )
-                        .await
-                        .unwrap();
-                    let v: i64 = row.get(0);
+                    let v: i64 = if unnamed {
+                        c.query_typed(write, &[(&key, Type::INT4)]).await.unwrap()[0].get(0)
+                    } else {
+                        c.query_one(write, &[&key]).await.unwrap().get(0)
+                    };
                     history.lock().unwrap().entry(key).or_default().push((
                         Instant::now(),
                         v,
@@ -151,6 +188,10 @@ fn no_stale_reads_across_two_instances_and_direct_writes() {
         .enumerate()
         {
             let (history, reads, violations) = (history.clone(), reads.clone(), violations.clone());
+            let w = Workload {
+                schema: String::new(),
+                ..*w
+            };
             readers.push(tokio::spawn(async move {
                 let c = connect(&cfg).await;
                 let mut i = n as i32;
@@ -160,13 +201,10 @@ fn no_stale_reads_across_two_instances_and_direct_writes() {
                     let started = Instant::now();
                     let need = required(&history, key, source, started);
                     let v: i64 = if i % 2 == 0 {
-                        c.query_one("SELECT v FROM counters WHERE id = $1", &[&key])
-                            .await
-                            .unwrap()
-                            .get(0)
+                        read(&c, &w, key).await
                     } else {
                         let rows = c
-                            .simple_query(&format!("SELECT v FROM counters WHERE id = {key}"))
+                            .simple_query(&w.read_simple.replace("{key}", &key.to_string()))
                             .await
                             .unwrap();
                         rows.iter()
@@ -201,7 +239,8 @@ fn no_stale_reads_across_two_instances_and_direct_writes() {
     );
     let writes: usize = history.lock().unwrap().values().map(Vec::len).sum();
     eprintln!(
-        "stale-read test: {} reads, {writes} writes; A: hits {} misses {} ({:.1}%), B: hits {} misses {} ({:.1}%)",
+        "stale-read test ({}): {} reads, {writes} writes; A: hits {} misses {} ({:.1}%), B: hits {} misses {} ({:.1}%)",
+        w.prefix,
         reads.load(Ordering::Relaxed),
         sa.hits,
         sa.misses,
@@ -225,6 +264,15 @@ fn no_stale_reads_across_two_instances_and_direct_writes() {
     drop(a);
     drop(b);
     let _ = connect;
+}
+
+/// `w.read` of `key` with the workload's kind of statement.
+async fn read(c: &tokio_postgres::Client, w: &Workload, key: i32) -> i64 {
+    if w.unnamed {
+        c.query_typed(w.read, &[(&key, Type::INT4)]).await.unwrap()[0].get(0)
+    } else {
+        c.query_one(w.read, &[&key]).await.unwrap().get(0)
+    }
 }
 
 /// Redis killed mid-run and started again: no query fails, reads stay
