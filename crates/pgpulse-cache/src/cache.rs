@@ -15,7 +15,7 @@ use tokio::sync::Notify;
 
 use crate::catalog::Catalog;
 use crate::config::{CacheConfig, CacheMode};
-use crate::generations::Generations;
+use crate::generations::{Currency, Generations};
 use crate::invalidator::Invalidator;
 use crate::key::Key;
 use crate::keyed::Conds;
@@ -103,6 +103,8 @@ pub(crate) struct DbState {
     pub(crate) plans: Mutex<HashMap<Arc<str>, PlanResult>>,
     /// Wakes the catalog task early (after DDL).
     pub reload: Notify,
+    /// Wakes the change feed early (a suspension waits for its rows).
+    pub feed_wake: Notify,
 }
 
 pub(crate) struct Inner {
@@ -429,24 +431,25 @@ impl Cache {
     /// lookup's, taken without conditions when `unkeyed`: an entry without
     /// conditions either is compared with it directly (one lock, the
     /// common case); any other is checked against its own conditions.
-    fn current(&self, e: &Entry, plan: &Plan, stamp: u64, unkeyed: bool) -> bool {
+    fn current(&self, e: &Entry, plan: &Plan, stamp: u64, unkeyed: bool) -> Currency {
         if e.keyed.is_empty() && unkeyed {
-            return e.stamp == stamp;
+            return if e.stamp == stamp {
+                Currency::Current(Vec::new())
+            } else {
+                Currency::Stale
+            };
         }
         let seqs: Vec<u64> = e.seqs.iter().map(|s| s.load(Ordering::Relaxed)).collect();
-        match self
+        let c = self
             .inner
             .gens
-            .current(&plan.database, &plan.families, &e.keyed, e.stamp, &seqs)
-        {
-            Some(now) => {
-                for (slot, v) in e.seqs.iter().zip(now) {
-                    slot.store(v, Ordering::Relaxed);
-                }
-                true
+            .current(&plan.database, &plan.families, &e.keyed, e.stamp, &seqs);
+        if let Currency::Current(now) = &c {
+            for (slot, v) in e.seqs.iter().zip(now) {
+                slot.store(*v, Ordering::Relaxed);
             }
-            None => false,
         }
+        c
     }
 
     /// The L1 entry for `key`, if current: fresh, or past its TTL but
@@ -456,14 +459,19 @@ impl Cache {
             return L1State::Absent;
         };
         let now = Instant::now();
-        if self.current(&e, plan, stamp, unkeyed) {
-            if e.expires > now {
-                return L1State::Fresh(e.bytes.clone());
-            }
-            if let Some(window) = self.inner.config.stale_while_revalidate
-                && now < e.expires + window
-            {
-                return L1State::Stale(e.bytes.clone());
+        match self.current(&e, plan, stamp, unkeyed) {
+            // Kept: current again once the change feed's rows are in.
+            Currency::Pending => return L1State::Absent,
+            Currency::Stale => {}
+            Currency::Current(_) => {
+                if e.expires > now {
+                    return L1State::Fresh(e.bytes.clone());
+                }
+                if let Some(window) = self.inner.config.stale_while_revalidate
+                    && now < e.expires + window
+                {
+                    return L1State::Stale(e.bytes.clone());
+                }
             }
         }
         // Invalidated (never served, whatever the policy) or too old.
@@ -546,6 +554,7 @@ impl Cache {
             catalog: RwLock::new(None),
             plans: Mutex::new(HashMap::new()),
             reload: Notify::new(),
+            feed_wake: Notify::new(),
         });
         dbs.insert(Arc::from(database), db.clone());
         drop(dbs);
@@ -569,6 +578,7 @@ impl Cache {
                     catalog: RwLock::new(None),
                     plans: Mutex::new(HashMap::new()),
                     reload: Notify::new(),
+                    feed_wake: Notify::new(),
                 })
             })
             .clone()
@@ -601,7 +611,7 @@ impl Fill {
                 .refusal(self.plan.fingerprint, NocacheReason::TooLarge);
             return Err(NocacheReason::TooLarge);
         }
-        let Some(seqs) = inner.gens.current(
+        let Currency::Current(seqs) = inner.gens.current(
             &self.plan.database,
             &self.plan.families,
             &self.keyed,

@@ -91,6 +91,7 @@
 mod coverage;
 mod decode;
 mod failure;
+mod pending;
 mod replication;
 mod snapshot;
 mod triggers;
@@ -108,6 +109,23 @@ use crate::invalidator::Invalidator;
 
 use coverage::Claims;
 pub(crate) use coverage::Hold;
+/// While alive, the database's feed delivers row images
+/// (`Generations::set_keyed_feed`).
+struct KeyedFeed(Invalidator, String);
+
+impl KeyedFeed {
+    fn start(invalidator: &Invalidator, database: &str) -> KeyedFeed {
+        invalidator.set_keyed_feed(database, true);
+        KeyedFeed(invalidator.clone(), database.to_owned())
+    }
+}
+
+impl Drop for KeyedFeed {
+    fn drop(&mut self) {
+        self.0.set_keyed_feed(&self.1, false);
+    }
+}
+
 /// The relation names of a `test_decoding` head (`table public.t`).
 pub(crate) fn head_names(head: &str) -> Option<Vec<String>> {
     decode::test_decoding_head(head)
@@ -481,6 +499,12 @@ impl Feed {
             )),
             Method::Triggers => None,
         };
+        // Rows of every logged table: writes through pgpulse may wait
+        // for them (suspensions), until this session ends.
+        let keyed = matches!(method, Method::Decoding(s) if s.complete && s.decoder == Decoder::TestDecoding);
+        let _keyed = keyed.then(|| KeyedFeed::start(&self.invalidator, &self.database));
+        let wake = self.invalidator.db_state(&self.database)?;
+        let mut pending = pending::Pending::default();
         let poll = tokio::time::sleep(self.poll);
         tokio::pin!(poll);
         let mut reinstall =
@@ -498,6 +522,9 @@ impl Feed {
                     }
                     self.invalidate(names);
                 }
+                () = wake.feed_wake.notified() => {
+                    poll.as_mut().reset(tokio::time::Instant::now());
+                }
                 () = &mut poll => {
                     if !self.invalidator.alive() {
                         return None;
@@ -506,6 +533,7 @@ impl Feed {
                     let mut next = self.poll;
                     if let Method::Decoding(slot) = method {
                         let heads = self.invalidator.keyed_heads(&self.database);
+                        let token = self.invalidator.suspend_token(&self.database);
                         let result = slot.poll(&conn.client, &heads).await;
                         next = next_poll(self.poll, polled.elapsed());
                         match result {
@@ -513,9 +541,11 @@ impl Feed {
                                 if touched.everything {
                                     self.invalidate_database();
                                 } else {
-                                    let keyed = self.invalidator.feed_inserts(&self.database, touched.inserts);
+                                    let keyed = self.invalidator.feed_rows(&self.database, touched.rows);
                                     self.invalidate(touched.names.into_iter().chain(keyed));
                                 }
+                                pending.after_poll(&self.invalidator, &self.database, token,
+                                    touched.insert_lsn, slot.decoded_upto());
                             }
                             Err(e) => return Some(e.to_string()),
                         }

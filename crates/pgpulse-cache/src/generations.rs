@@ -27,6 +27,24 @@ use crate::keyed::{Conds, Row};
 struct DbGens {
     epoch: u64,
     tables: HashMap<Arc<str>, Family>,
+    /// Suspensions made ([`Generations::suspend`]).
+    suspends: u64,
+    /// Suspensions up to this one are resolved by the change feed.
+    resolved: u64,
+    /// A change feed that delivers row images runs (suspensions allowed).
+    keyed_feed: bool,
+}
+
+/// Whether a keyed read is current.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Currency {
+    /// Current at these keyed counters.
+    Current(Vec<u64>),
+    /// A write to one of its keyed families waits for the change feed's
+    /// rows: not current now, but may be again (keep the entry).
+    Pending,
+    /// Invalidated.
+    Stale,
 }
 
 /// Keyed writes remembered per family; a read older than the oldest one
@@ -46,6 +64,9 @@ struct Family {
     /// A read with conditions on this family has been stored: keyed
     /// writes are worth resolving.
     keyed_readers: bool,
+    /// The last suspension of this family; pending while above the
+    /// database's `resolved`.
+    pending_upto: u64,
 }
 
 /// The counters of every database.
@@ -85,8 +106,8 @@ impl Generations {
     }
 
     /// Whether a read stamped `(stamp, seqs)` by
-    /// [`stamp_keyed`](Self::stamp_keyed) is still current; if so, the
-    /// keyed counters it is current at (to check from next time).
+    /// [`stamp_keyed`](Self::stamp_keyed) is still current, and if so at
+    /// which keyed counters (to check from next time).
     pub fn current(
         &self,
         database: &str,
@@ -94,35 +115,99 @@ impl Generations {
         keyed: &[Conds],
         stamp: u64,
         seqs: &[u64],
-    ) -> Option<Vec<u64>> {
+    ) -> Currency {
         let inner = self.lock();
         let (now, now_seqs) = stamp_in(&inner, database, families, keyed);
         if now != stamp || seqs.len() != keyed.len() {
-            return None;
+            return Currency::Stale;
         }
         if now_seqs == seqs {
-            return Some(now_seqs);
+            return Currency::Current(now_seqs);
         }
-        let db = inner.dbs.get(database)?;
+        let Some(db) = inner.dbs.get(database) else {
+            return Currency::Stale;
+        };
+        let mut pending = false;
         for (c, &since) in keyed.iter().zip(seqs) {
-            let fam = db.tables.get(&c.family)?;
+            let Some(fam) = db.tables.get(&c.family) else {
+                return Currency::Stale;
+            };
             if fam.keyed == since {
                 continue;
             }
             // The write right after `since` must still be in the log.
             if fam.log.front().is_none_or(|(first, _)| *first > since + 1) {
-                return None;
+                return Currency::Stale;
             }
             for (seq, rows) in fam.log.iter().rev() {
                 if *seq <= since {
                     break;
                 }
                 if rows.iter().any(|r| c.may_match(r)) {
-                    return None;
+                    return Currency::Stale;
                 }
             }
+            pending |= fam.pending_upto > db.resolved;
         }
-        Some(now_seqs)
+        if pending {
+            Currency::Pending
+        } else {
+            Currency::Current(now_seqs)
+        }
+    }
+
+    /// A write to `family` whose rows pgpulse does not know (an `UPDATE`
+    /// through pgpulse) committed: keyed reads of it are not served until
+    /// the change feed has delivered the rows (applied with
+    /// [`bump_rows`](Self::bump_rows), or the whole family bumped) and
+    /// [`resolve`](Self::resolve)d this suspension; any other read is
+    /// invalidated now. `false` (nothing done) without a feed that
+    /// delivers rows or without keyed reads: the caller bumps the family.
+    pub fn suspend(&self, database: &str, family: &Arc<str>) -> bool {
+        let mut inner = self.lock();
+        let db = db_mut(&mut inner, database);
+        if !db.keyed_feed {
+            return false;
+        }
+        db.suspends += 1;
+        let token = db.suspends;
+        let fam = db.tables.entry(family.clone()).or_default();
+        if !fam.keyed_readers {
+            db.suspends -= 1;
+            return false;
+        }
+        fam.pending_upto = token;
+        fam.keyed += 1;
+        let seq = fam.keyed;
+        fam.log.push_back((seq, Arc::from(Vec::new())));
+        true
+    }
+
+    /// The last suspension made in `database`: once the change feed has
+    /// decoded everything committed before this was read, it may
+    /// [`resolve`](Self::resolve) it.
+    pub fn suspend_token(&self, database: &str) -> u64 {
+        self.lock().dbs.get(database).map_or(0, |db| db.suspends)
+    }
+
+    /// Suspensions up to `token` are resolved: their rows were applied.
+    pub fn resolve(&self, database: &str, token: u64) {
+        let mut inner = self.lock();
+        let db = db_mut(&mut inner, database);
+        db.resolved = db.resolved.max(token);
+    }
+
+    /// A change feed that delivers row images started (`true`) or stopped
+    /// in `database`. Stopping resolves every suspension by invalidating
+    /// the whole database: their rows will never come.
+    pub fn set_keyed_feed(&self, database: &str, on: bool) {
+        let mut inner = self.lock();
+        let db = db_mut(&mut inner, database);
+        if !on && db.resolved < db.suspends {
+            db.epoch += 1;
+            db.resolved = db.suspends;
+        }
+        db.keyed_feed = on;
     }
 
     /// Keyed writes of `rows` to `family` committed. `false` (nothing
@@ -267,9 +352,9 @@ mod tests {
         let plain = g.stamp("db", &families);
         assert!(g.bump_rows("db", &fam, vec![row(2), row(3)]));
         // The keyed read is current; a read without conditions is not.
-        let seqs = g
-            .current("db", &families, &conds, stamp, &seqs)
-            .expect("rows of other providers");
+        let Currency::Current(seqs) = g.current("db", &families, &conds, stamp, &seqs) else {
+            panic!("rows of other providers");
+        };
         assert_ne!(g.stamp("db", &families), plain);
         // A row that matches, or one whose value is unknown, invalidates.
         for bad in [
@@ -280,29 +365,32 @@ mod tests {
             let (stamp, seqs) = g.stamp_keyed("db", &families, &conds);
             assert!(g.bump_rows("db", &fam, vec![row(5), bad.clone()]));
             assert!(
-                g.current("db", &families, &conds, stamp, &seqs).is_none(),
+                g.current("db", &families, &conds, stamp, &seqs) == Currency::Stale,
                 "{bad:?}"
             );
         }
         // A fill whose check started before a matching write is refused
         // even after later, unrelated writes.
-        assert!(g.current("db", &families, &conds, stamp, &seqs).is_none());
+        assert!(g.current("db", &families, &conds, stamp, &seqs) == Currency::Stale);
         // A table-wide write invalidates keyed reads.
         let (stamp, seqs) = g.stamp_keyed("db", &families, &conds);
         g.bump("db", std::slice::from_ref(&fam));
-        assert!(g.current("db", &families, &conds, stamp, &seqs).is_none());
+        assert!(g.current("db", &families, &conds, stamp, &seqs) == Currency::Stale);
         // So does a write to another family the read depends on.
         let (stamp, seqs) = g.stamp_keyed("db", &families, &conds);
         g.bump("db", &[Arc::from("clients")]);
-        assert!(g.current("db", &families, &conds, stamp, &seqs).is_none());
+        assert!(g.current("db", &families, &conds, stamp, &seqs) == Currency::Stale);
         // And rows that fell out of the log: unknown, so invalid.
         let (stamp, seqs) = g.stamp_keyed("db", &families, &conds);
         for _ in 0..=LOG_ROWS {
             assert!(g.bump_rows("db", &fam, vec![row(9)]));
         }
-        assert!(g.current("db", &families, &conds, stamp, &seqs).is_none());
+        assert!(g.current("db", &families, &conds, stamp, &seqs) == Currency::Stale);
         let (stamp, seqs) = g.stamp_keyed("db", &families, &conds);
         assert!(g.bump_rows("db", &fam, vec![row(9)]));
-        assert!(g.current("db", &families, &conds, stamp, &seqs).is_some());
+        assert!(matches!(
+            g.current("db", &families, &conds, stamp, &seqs),
+            Currency::Current(_)
+        ));
     }
 }

@@ -191,10 +191,10 @@ impl Invalidator {
             .unwrap_or_default()
     }
 
-    /// The change feed's `INSERT` lines (head → column lists) applied as
-    /// keyed writes; returns the heads' table names that could not be (to
+    /// The change feed's row changes (head → changes) applied as keyed
+    /// writes; returns the heads' table names that could not be (to
     /// invalidate whole).
-    pub(crate) fn feed_inserts(
+    pub(crate) fn feed_rows(
         &self,
         database: &str,
         inserts: std::collections::BTreeMap<String, Vec<String>>,
@@ -205,7 +205,7 @@ impl Invalidator {
         let cache = crate::Cache { inner };
         let mut whole = Vec::new();
         for (head, lines) in inserts {
-            if !cache.feed_inserts(database, &head, &lines) {
+            if !cache.feed_changes(database, &head, &lines) {
                 match crate::feed::head_names(&head) {
                     Some(names) => whole.extend(names),
                     // Cannot happen for a head the catalog produced; be safe.
@@ -214,6 +214,33 @@ impl Invalidator {
             }
         }
         whole
+    }
+
+    /// [`Generations::suspend_token`](crate::Generations::suspend_token).
+    pub(crate) fn suspend_token(&self, database: &str) -> u64 {
+        self.inner
+            .upgrade()
+            .map_or(0, |i| i.gens.suspend_token(database))
+    }
+
+    /// [`Generations::resolve`](crate::Generations::resolve).
+    pub(crate) fn resolve(&self, database: &str, token: u64) {
+        if let Some(inner) = self.inner.upgrade() {
+            inner.gens.resolve(database, token);
+        }
+    }
+
+    /// [`Generations::set_keyed_feed`](crate::Generations::set_keyed_feed).
+    pub(crate) fn set_keyed_feed(&self, database: &str, on: bool) {
+        if let Some(inner) = self.inner.upgrade() {
+            inner.gens.set_keyed_feed(database, on);
+        }
+    }
+
+    /// The database's state (for the feed's wake-up).
+    pub(crate) fn db_state(&self, database: &str) -> Option<Arc<crate::cache::DbState>> {
+        let inner = self.inner.upgrade()?;
+        Some(crate::Cache { inner }.db_state(database))
     }
 
     /// Whether the cache still exists.

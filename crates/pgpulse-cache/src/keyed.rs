@@ -412,10 +412,22 @@ pub fn inserted(
 /// fail to read as any keyed type but text — where they are refused
 /// because [`feed_row`] only reads text from quoted values.
 pub fn test_decoding_columns(s: &str) -> Option<Vec<FeedColumn>> {
+    match columns_until(s, None)? {
+        (cols, end) if end == s.len() => Some(cols),
+        _ => None,
+    }
+}
+
+/// The columns of `s` up to `stop` (at a column's start) or the end, and
+/// where they ended.
+fn columns_until(s: &str, stop: Option<&str>) -> Option<(Vec<FeedColumn>, usize)> {
     let b = s.as_bytes();
     let mut at = 0;
     let mut out = Vec::new();
     while at < b.len() {
+        if stop.is_some_and(|m| s[at..].starts_with(m)) {
+            return Some((out, at));
+        }
         // Name: bare up to '[', or "quoted" with "" doubled.
         let name = if b[at] == b'"' {
             let mut name = String::new();
@@ -484,7 +496,34 @@ pub fn test_decoding_columns(s: &str) -> Option<Vec<FeedColumn>> {
             Some(_) => return None,
         }
     }
-    Some(out)
+    Some((out, at))
+}
+
+/// The rows of one `test_decoding` change of `table` (the line after
+/// `table <name>: `): the new row of an `INSERT`, the old and new rows of
+/// an `UPDATE` that carries its old row (`REPLICA IDENTITY FULL`, or a
+/// changed key: then only the key's columns are known), the old row of a
+/// `DELETE` (all columns with `REPLICA IDENTITY FULL`, else the key's).
+/// `None` when the old row of an `UPDATE` is missing (any row may have
+/// changed) or the line does not parse: the caller invalidates the table.
+pub fn feed_change(change: &str, table: &KeyTable) -> Option<Vec<Row>> {
+    if let Some(cols) = change.strip_prefix("INSERT: ") {
+        return Some(vec![feed_row(&test_decoding_columns(cols)?, table)]);
+    }
+    if let Some(cols) = change.strip_prefix("DELETE: ") {
+        // `(no-tuple-data)` without a replica identity: unknown.
+        if cols.starts_with('(') {
+            return None;
+        }
+        return Some(vec![feed_row(&test_decoding_columns(cols)?, table)]);
+    }
+    let rest = change.strip_prefix("UPDATE: old-key: ")?;
+    let (old, end) = columns_until(rest, Some("new-tuple: "))?;
+    let new = test_decoding_columns(rest.get(end..)?.strip_prefix("new-tuple: ")?)?;
+    if old.is_empty() {
+        return None;
+    }
+    Some(vec![feed_row(&old, table), feed_row(&new, table)])
 }
 
 /// One column of a `test_decoding` line.
@@ -680,6 +719,42 @@ mod tests {
             feed_row(&toast, &table()).0,
             vec![("status".into(), Cell::Unknown)]
         );
+    }
+
+    #[test]
+    fn test_decoding_changes() {
+        let t = table();
+        let int = |v| Cell::Val(Value::Int(v));
+        let rows = feed_change(
+            "UPDATE: old-key: id[bigint]:5 provider_id[integer]:3 status[text]:'new-tuple: x' \
+             new-tuple: id[bigint]:5 provider_id[integer]:4 status[text]:'done'",
+            &t,
+        )
+        .expect("an update with its old row");
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].0[1], ("provider_id".into(), int(3)));
+        assert_eq!(
+            rows[0].0[2].1,
+            Cell::Val(Value::Text("new-tuple: x".into()))
+        );
+        assert_eq!(rows[1].0[1], ("provider_id".into(), int(4)));
+        // Without its old row an update may have changed anything.
+        assert_eq!(
+            feed_change("UPDATE: id[bigint]:5 provider_id[integer]:4", &t),
+            None
+        );
+        assert_eq!(
+            feed_change("UPDATE: old-key: new-tuple: id[bigint]:5", &t),
+            None
+        );
+        // A delete with only its key: the other columns are unknown.
+        assert_eq!(
+            feed_change("DELETE: id[bigint]:5", &t),
+            Some(vec![Row(vec![("id".into(), int(5))])])
+        );
+        assert_eq!(feed_change("DELETE: (no-tuple-data)", &t), None);
+        assert_eq!(feed_change("TRUNCATE: (no-flags)", &t), None);
+        assert_eq!(feed_change("INSERT: id[bigint]:5 x", &t), None);
     }
 
     #[test]

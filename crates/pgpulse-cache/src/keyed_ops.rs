@@ -141,18 +141,18 @@ impl Cache {
         let families = std::slice::from_ref(family);
         self.inner.auto.written(families);
         self.inner.stats.invalidation(Some(family));
+        self.inner.stats.keyed_write();
         if let Some(l2) = self.inner.l2.get() {
             l2.invalidate(database, families);
         }
         true
     }
 
-    /// Change-feed `INSERT` lines of the table with `test_decoding` head
-    /// `head` (each the column list after `INSERT: `): `true` when they
-    /// were applied as keyed writes, `false` when the caller must
-    /// invalidate the table (not keyable, a line that does not parse, no
-    /// keyed reads).
-    pub(crate) fn feed_inserts(&self, database: &str, head: &str, lines: &[String]) -> bool {
+    /// Change-feed lines of the table with `test_decoding` head `head`
+    /// (each the change after `table <name>: `): `true` when they were
+    /// applied as keyed writes, `false` when the caller must invalidate
+    /// the table (not keyable, no keyed reads, a line without the rows).
+    pub(crate) fn feed_changes(&self, database: &str, head: &str, lines: &[String]) -> bool {
         let Some(catalog) = self.catalog_of(database) else {
             return false;
         };
@@ -161,11 +161,56 @@ impl Cache {
         };
         let mut rows = Vec::with_capacity(lines.len());
         for line in lines {
-            match keyed::test_decoding_columns(line) {
-                Some(cols) => rows.push(keyed::feed_row(&cols, table)),
+            match keyed::feed_change(line, table) {
+                Some(r) => rows.extend(r),
                 None => return false,
             }
         }
         self.keyed_write(database, &table.family.clone(), rows)
+    }
+
+    /// A write through pgpulse to `table` committed whose rows are not
+    /// known (an `UPDATE`, a `DELETE`, an `INSERT ... SELECT`): when a
+    /// change feed delivers rows and the table has keyed reads, they are
+    /// suspended until the feed brings the rows
+    /// ([`Generations::suspend`](crate::Generations::suspend)), the feed
+    /// is woken, Redis invalidates the table, and `true` is returned;
+    /// otherwise the caller invalidates the table.
+    pub fn suspend_table(&self, database: &str, table: &str) -> bool {
+        let Some(catalog) = self.catalog_of(database) else {
+            return false;
+        };
+        let Some(key_table) = catalog.keyable.get(crate::catalog::bare_name(table)) else {
+            return false;
+        };
+        let family = &key_table.family;
+        if !self.inner.gens.suspend(database, family) {
+            return false;
+        }
+        // What its foreign keys' actions write, the usual way.
+        let mut cascades = Vec::new();
+        catalog.written_families(table, &mut cascades);
+        cascades.retain(|f| f != family);
+        if !cascades.is_empty() {
+            self.invalidator()
+                .tables_everywhere(database, cascades.iter().map(|f| &**f));
+        }
+        let families = std::slice::from_ref(family);
+        self.inner.auto.written(families);
+        self.inner.stats.invalidation(Some(family));
+        self.inner.stats.suspension();
+        if let Some(l2) = self.inner.l2.get() {
+            l2.invalidate(database, families);
+        }
+        if let Some(db) = self
+            .inner
+            .dbs
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(database)
+        {
+            db.feed_wake.notify_one();
+        }
+        true
     }
 }

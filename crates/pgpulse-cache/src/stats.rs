@@ -31,6 +31,8 @@ pub(crate) struct Stats {
     fills: AtomicU64,
     coalesced: AtomicU64,
     stale_served: AtomicU64,
+    keyed_writes: AtomicU64,
+    suspensions: AtomicU64,
     invalidations: AtomicU64,
     pub evictions: Arc<AtomicU64>,
     refusals: [AtomicU64; NocacheReason::ALL.len()],
@@ -98,6 +100,14 @@ impl Stats {
         self.coalesced.fetch_add(1, Ordering::Relaxed);
     }
 
+    pub fn keyed_write(&self) {
+        self.keyed_writes.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn suspension(&self) {
+        self.suspensions.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub fn stale_served(&self) {
         self.stale_served.fetch_add(1, Ordering::Relaxed);
     }
@@ -156,6 +166,8 @@ impl Stats {
             fills: self.fills.load(Ordering::Relaxed),
             coalesced: self.coalesced.load(Ordering::Relaxed),
             stale_served: self.stale_served.load(Ordering::Relaxed),
+            keyed_writes: self.keyed_writes.load(Ordering::Relaxed),
+            suspensions: self.suspensions.load(Ordering::Relaxed),
             invalidations: self.invalidations.load(Ordering::Relaxed),
             evictions: self.evictions.load(Ordering::Relaxed),
             entries,
@@ -216,6 +228,12 @@ pub struct CacheStats {
     /// Hits served past their TTL while another session refreshed them
     /// (stale-while-revalidate).
     pub stale_served: u64,
+    /// Writes whose rows were known (keyed invalidation): only the reads
+    /// their rows may satisfy were invalidated.
+    pub keyed_writes: u64,
+    /// Writes through pgpulse whose rows were awaited from the change
+    /// feed (keyed reads of the table held meanwhile).
+    pub suspensions: u64,
     /// Invalidations applied (per table family, plus whole-database ones).
     pub invalidations: u64,
     /// Entries evicted for space.

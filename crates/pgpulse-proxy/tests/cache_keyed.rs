@@ -338,12 +338,84 @@ fn direct_inserts_reach_keyed_reads_through_the_change_feed() {
         // The feed's poll applied the row as a keyed write: the other
         // provider's read is still a hit.
         assert!(fx.hit(1, 0).await, "another provider's row from the feed");
-        // The feed's UPDATE lines carry no old row: the whole table.
+        // An UPDATE without its old row (the default replica identity):
+        // the whole table once the feed has it.
         write("UPDATE ap SET status = 'x' WHERE id = 1").await;
         let deadline = Instant::now() + Duration::from_secs(2);
         while fx.hit(1, 0).await {
             assert!(Instant::now() < deadline, "the update never invalidated");
             tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // With `REPLICA IDENTITY FULL` the feed has old rows too: an
+        // UPDATE or DELETE (direct or through pgpulse, whose rows pgpulse
+        // cannot know and waits for) invalidates only the reads its old
+        // and new rows may satisfy.
+        write("ALTER TABLE ap REPLICA IDENTITY FULL").await;
+        let settle = || async {
+            let deadline = Instant::now() + Duration::from_secs(3);
+            while !(fx.hit(1, 0).await && fx.hit(2, 0).await) {
+                assert!(Instant::now() < deadline, "never cached again");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        };
+        settle().await;
+        let provider2 = "(SELECT min(id) FROM ap WHERE provider = 2)";
+        for (via_pgpulse, sql) in [
+            (
+                false,
+                format!("UPDATE ap SET status = 'direct' WHERE id = {provider2}"),
+            ),
+            (
+                true,
+                format!("UPDATE ap SET status = 'proxy' WHERE id = {provider2}"),
+            ),
+            (true, format!("DELETE FROM ap WHERE id = {provider2}")),
+        ] {
+            let before = stats(fx.proxy);
+            if via_pgpulse {
+                fx.via.batch_execute(&sql).await.unwrap();
+            } else {
+                fx.direct.batch_execute(&sql).await.unwrap();
+            }
+            // Through pgpulse the table's keyed reads wait for the feed's
+            // rows (suspension); either way the feed's rows are applied as
+            // keyed writes, and provider 1's read is served again.
+            let deadline = Instant::now() + Duration::from_secs(2);
+            while stats(fx.proxy).keyed_writes == before.keyed_writes {
+                assert!(
+                    Instant::now() < deadline,
+                    "{sql}: the feed's rows never came"
+                );
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            let after = stats(fx.proxy);
+            assert_eq!(
+                after.suspensions - before.suspensions,
+                u64::from(via_pgpulse),
+                "{sql}"
+            );
+            if after.fills == before.fills {
+                // Nothing refilled it meanwhile: the same entry is served.
+                assert!(
+                    fx.hit(1, 0).await,
+                    "{sql}: provider 1's read was invalidated"
+                );
+            }
+            settle().await;
+        }
+        // A row moved into provider 1's day through pgpulse: its read is
+        // invalidated (and every read of it is right meanwhile).
+        fx.via
+            .batch_execute(&format!(
+                "UPDATE ap SET provider = 1 WHERE id = {provider2}"
+            ))
+            .await
+            .unwrap();
+        assert!(!fx.hit(1, 0).await, "a row moved into the read");
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while !fx.hit(1, 0).await {
+            assert!(Instant::now() < deadline, "never cached again");
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
     });
 }

@@ -99,6 +99,26 @@ fn no_stale_reads_with_keyed_inserts() {
     });
 }
 
+/// The same with writes whose rows pgpulse does not know (`UPDATE`) on a
+/// table whose change-feed lines carry old rows (`REPLICA IDENTITY FULL`):
+/// the writing instance holds the table's keyed reads until its feed
+/// brings the rows.
+#[test]
+fn no_stale_reads_with_suspended_updates() {
+    no_stale_reads(&Workload {
+        prefix: "cache_stale_suspend",
+        schema: format!(
+            "CREATE TABLE counters (id int PRIMARY KEY, v bigint NOT NULL); \
+             ALTER TABLE counters REPLICA IDENTITY FULL; \
+             INSERT INTO counters SELECT g, 0 FROM generate_series(1, {KEYS}) g;"
+        ),
+        write: "UPDATE counters SET v = v + 1 WHERE id = $1 RETURNING v",
+        read: "SELECT v FROM counters WHERE id = $1",
+        read_simple: "SELECT v FROM counters WHERE id = {key}",
+        unnamed: true,
+    });
+}
+
 fn no_stale_reads(w: &Workload) {
     common::init_tracing();
     let redis = RedisServer::start().unwrap();
@@ -249,7 +269,10 @@ fn no_stale_reads(w: &Workload) {
         sb.misses,
         sb.hit_rate * 100.0
     );
-    eprintln!("refusals A: {:?}", sa.refusals);
+    eprintln!(
+        "refusals A: {:?}; keyed writes A {} B {}, suspensions A {} B {}",
+        sa.refusals, sa.keyed_writes, sb.keyed_writes, sa.suspensions, sb.suspensions
+    );
     let violations = violations.lock().unwrap();
     assert!(
         violations.is_empty(),

@@ -48,6 +48,8 @@ impl Snapshotter {
         let details = json!({
             "coalesced": stats.coalesced,
             "stale_served": stats.stale_served,
+            "keyed_writes": stats.keyed_writes,
+            "suspensions": stats.suspensions,
             "refusals": stats.refusals.iter()
                 .map(|(r, n)| (r.as_str().to_owned(), json!(n)))
                 .collect::<serde_json::Map<_, _>>(),

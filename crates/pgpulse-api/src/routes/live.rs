@@ -207,6 +207,10 @@ pub(crate) struct CacheGlobal {
     coalesced: u64,
     /// Hits served past their TTL while refreshed.
     stale_served: u64,
+    /// Writes whose rows were known: only matching reads invalidated.
+    keyed_writes: u64,
+    /// Writes through pgpulse whose rows came from the change feed.
+    suspensions: u64,
     /// Invalidations applied.
     invalidations: u64,
     /// Entries evicted for space.
@@ -279,6 +283,8 @@ impl CacheLive {
                 fills: s.fills,
                 coalesced: s.coalesced,
                 stale_served: s.stale_served,
+                keyed_writes: s.keyed_writes,
+                suspensions: s.suspensions,
                 invalidations: s.invalidations,
                 evictions: s.evictions,
                 entries: s.entries,

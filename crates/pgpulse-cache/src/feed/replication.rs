@@ -41,7 +41,7 @@ const SLOT_PREFIX: &str = "pgpulse_";
 /// `test_decoding`, distinct heads of the change lines: everything before
 /// the first `": "`, i.e. `table public.t` of `table public.t: UPDATE:
 /// id[integer]:1 ...` and `table public.a, public.b` of a TRUNCATE line.
-/// `$1`: slot; `$2`: the heads of the tables whose `INSERT` lines are
+/// `$1`: slot; `$2`: the heads of the tables whose row changes are
 /// wanted whole, for keyed invalidation (`Invalidator::keyed_heads`).
 ///
 /// `split_part`, not a regular expression: on pgbench's read/write mix the
@@ -54,7 +54,7 @@ const SLOT_PREFIX: &str = "pgpulse_";
 /// list does not parse ([`decode::test_decoding_head`]) and the database is
 /// invalidated, never a wrong table.
 const POLL_TEST_DECODING: &str = "\
-    SELECT DISTINCT CASE WHEN split_part(data, ': ', 2) = 'INSERT' \
+    SELECT DISTINCT CASE WHEN split_part(data, ': ', 2) IN ('INSERT', 'UPDATE', 'DELETE') \
                           AND split_part(data, ': ', 1) = ANY($2::text[]) \
                          THEN data ELSE split_part(data, ': ', 1) END \
     FROM pg_catalog.pg_logical_slot_get_changes($1, NULL, NULL, \
@@ -98,8 +98,12 @@ pub(super) struct Touched {
     pub names: BTreeSet<String>,
     /// Something could not be attributed: invalidate the whole database.
     pub everything: bool,
-    /// `INSERT` lines of keyed tables: head → column lists.
-    pub inserts: std::collections::BTreeMap<String, Vec<String>>,
+    /// Row changes of keyed tables: head → changes (`INSERT: ...`,
+    /// `UPDATE: ...`, `DELETE: ...`).
+    pub rows: std::collections::BTreeMap<String, Vec<String>>,
+    /// `pg_current_wal_insert_lsn()` when the poll began: everything
+    /// committed before is decoded once `decoded_upto` reaches it.
+    pub insert_lsn: Option<u64>,
 }
 
 /// A temporary logical replication slot of the feed's connection.
@@ -203,7 +207,10 @@ pub(super) async fn setup(
         .await
         .map_err(lost)?;
     let flushed = client
-        .prepare("SELECT pg_catalog.pg_current_wal_flush_lsn()::text")
+        .prepare(
+            "SELECT pg_catalog.pg_current_wal_flush_lsn()::text, \
+                    pg_catalog.pg_current_wal_insert_lsn()::text",
+        )
         .await
         .map_err(lost)?;
     Ok(Slot {
@@ -329,7 +336,9 @@ impl Slot {
         keyed_heads: &[String],
     ) -> Result<Touched, tokio_postgres::Error> {
         let mut touched = Touched::default();
-        let flush: String = client.query_one(&self.flushed, &[]).await?.try_get(0)?;
+        let positions = client.query_one(&self.flushed, &[]).await?;
+        let flush: String = positions.try_get(0)?;
+        touched.insert_lsn = parse_lsn(positions.try_get(1)?);
         if self.last_flush.as_deref() == Some(flush.as_str()) {
             return Ok(touched);
         }
@@ -340,14 +349,15 @@ impl Slot {
                     .await?;
                 for row in rows {
                     let head: &str = row.try_get(0)?;
-                    if let Some((table, columns)) = head.split_once(": INSERT: ")
+                    if let Some((table, change)) = head.split_once(": ")
                         && keyed_heads.iter().any(|h| h == table)
+                        && !change.is_empty()
                     {
                         touched
-                            .inserts
+                            .rows
                             .entry(table.to_owned())
                             .or_default()
-                            .push(columns.to_owned());
+                            .push(change.to_owned());
                         continue;
                     }
                     match decode::test_decoding_head(head) {

@@ -532,6 +532,17 @@ where
             if keyed.as_ref().is_some_and(|k| k.invalidate(cache, db)) {
                 continue;
             }
+            // Rows not known here: a change feed that delivers them may
+            // hold the table's keyed reads until they come.
+            if matches!(
+                a.kind,
+                StatementKind::Insert | StatementKind::Update | StatementKind::Delete
+            ) && a.certain
+                && a.tables_written.len() == 1
+                && cache.suspend_table(db, &a.tables_written[0].name)
+            {
+                continue;
+            }
             let parts: Vec<&Analysis> = if a.parts.is_empty() {
                 vec![a]
             } else {

@@ -1,0 +1,56 @@
+//! Resolving suspensions (`Generations::suspend`): a write through pgpulse
+//! whose rows it does not know holds its table's keyed reads until the
+//! change feed has decoded everything committed before the suspension.
+//!
+//! Before each poll the feed notes the last suspension made (`token`);
+//! the poll reads `pg_current_wal_insert_lsn()` after that, so every
+//! suspension up to `token` was made after its commit, whose WAL ends at
+//! or before that position. Once the feed has decoded up to the position
+//! (`decoded_upto`, the flush position a poll read before decoding), the
+//! rows of those commits were applied (as keyed writes, or the whole
+//! table) and the suspensions are resolved. Waiting for the flush
+//! position, not only the next poll, keeps this right with
+//! `synchronous_commit = off`, where a commit is acknowledged before its
+//! WAL is flushed and decodable.
+
+use std::collections::VecDeque;
+
+use crate::invalidator::Invalidator;
+
+/// Suspension tokens waiting for the feed to decode up to a position.
+#[derive(Debug, Default)]
+pub(super) struct Pending {
+    waiting: VecDeque<(u64, u64)>,
+}
+
+impl Pending {
+    /// After a poll that began with suspension `token` and read insert
+    /// position `insert_lsn`, with everything up to `decoded_upto` decoded
+    /// and applied: resolves what can be.
+    pub(super) fn after_poll(
+        &mut self,
+        invalidator: &Invalidator,
+        database: &str,
+        token: u64,
+        insert_lsn: Option<u64>,
+        decoded_upto: Option<u64>,
+    ) {
+        if let Some(lsn) = insert_lsn
+            && self.waiting.back().is_none_or(|(t, _)| *t < token)
+        {
+            self.waiting.push_back((token, lsn));
+        }
+        let Some(done) = decoded_upto else { return };
+        let mut resolved = None;
+        while let Some(&(t, lsn)) = self.waiting.front() {
+            if lsn > done {
+                break;
+            }
+            resolved = Some(t);
+            self.waiting.pop_front();
+        }
+        if let Some(t) = resolved {
+            invalidator.resolve(database, t);
+        }
+    }
+}
