@@ -64,14 +64,14 @@ pub enum Lookup {
 /// session waiting on the same key).
 #[derive(Debug)]
 pub struct Fill {
-    cache: Cache,
-    key: Key,
-    plan: Arc<Plan>,
-    stamp: u64,
+    pub(crate) cache: Cache,
+    pub(crate) key: Key,
+    pub(crate) plan: Arc<Plan>,
+    pub(crate) stamp: u64,
     /// Conditions on keyable tables, and their keyed counters at `stamp`.
-    keyed: Arc<[Conds]>,
-    seqs: Vec<u64>,
-    l2_gens: Option<Vec<u64>>,
+    pub(crate) keyed: Arc<[Conds]>,
+    pub(crate) seqs: Vec<u64>,
+    pub(crate) l2_gens: Option<Vec<u64>>,
     _leader: Option<FlightGuard>,
 }
 
@@ -427,31 +427,6 @@ impl Cache {
         }
     }
 
-    /// Whether entry `e` of a read of `plan` is current. `stamp` is the
-    /// lookup's, taken without conditions when `unkeyed`: an entry without
-    /// conditions either is compared with it directly (one lock, the
-    /// common case); any other is checked against its own conditions.
-    fn current(&self, e: &Entry, plan: &Plan, stamp: u64, unkeyed: bool) -> Currency {
-        if e.keyed.is_empty() && unkeyed {
-            return if e.stamp == stamp {
-                Currency::Current(Vec::new())
-            } else {
-                Currency::Stale
-            };
-        }
-        let seqs: Vec<u64> = e.seqs.iter().map(|s| s.load(Ordering::Relaxed)).collect();
-        let c = self
-            .inner
-            .gens
-            .current(&plan.database, &plan.families, &e.keyed, e.stamp, &seqs);
-        if let Currency::Current(now) = &c {
-            for (slot, v) in e.seqs.iter().zip(now) {
-                slot.store(*v, Ordering::Relaxed);
-            }
-        }
-        c
-    }
-
     /// The L1 entry for `key`, if current: fresh, or past its TTL but
     /// within the stale-while-revalidate window.
     fn l1_state(&self, key: Key, plan: &Plan, stamp: u64, unkeyed: bool) -> L1State {
@@ -479,7 +454,7 @@ impl Cache {
         L1State::Absent
     }
 
-    fn l1_put(
+    pub(crate) fn l1_put(
         &self,
         key: Key,
         plan: &Plan,
@@ -597,69 +572,5 @@ impl Cache {
                     .unwrap_or_else(|p| p.into_inner())
                     .is_some()
             })
-    }
-}
-
-impl Fill {
-    /// The statement succeeded and `bytes` is its whole reply: store it,
-    /// unless it is too large or a table it read changed meanwhile.
-    pub fn complete(self, bytes: Bytes) -> Result<(), NocacheReason> {
-        let inner = &self.cache.inner;
-        if bytes.len() > inner.config.max_entry_bytes {
-            inner
-                .stats
-                .refusal(self.plan.fingerprint, NocacheReason::TooLarge);
-            return Err(NocacheReason::TooLarge);
-        }
-        let Currency::Current(seqs) = inner.gens.current(
-            &self.plan.database,
-            &self.plan.families,
-            &self.keyed,
-            self.stamp,
-            &self.seqs,
-        ) else {
-            inner
-                .stats
-                .refusal(self.plan.fingerprint, NocacheReason::StaleFill);
-            return Err(NocacheReason::StaleFill);
-        };
-        self.cache.l1_put(
-            self.key,
-            &self.plan,
-            self.stamp,
-            &self.keyed,
-            &seqs,
-            bytes.clone(),
-        );
-        if let (Some(l2), Some(gens)) = (inner.l2.get(), self.l2_gens.as_ref()) {
-            l2.store(
-                &self.plan.database,
-                self.key,
-                bytes,
-                &self.plan.families,
-                gens.clone(),
-                self.plan.ttl,
-            );
-        }
-        inner.stats.fill(&self.plan);
-        Ok(())
-    }
-
-    /// The statement will not be stored, for `reason`.
-    pub fn abandon(self, reason: NocacheReason) {
-        self.cache
-            .inner
-            .stats
-            .refusal(self.plan.fingerprint, reason);
-    }
-
-    /// The plan.
-    pub fn plan(&self) -> &Arc<Plan> {
-        &self.plan
-    }
-
-    /// Largest reply that will be stored.
-    pub fn max_bytes(&self) -> usize {
-        self.cache.inner.config.max_entry_bytes
     }
 }

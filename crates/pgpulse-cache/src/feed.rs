@@ -95,6 +95,7 @@ mod pending;
 mod replication;
 mod snapshot;
 mod triggers;
+mod unlogged;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -109,23 +110,6 @@ use crate::invalidator::Invalidator;
 
 use coverage::Claims;
 pub(crate) use coverage::Hold;
-/// While alive, the database's feed delivers row images
-/// (`Generations::set_keyed_feed`).
-struct KeyedFeed(Invalidator, String);
-
-impl KeyedFeed {
-    fn start(invalidator: &Invalidator, database: &str) -> KeyedFeed {
-        invalidator.set_keyed_feed(database, true);
-        KeyedFeed(invalidator.clone(), database.to_owned())
-    }
-}
-
-impl Drop for KeyedFeed {
-    fn drop(&mut self) {
-        self.0.set_keyed_feed(&self.1, false);
-    }
-}
-
 /// The relation names of a `test_decoding` head (`table public.t`).
 pub(crate) fn head_names(head: &str) -> Option<Vec<String>> {
     decode::test_decoding_head(head)
@@ -141,6 +125,8 @@ pub(crate) const CHANNEL: &str = "pgpulse_feed";
 pub(crate) const APPLICATION_NAME: &str = "pgpulse feed";
 
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
+/// Shortest time between a poll and one woken by a suspension.
+const WAKE_GAP: Duration = Duration::from_millis(5);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 /// A session that ran this long resets the reconnection backoff.
 const STABLE: Duration = Duration::from_secs(10);
@@ -429,65 +415,6 @@ impl Feed {
         }
     }
 
-    /// Decoding mode: puts triggers on unlogged tables, whose writes are not
-    /// in the WAL. DDL runs on a separate connection: an error on the
-    /// slot's connection would drop the slot. Failures are reported, not
-    /// fatal, except losing the slot's connection.
-    async fn cover_unlogged(
-        &mut self,
-        slot_client: &tokio_postgres::Client,
-    ) -> Result<(), Failure> {
-        let needed = triggers::missing(slot_client, Scope::Unlogged)
-            .await
-            .map_err(|e| Failure::Lost(e.to_string()))?;
-        if !needed {
-            self.unlogged_uncovered = false;
-            return Ok(());
-        }
-        // Until the triggers are in place.
-        self.unlogged_uncovered = true;
-        let ddl = match connect(&self.pg).await {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::debug!(database = %self.database, error = %e,
-                    "change feed: cannot connect to install triggers on unlogged tables");
-                return Ok(());
-            }
-        };
-        match triggers::install(
-            &ddl.client,
-            Scope::Unlogged,
-            &self.database,
-            &mut self.refusals,
-        )
-        .await
-        {
-            Ok(covered) => {
-                self.invalidate(covered);
-                // Tables the role may not put a trigger on stay uncovered.
-                self.unlogged_uncovered = triggers::missing(slot_client, Scope::Unlogged)
-                    .await
-                    .map_err(|e| Failure::Lost(e.to_string()))?;
-            }
-            Err(Failure::Refused(why)) => {
-                if self.warnings.first("unlogged") {
-                    tracing::warn!(
-                        database = %self.database,
-                        reason = %why,
-                        "change feed: cannot install triggers on unlogged tables (logical \
-                         decoding does not see them); their writes that bypass pgpulse are only \
-                         bounded by the cache TTL"
-                    );
-                }
-            }
-            Err(Failure::Lost(e)) => {
-                tracing::debug!(database = %self.database, error = %e,
-                    "change feed: installing triggers on unlogged tables failed");
-            }
-        }
-        Ok(())
-    }
-
     /// Runs a set-up session; `None` when the cache is gone, else why the
     /// session ended.
     async fn serve(&mut self, conn: &mut Conn, method: &mut Method) -> Option<String> {
@@ -502,9 +429,10 @@ impl Feed {
         // Rows of every logged table: writes through pgpulse may wait
         // for them (suspensions), until this session ends.
         let keyed = matches!(method, Method::Decoding(s) if s.complete && s.decoder == Decoder::TestDecoding);
-        let _keyed = keyed.then(|| KeyedFeed::start(&self.invalidator, &self.database));
+        let _keyed = keyed.then(|| pending::KeyedFeed::start(&self.invalidator, &self.database));
         let wake = self.invalidator.db_state(&self.database)?;
         let mut pending = pending::Pending::default();
+        let mut last_poll = tokio::time::Instant::now();
         let poll = tokio::time::sleep(self.poll);
         tokio::pin!(poll);
         let mut reinstall =
@@ -523,13 +451,19 @@ impl Feed {
                     self.invalidate(names);
                 }
                 () = wake.feed_wake.notified() => {
-                    poll.as_mut().reset(tokio::time::Instant::now());
+                    // A suspension waits: poll now, but not more often than
+                    // every `WAKE_GAP` however many writes wake it.
+                    let at = (last_poll + WAKE_GAP).max(tokio::time::Instant::now());
+                    if at < poll.deadline() {
+                        poll.as_mut().reset(at);
+                    }
                 }
                 () = &mut poll => {
                     if !self.invalidator.alive() {
                         return None;
                     }
                     let polled = Instant::now();
+                    last_poll = tokio::time::Instant::now();
                     let mut next = self.poll;
                     if let Method::Decoding(slot) = method {
                         let heads = self.invalidator.keyed_heads(&self.database);

@@ -211,13 +211,14 @@ impl Generations {
     }
 
     /// Keyed writes of `rows` to `family` committed. `false` (nothing
-    /// done) when no read with conditions on the family was ever stored:
-    /// the caller bumps the whole family instead, which is cheaper.
+    /// done) when no read with conditions on the family was ever stored,
+    /// or for more than [`LOG_ROWS`] rows: the caller bumps the whole
+    /// family instead, which is cheaper.
     pub fn bump_rows(&self, database: &str, family: &Arc<str>, rows: Vec<Row>) -> bool {
         let mut inner = self.lock();
         let db = db_mut(&mut inner, database);
         let fam = db.tables.entry(family.clone()).or_default();
-        if !fam.keyed_readers {
+        if !fam.keyed_readers || rows.len() > LOG_ROWS {
             return false;
         }
         fam.keyed += 1;

@@ -13,6 +13,7 @@ mod cache;
 pub mod catalog;
 mod config;
 mod feed;
+mod fill;
 mod generations;
 mod invalidator;
 mod key;

@@ -54,3 +54,20 @@ impl Pending {
         }
     }
 }
+
+/// While alive, the database's feed delivers row images
+/// (`Generations::set_keyed_feed`).
+pub(super) struct KeyedFeed(Invalidator, String);
+
+impl KeyedFeed {
+    pub(super) fn start(invalidator: &Invalidator, database: &str) -> KeyedFeed {
+        invalidator.set_keyed_feed(database, true);
+        KeyedFeed(invalidator.clone(), database.to_owned())
+    }
+}
+
+impl Drop for KeyedFeed {
+    fn drop(&mut self) {
+        self.0.set_keyed_feed(&self.1, false);
+    }
+}

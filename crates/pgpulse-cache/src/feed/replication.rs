@@ -41,8 +41,7 @@ const SLOT_PREFIX: &str = "pgpulse_";
 /// `test_decoding`, distinct heads of the change lines: everything before
 /// the first `": "`, i.e. `table public.t` of `table public.t: UPDATE:
 /// id[integer]:1 ...` and `table public.a, public.b` of a TRUNCATE line.
-/// `$1`: slot; `$2`: the heads of the tables whose row changes are
-/// wanted whole, for keyed invalidation (`Invalidator::keyed_heads`).
+/// `$1`: slot.
 ///
 /// `split_part`, not a regular expression: on pgbench's read/write mix the
 /// regular expression that cut out the table list cost about 14 µs of
@@ -54,12 +53,29 @@ const SLOT_PREFIX: &str = "pgpulse_";
 /// list does not parse ([`decode::test_decoding_head`]) and the database is
 /// invalidated, never a wrong table.
 const POLL_TEST_DECODING: &str = "\
-    SELECT DISTINCT CASE WHEN split_part(data, ': ', 2) IN ('INSERT', 'UPDATE', 'DELETE') \
-                          AND split_part(data, ': ', 1) = ANY($2::text[]) \
-                         THEN data ELSE split_part(data, ': ', 1) END \
+    SELECT DISTINCT split_part(data, ': ', 1) \
     FROM pg_catalog.pg_logical_slot_get_changes($1, NULL, NULL, \
          'include-xids', '0', 'skip-empty-xacts', '1') \
     WHERE data LIKE 'table %'";
+
+/// Like [`POLL_TEST_DECODING`], with the row changes of the tables whose
+/// heads are in `$2` (those with keyed reads) whole, for keyed
+/// invalidation, unless a table has more than `$3` of them in one poll
+/// (then its head only: the whole table is invalidated, and no large
+/// transaction's rows are shipped and kept). Used only when `$2` is not
+/// empty, so a workload without keyed reads pays nothing for it.
+const POLL_TEST_DECODING_ROWS: &str = "\
+    WITH c AS MATERIALIZED ( \
+        SELECT split_part(data, ': ', 1) AS head, \
+               CASE WHEN split_part(data, ': ', 2) IN ('INSERT', 'UPDATE', 'DELETE') \
+                     AND split_part(data, ': ', 1) = ANY($2::text[]) THEN data END AS line \
+        FROM pg_catalog.pg_logical_slot_get_changes($1, NULL, NULL, \
+             'include-xids', '0', 'skip-empty-xacts', '1') \
+        WHERE data LIKE 'table %'), \
+    big AS (SELECT head FROM c WHERE line IS NOT NULL GROUP BY head HAVING count(*) > $3) \
+    SELECT DISTINCT CASE WHEN line IS NOT NULL AND head NOT IN (SELECT head FROM big) \
+                         THEN line ELSE head END \
+    FROM c";
 
 /// `pgoutput` (protocol 1), distinct messages, row changes cut to their tag
 /// and relation id, transaction framing, origins, types and logical
@@ -114,6 +130,8 @@ pub(super) struct Slot {
     /// Its output plugin.
     pub decoder: Decoder,
     poll: Statement,
+    /// `test_decoding` with rows ([`POLL_TEST_DECODING_ROWS`]).
+    poll_rows: Option<Statement>,
     /// `pg_current_wal_flush_lsn()`.
     flushed: Statement,
     /// The flush position before the last decoding call: decoding reads
@@ -206,6 +224,15 @@ pub(super) async fn setup(
         })
         .await
         .map_err(lost)?;
+    let poll_rows = match decoder {
+        Decoder::TestDecoding => Some(
+            client
+                .prepare(POLL_TEST_DECODING_ROWS)
+                .await
+                .map_err(lost)?,
+        ),
+        Decoder::PgOutput => None,
+    };
     let flushed = client
         .prepare(
             "SELECT pg_catalog.pg_current_wal_flush_lsn()::text, \
@@ -217,6 +244,7 @@ pub(super) async fn setup(
         name,
         decoder,
         poll,
+        poll_rows,
         flushed,
         last_flush: None,
         relations: HashMap::new(),
@@ -344,9 +372,15 @@ impl Slot {
         }
         match self.decoder {
             Decoder::TestDecoding => {
-                let rows = client
-                    .query(&self.poll, &[&self.name, &keyed_heads])
-                    .await?;
+                let rows = match &self.poll_rows {
+                    Some(with_rows) if !keyed_heads.is_empty() => {
+                        let most = crate::generations::LOG_ROWS as i64;
+                        client
+                            .query(with_rows, &[&self.name, &keyed_heads, &most])
+                            .await?
+                    }
+                    _ => client.query(&self.poll, &[&self.name]).await?,
+                };
                 for row in rows {
                     let head: &str = row.try_get(0)?;
                     if let Some((table, change)) = head.split_once(": ")

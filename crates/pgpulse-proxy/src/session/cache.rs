@@ -23,7 +23,6 @@
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use pgpulse_cache::keyed::{Conds, Params};
 use pgpulse_cache::{Cache, Fill, KeyBuilder, Lookup, NocacheReason, Plan};
 use pgpulse_sql::{Analysis, StatementKind};
 use pgpulse_wire::Message;
@@ -42,10 +41,10 @@ pub(crate) struct Held {
     msgs: Vec<Message>,
     /// The last message kept: `P`, `B`, `D` or `E`.
     last: u8,
-    text: Text,
+    pub(super) text: Text,
     /// Hash of the statement text and declared parameter types.
     statement: u64,
-    plan: Arc<Plan>,
+    pub(super) plan: Arc<Plan>,
     fingerprint: u64,
     /// The statement's name ("" for the unnamed one).
     statement_name: String,
@@ -79,59 +78,6 @@ impl Capture {
     }
 }
 
-/// An `INSERT` whose rows may be known (keyed invalidation): its raw text
-/// and, for the extended protocol, its declared parameter types and Bind.
-#[derive(Debug)]
-pub(crate) struct KeyedWrite {
-    table: String,
-    text: Arc<str>,
-    types: Vec<u32>,
-    bind: Option<Message>,
-}
-
-impl KeyedWrite {
-    /// Applies it as keyed writes; `false` when the table must be
-    /// invalidated whole.
-    fn invalidate(&self, cache: &Cache, database: &str) -> bool {
-        match &self.bind {
-            None => cache.invalidate_inserted(database, &self.table, &self.text, &Params::NONE),
-            Some(bind) => {
-                let Ok(b) = fe::Bind::parse(bind) else {
-                    return false;
-                };
-                let params = Params {
-                    types: &self.types,
-                    formats: &b.param_formats,
-                    values: &b.params,
-                };
-                cache.invalidate_inserted(database, &self.table, &self.text, &params)
-            }
-        }
-    }
-}
-
-/// The conditions of a held read (unnamed statement only: a named
-/// statement's declared types are not at hand, and binary values cannot
-/// be read without them).
-fn read_conditions(cache: &Cache, held: &Held, bind: Option<&Message>) -> Arc<[Conds]> {
-    let none = || Arc::from(Vec::new());
-    if !held.plan.keyable {
-        return none();
-    }
-    let (Some(parse), Some(bind)) = (held.text.parse_message(), bind) else {
-        return none();
-    };
-    let (Ok(p), Ok(b)) = (fe::Parse::parse(parse), fe::Bind::parse(bind)) else {
-        return none();
-    };
-    let params = Params {
-        types: &p.param_types,
-        formats: &b.param_formats,
-        values: &b.params,
-    };
-    cache.read_conditions(&held.plan, p.query, &params)
-}
-
 /// The session-level facts the cache needs, gathered on the data path.
 #[derive(Debug, Default)]
 pub(crate) struct CacheState {
@@ -140,7 +86,7 @@ pub(crate) struct CacheState {
     pub capture: Option<Box<Capture>>,
     /// Statements that wrote, completed in the current transaction, with
     /// what keyed invalidation needs of an `INSERT`.
-    pub writes: Vec<(Arc<Analysis>, Option<Box<KeyedWrite>>)>,
+    pub writes: Vec<(Arc<Analysis>, Option<Box<super::keyed::KeyedWrite>>)>,
     /// The session changed state pgpulse does not track.
     pub tainted: bool,
     /// The unnamed statement was answered from the cache and never reached
@@ -157,7 +103,7 @@ impl<S> Session<S>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    fn cache(&self) -> Option<&Cache> {
+    pub(super) fn cache(&self) -> Option<&Cache> {
         self.shared.cache.as_ref()
     }
 
@@ -383,7 +329,7 @@ where
         let Some(cache) = self.cache().cloned() else {
             return Ok(held.msgs);
         };
-        let keyed = read_conditions(&cache, &held, bind.as_ref());
+        let keyed = super::keyed::read_conditions(&cache, &held, bind.as_ref());
         match Box::pin(cache.lookup_keyed(key, &held.plan, keyed)).await {
             Lookup::Hit(bytes) => {
                 if held.text.parse_message().is_some() {
@@ -491,33 +437,6 @@ where
             let keyed = self.keyed_write(t, &analysis).map(Box::new);
             self.cstate.writes.push((analysis, keyed));
         }
-    }
-
-    /// What keyed invalidation needs of a completed `INSERT` into a table
-    /// with keyed reads: a simple query's text, or an unnamed statement's
-    /// text, declared types and Bind.
-    fn keyed_write(&self, t: &super::replies::Timed, a: &Analysis) -> Option<KeyedWrite> {
-        if !matches!(a.kind, StatementKind::Insert) || !a.certain || a.tables_written.len() != 1 {
-            return None;
-        }
-        let table = &a.tables_written[0].name;
-        if !self.cache()?.keys_inserts(&self.info.database, table) {
-            return None;
-        }
-        let (types, bind) = match &t.text {
-            super::replies::Text::Query(_) => (Vec::new(), None),
-            super::replies::Text::Parse(msg, ..) => (
-                fe::Parse::parse(msg).ok()?.param_types,
-                Some(t.bind.clone()?),
-            ),
-            _ => return None,
-        };
-        Some(KeyedWrite {
-            table: table.clone(),
-            text: Arc::from(t.text.as_str()),
-            types,
-            bind,
-        })
     }
 
     /// The transaction ended (ReadyForQuery 'I'): invalidate what it wrote.

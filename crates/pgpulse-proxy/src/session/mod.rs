@@ -21,6 +21,7 @@
 mod backend;
 mod cache;
 mod frontend;
+mod keyed;
 pub(crate) mod prepared;
 pub(crate) mod replies;
 pub(crate) mod vars;
