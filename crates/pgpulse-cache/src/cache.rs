@@ -335,7 +335,7 @@ impl Cache {
         let (mut stamp, mut seqs) = inner
             .gens
             .stamp_keyed(&plan.database, &plan.families, &keyed);
-        let stale = match self.l1_state(key, plan, stamp, keyed.is_empty()) {
+        let stale = match self.l1_state(key, plan, stamp, &keyed, &seqs) {
             L1State::Fresh(bytes) => {
                 inner.stats.hit(plan);
                 return Lookup::Hit(bytes);
@@ -387,7 +387,7 @@ impl Cache {
                 (stamp, seqs) = inner
                     .gens
                     .stamp_keyed(&plan.database, &plan.families, &keyed);
-                if let Some(bytes) = self.l1_get(key, plan, stamp, keyed.is_empty()) {
+                if let Some(bytes) = self.l1_get(key, plan, stamp, &keyed, &seqs) {
                     inner.stats.hit(plan);
                     inner.stats.coalesced();
                     return Lookup::Hit(bytes);
@@ -420,8 +420,15 @@ impl Cache {
         })
     }
 
-    fn l1_get(&self, key: Key, plan: &Plan, stamp: u64, unkeyed: bool) -> Option<Bytes> {
-        match self.l1_state(key, plan, stamp, unkeyed) {
+    fn l1_get(
+        &self,
+        key: Key,
+        plan: &Plan,
+        stamp: u64,
+        keyed: &[Conds],
+        seqs: &[u64],
+    ) -> Option<Bytes> {
+        match self.l1_state(key, plan, stamp, keyed, seqs) {
             L1State::Fresh(b) => Some(b),
             _ => None,
         }
@@ -429,12 +436,19 @@ impl Cache {
 
     /// The L1 entry for `key`, if current: fresh, or past its TTL but
     /// within the stale-while-revalidate window.
-    fn l1_state(&self, key: Key, plan: &Plan, stamp: u64, unkeyed: bool) -> L1State {
+    fn l1_state(
+        &self,
+        key: Key,
+        plan: &Plan,
+        stamp: u64,
+        keyed: &[Conds],
+        seqs: &[u64],
+    ) -> L1State {
         let Some(e) = self.inner.l1.get(&key) else {
             return L1State::Absent;
         };
         let now = Instant::now();
-        match self.current(&e, plan, stamp, unkeyed) {
+        match self.current(&e, plan, stamp, keyed, seqs) {
             // Kept: current again once the change feed's rows are in.
             Currency::Pending => return L1State::Absent,
             Currency::Stale => {}

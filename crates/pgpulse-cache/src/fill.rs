@@ -9,6 +9,7 @@ use std::sync::atomic::Ordering;
 
 use crate::cache::{Fill, Plan};
 use crate::generations::Currency;
+use crate::keyed::Conds;
 use crate::l1::Entry;
 use crate::reason::NocacheReason;
 
@@ -77,17 +78,31 @@ impl Fill {
 }
 
 impl crate::Cache {
-    /// Whether entry `e` of a read of `plan` is current. `stamp` is the
-    /// lookup's, taken without conditions when `unkeyed`: an entry without
-    /// conditions either is compared with it directly (one lock, the
-    /// common case); any other is checked against its own conditions.
-    pub(crate) fn current(&self, e: &Entry, plan: &Plan, stamp: u64, unkeyed: bool) -> Currency {
-        if e.keyed.is_empty() && unkeyed {
-            return if e.stamp == stamp {
-                Currency::Current(Vec::new())
-            } else {
-                Currency::Stale
-            };
+    /// Whether entry `e` of a read of `plan` is current. `(stamp, keyed,
+    /// seqs)` is the lookup's own stamp: when the entry has the same
+    /// conditions (the common case: same key, same text and parameters)
+    /// its stamp decides without another lock unless keyed writes came
+    /// since; any other entry is checked against its own conditions.
+    pub(crate) fn current(
+        &self,
+        e: &Entry,
+        plan: &Plan,
+        stamp: u64,
+        keyed: &[Conds],
+        lookup_seqs: &[u64],
+    ) -> Currency {
+        if *e.keyed == *keyed {
+            if e.stamp != stamp {
+                return Currency::Stale;
+            }
+            let same = e.seqs.len() == lookup_seqs.len()
+                && e.seqs
+                    .iter()
+                    .zip(lookup_seqs)
+                    .all(|(a, b)| a.load(Ordering::Relaxed) == *b);
+            if same {
+                return Currency::Current(Vec::new());
+            }
         }
         let seqs: Vec<u64> = e.seqs.iter().map(|s| s.load(Ordering::Relaxed)).collect();
         let c = self
