@@ -345,7 +345,7 @@ pub async fn load(client: &tokio_postgres::Client) -> Result<Catalog, tokio_post
 const KEYABLE: &str = "\
     SELECT c.relname::text, \
            format('table %s.%s', quote_ident(n.nspname), quote_ident(c.relname)), \
-           a.attname::text, a.atttypid::oid \
+           a.attname::text, a.atttypid::oid, c.relreplident = 'f' \
     FROM pg_class c \
     JOIN pg_namespace n ON n.oid = c.relnamespace \
     JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped \
@@ -371,6 +371,7 @@ async fn load_keyable(
         let head: String = row.get(1);
         let column: String = row.get(2);
         let oid: u32 = row.get(3);
+        let old_rows: bool = row.get(4);
         let Some(ty) = ColType::of_oid(oid) else {
             continue;
         };
@@ -380,6 +381,7 @@ async fn load_keyable(
                 family: Arc::from(name.as_str()),
                 head,
                 columns: HashMap::new(),
+                old_rows,
             })
             .columns
             .insert(column, ty);

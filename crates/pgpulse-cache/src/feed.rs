@@ -126,7 +126,7 @@ pub(crate) const APPLICATION_NAME: &str = "pgpulse feed";
 
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 /// Shortest time between a poll and one woken by a suspension.
-const WAKE_GAP: Duration = Duration::from_millis(5);
+const WAKE_GAP: Duration = Duration::from_millis(10);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 /// A session that ran this long resets the reconnection backoff.
 const STABLE: Duration = Duration::from_secs(10);

@@ -169,8 +169,10 @@ impl Invalidator {
     }
 
     /// The `test_decoding` heads of `database`'s keyable tables that have
-    /// keyed reads: the change feed fetches their `INSERT` lines whole.
-    pub(crate) fn keyed_heads(&self, database: &str) -> Vec<String> {
+    /// keyed reads, each with whether its old rows come too (`REPLICA
+    /// IDENTITY FULL`): the change feed fetches their `INSERT` lines, and
+    /// for those the `UPDATE` and `DELETE` lines, whole.
+    pub(crate) fn keyed_heads(&self, database: &str) -> Vec<(String, bool)> {
         let Some(inner) = self.inner.upgrade() else {
             return Vec::new();
         };
@@ -185,7 +187,7 @@ impl Invalidator {
                 c.keyable
                     .values()
                     .filter(|t| inner.gens.has_keyed_readers(database, &t.family))
-                    .map(|t| t.head.clone())
+                    .map(|t| (t.head.clone(), t.old_rows))
                     .collect()
             })
             .unwrap_or_default()

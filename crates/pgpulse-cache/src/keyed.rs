@@ -57,6 +57,9 @@ pub struct KeyTable {
     pub head: String,
     /// Keyed columns and their types.
     pub columns: HashMap<String, ColType>,
+    /// `REPLICA IDENTITY FULL`: the change feed's `UPDATE` and `DELETE`
+    /// lines carry whole old rows.
+    pub old_rows: bool,
 }
 
 /// A comparable value.
@@ -569,6 +572,7 @@ mod tests {
         KeyTable {
             family: Arc::from("appointments"),
             head: "table public.appointments".into(),
+            old_rows: true,
             columns: [
                 ("id", ColType::Int),
                 ("provider_id", ColType::Int),

@@ -81,6 +81,14 @@ impl Cache {
         }
     }
 
+    /// How the loaded catalog of `database` keys `table`, if it does.
+    pub fn keyable(&self, database: &str, table: &str) -> Option<Arc<keyed::KeyTable>> {
+        self.catalog_of(database)?
+            .keyable
+            .get(crate::catalog::bare_name(table))
+            .cloned()
+    }
+
     /// Whether an `INSERT` into `table` may be applied as keyed writes
     /// (the table is keyable and has keyed reads): worth keeping its text
     /// and parameters until its commit.
@@ -170,13 +178,15 @@ impl Cache {
     }
 
     /// A write through pgpulse to `table` committed whose rows are not
-    /// known (an `UPDATE`, a `DELETE`, an `INSERT ... SELECT`): when a
-    /// change feed delivers rows and the table has keyed reads, they are
+    /// known (an `UPDATE`, a `DELETE`, an `INSERT ... SELECT`: `insert`):
+    /// when a change feed delivers its rows (for an `UPDATE` or `DELETE`,
+    /// the table has `REPLICA IDENTITY FULL`) and the table has keyed
+    /// reads, they are
     /// suspended until the feed brings the rows
     /// ([`Generations::suspend`](crate::Generations::suspend)), the feed
     /// is woken, Redis invalidates the table, and `true` is returned;
     /// otherwise the caller invalidates the table.
-    pub fn suspend_table(&self, database: &str, table: &str) -> bool {
+    pub fn suspend_table(&self, database: &str, table: &str, insert: bool) -> bool {
         let Some(catalog) = self.catalog_of(database) else {
             return false;
         };
@@ -184,7 +194,9 @@ impl Cache {
             return false;
         };
         let family = &key_table.family;
-        if !self.inner.gens.suspend(database, family) {
+        // Without old rows the feed's `UPDATE` and `DELETE` lines say
+        // only "the whole table": no use waiting for them.
+        if !(insert || key_table.old_rows) || !self.inner.gens.suspend(database, family) {
             return false;
         }
         // What its foreign keys' actions write, the usual way.

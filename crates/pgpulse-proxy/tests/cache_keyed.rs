@@ -351,6 +351,16 @@ fn direct_inserts_reach_keyed_reads_through_the_change_feed() {
         // cannot know and waits for) invalidates only the reads its old
         // and new rows may satisfy.
         write("ALTER TABLE ap REPLICA IDENTITY FULL").await;
+        let cache = fx.proxy.cache.as_ref().unwrap();
+        cache.schema_changed(&db);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !cache.keyable(&db, "ap").is_some_and(|t| t.old_rows) {
+            assert!(
+                Instant::now() < deadline,
+                "the catalog never saw the replica identity"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         let settle = || async {
             let deadline = Instant::now() + Duration::from_secs(3);
             while !(fx.hit(1, 0).await && fx.hit(2, 0).await) {

@@ -58,21 +58,26 @@ const POLL_TEST_DECODING: &str = "\
          'include-xids', '0', 'skip-empty-xacts', '1') \
     WHERE data LIKE 'table %'";
 
-/// Like [`POLL_TEST_DECODING`], with the row changes of the tables whose
-/// heads are in `$2` (those with keyed reads) whole, for keyed
-/// invalidation, unless a table has more than `$3` of them in one poll
+/// Like [`POLL_TEST_DECODING`], with the row changes of the tables with
+/// keyed reads whole, for keyed invalidation — `INSERT`s of the tables in
+/// `$2`, `UPDATE`s and `DELETE`s of those in `$3` (`REPLICA IDENTITY
+/// FULL`: without old rows they would only say "the whole table") —
+/// unless a table has more than `$4` of them in one poll
 /// (then its head only: the whole table is invalidated, and no large
 /// transaction's rows are shipped and kept). Used only when `$2` is not
-/// empty, so a workload without keyed reads pays nothing for it.
+/// empty.
 const POLL_TEST_DECODING_ROWS: &str = "\
     WITH c AS MATERIALIZED ( \
         SELECT split_part(data, ': ', 1) AS head, \
-               CASE WHEN split_part(data, ': ', 2) IN ('INSERT', 'UPDATE', 'DELETE') \
-                     AND split_part(data, ': ', 1) = ANY($2::text[]) THEN data END AS line \
+               CASE WHEN (split_part(data, ': ', 2) = 'INSERT' \
+                          AND split_part(data, ': ', 1) = ANY($2::text[])) \
+                      OR (split_part(data, ': ', 2) IN ('UPDATE', 'DELETE') \
+                          AND split_part(data, ': ', 1) = ANY($3::text[])) \
+                    THEN data END AS line \
         FROM pg_catalog.pg_logical_slot_get_changes($1, NULL, NULL, \
              'include-xids', '0', 'skip-empty-xacts', '1') \
         WHERE data LIKE 'table %'), \
-    big AS (SELECT head FROM c WHERE line IS NOT NULL GROUP BY head HAVING count(*) > $3) \
+    big AS (SELECT head FROM c WHERE line IS NOT NULL GROUP BY head HAVING count(*) > $4) \
     SELECT DISTINCT CASE WHEN line IS NOT NULL AND head NOT IN (SELECT head FROM big) \
                          THEN line ELSE head END \
     FROM c";
@@ -361,7 +366,7 @@ impl Slot {
     pub(super) async fn poll(
         &mut self,
         client: &Client,
-        keyed_heads: &[String],
+        keyed_heads: &[(String, bool)],
     ) -> Result<Touched, tokio_postgres::Error> {
         let mut touched = Touched::default();
         let positions = client.query_one(&self.flushed, &[]).await?;
@@ -375,8 +380,14 @@ impl Slot {
                 let rows = match &self.poll_rows {
                     Some(with_rows) if !keyed_heads.is_empty() => {
                         let most = crate::generations::LOG_ROWS as i64;
+                        let all: Vec<&str> = keyed_heads.iter().map(|(h, _)| h.as_str()).collect();
+                        let full: Vec<&str> = keyed_heads
+                            .iter()
+                            .filter(|(_, old_rows)| *old_rows)
+                            .map(|(h, _)| h.as_str())
+                            .collect();
                         client
-                            .query(with_rows, &[&self.name, &keyed_heads, &most])
+                            .query(with_rows, &[&self.name, &all, &full, &most])
                             .await?
                     }
                     _ => client.query(&self.poll, &[&self.name]).await?,
@@ -384,7 +395,7 @@ impl Slot {
                 for row in rows {
                     let head: &str = row.try_get(0)?;
                     if let Some((table, change)) = head.split_once(": ")
-                        && keyed_heads.iter().any(|h| h == table)
+                        && keyed_heads.iter().any(|(h, _)| h == table)
                         && !change.is_empty()
                     {
                         touched

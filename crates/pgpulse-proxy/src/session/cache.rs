@@ -458,7 +458,11 @@ where
                 StatementKind::Insert | StatementKind::Update | StatementKind::Delete
             ) && a.certain
                 && a.tables_written.len() == 1
-                && cache.suspend_table(db, &a.tables_written[0].name)
+                && cache.suspend_table(
+                    db,
+                    &a.tables_written[0].name,
+                    matches!(a.kind, StatementKind::Insert),
+                )
             {
                 continue;
             }
