@@ -154,6 +154,18 @@ fn cache(out: &mut Out, state: &ApiState) {
         "Invalidations applied.",
         s.invalidations as f64,
     );
+    out.one(
+        "pgpulse_cache_keyed_writes_total",
+        "counter",
+        "Writes whose rows were known: only the cached reads they may match were invalidated.",
+        s.keyed_writes as f64,
+    );
+    out.one(
+        "pgpulse_cache_suspensions_total",
+        "counter",
+        "Writes through pgpulse whose rows were awaited from the change feed.",
+        s.suspensions as f64,
+    );
     out.family(
         "pgpulse_cache_refusals_total",
         "counter",
