@@ -30,12 +30,10 @@ impl Invalidator {
         let Some(inner) = self.inner.upgrade() else {
             return Vec::new();
         };
-        let catalog = inner
-            .dbs
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(database)
-            .and_then(|db| db.catalog.read().unwrap_or_else(|p| p.into_inner()).clone());
+        let catalog = crate::Cache {
+            inner: inner.clone(),
+        }
+        .catalog_of(database);
         let mut families = Vec::new();
         for t in tables {
             match &catalog {
@@ -176,12 +174,10 @@ impl Invalidator {
         let Some(inner) = self.inner.upgrade() else {
             return Vec::new();
         };
-        let catalog = inner
-            .dbs
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(database)
-            .and_then(|db| db.catalog.read().unwrap_or_else(|p| p.into_inner()).clone());
+        let catalog = crate::Cache {
+            inner: inner.clone(),
+        }
+        .catalog_of(database);
         catalog
             .map(|c| {
                 c.keyable

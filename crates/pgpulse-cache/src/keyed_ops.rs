@@ -48,7 +48,8 @@ fn no_conds() -> Arc<[Conds]> {
 }
 
 impl Cache {
-    fn catalog_of(&self, database: &str) -> Option<Arc<Catalog>> {
+    /// The loaded catalog of `database`, if any.
+    pub(crate) fn catalog_of(&self, database: &str) -> Option<Arc<Catalog>> {
         self.inner
             .dbs
             .read()
@@ -214,15 +215,8 @@ impl Cache {
         if let Some(l2) = self.inner.l2.get() {
             l2.invalidate(database, families);
         }
-        if let Some(db) = self
-            .inner
-            .dbs
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(database)
-        {
-            db.feed_wake.notify_one();
-        }
+        // The catalog is loaded: the database's state exists.
+        self.db_state(database).feed_wake.notify_one();
         true
     }
 }
