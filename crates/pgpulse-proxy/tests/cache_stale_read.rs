@@ -182,6 +182,41 @@ fn no_stale_reads(w: &Workload) {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         }
+        // The bound is promised once each instance's change feed and
+        // Redis subscription run: wait for both feeds' slots and both
+        // subscriptions (a slot can take seconds to create while other
+        // databases of the cluster have transactions open), then for the
+        // feeds' start invalidations to pass.
+        let direct = connect(&direct_cfg).await;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let slots: i64 = direct
+                .query_one(
+                    "SELECT count(*) FROM pg_replication_slots WHERE database = current_database() \
+                     AND slot_name LIKE 'pgpulse\\_%' AND slot_name NOT LIKE 'pgpulsetick%'",
+                    &[],
+                )
+                .await
+                .unwrap()
+                .get(0);
+            let subscribed = [&a, &b].iter().all(|p| {
+                p.cache
+                    .as_ref()
+                    .unwrap()
+                    .stats()
+                    .l2
+                    .is_some_and(|l2| l2.subscribed)
+            });
+            if slots >= 2 && subscribed {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "feeds {slots}/2, subscribed {subscribed}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
         let mut tasks = Vec::new();
         for (source, cfg) in [
             (Source::A, a_cfg.clone()),
