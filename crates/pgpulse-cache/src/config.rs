@@ -124,6 +124,9 @@ pub struct CacheConfig {
     /// others are served the expired copy instead of waiting. Only expiry
     /// is relaxed: an invalidated entry is never served. Default `None`.
     pub stale_while_revalidate: Option<Duration>,
+    /// Keyed invalidation (docs/architecture.md, "Keyed invalidation").
+    /// Off: every write invalidates its whole table. Default on.
+    pub keyed: bool,
 }
 
 impl Default for CacheConfig {
@@ -144,6 +147,7 @@ impl Default for CacheConfig {
             redis_namespace: None,
             redis_ca_file: None,
             stale_while_revalidate: None,
+            keyed: true,
         }
     }
 }

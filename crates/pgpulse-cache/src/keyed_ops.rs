@@ -63,7 +63,7 @@ impl Cache {
     /// when none (the entry is then invalidated by any write to the tables
     /// it reads). Pass to [`lookup_keyed`](Cache::lookup_keyed).
     pub fn read_conditions(&self, plan: &Plan, text: &str, params: &Params<'_>) -> Arc<[Conds]> {
-        if !plan.keyable {
+        if !plan.keyable || !self.inner.config.keyed {
             return no_conds();
         }
         let Some(catalog) = self.catalog_of(&plan.database) else {
@@ -84,6 +84,9 @@ impl Cache {
 
     /// How the loaded catalog of `database` keys `table`, if it does.
     pub fn keyable(&self, database: &str, table: &str) -> Option<Arc<keyed::KeyTable>> {
+        if !self.inner.config.keyed {
+            return None;
+        }
         self.catalog_of(database)?
             .keyable
             .get(crate::catalog::bare_name(table))
@@ -94,11 +97,12 @@ impl Cache {
     /// (the table is keyable and has keyed reads): worth keeping its text
     /// and parameters until its commit.
     pub fn keys_inserts(&self, database: &str, table: &str) -> bool {
-        self.catalog_of(database).is_some_and(|c| {
-            c.keyable
-                .get(crate::catalog::bare_name(table))
-                .is_some_and(|t| self.inner.gens.has_keyed_readers(database, &t.family))
-        })
+        self.inner.config.keyed
+            && self.catalog_of(database).is_some_and(|c| {
+                c.keyable
+                    .get(crate::catalog::bare_name(table))
+                    .is_some_and(|t| self.inner.gens.has_keyed_readers(database, &t.family))
+            })
     }
 
     /// An `INSERT` into `table` through pgpulse committed; `text` is its
@@ -114,6 +118,9 @@ impl Cache {
         text: &str,
         params: &Params<'_>,
     ) -> bool {
+        if !self.inner.config.keyed {
+            return false;
+        }
         let Some(catalog) = self.catalog_of(database) else {
             return false;
         };
@@ -188,6 +195,9 @@ impl Cache {
     /// is woken, Redis invalidates the table, and `true` is returned;
     /// otherwise the caller invalidates the table.
     pub fn suspend_table(&self, database: &str, table: &str, insert: bool) -> bool {
+        if !self.inner.config.keyed {
+            return false;
+        }
         let Some(catalog) = self.catalog_of(database) else {
             return false;
         };

@@ -41,16 +41,23 @@ const DAY: &str = "SELECT count(*)::int8, coalesce(max(id), 0)::int8 FROM ap \
                    WHERE provider = $1 AND starts_at >= $2 AND starts_at < $3";
 
 fn start(prefix: &str, feed: FeedMode) -> (TestProxy, String) {
+    start_with(
+        prefix,
+        CacheConfig {
+            mode: CacheMode::All,
+            feed,
+            ..CacheConfig::default()
+        },
+    )
+}
+
+fn start_with(prefix: &str, cache: CacheConfig) -> (TestProxy, String) {
     common::init_tracing();
     let db = cluster().fresh_database(prefix).unwrap();
     let proxy = TestProxy::start(Setup {
         mode: PoolMode::Transaction,
         pool_size: 4,
-        cache: Some(CacheConfig {
-            mode: CacheMode::All,
-            feed,
-            ..CacheConfig::default()
-        }),
+        cache: Some(cache),
         ..Setup::default()
     });
     (proxy, db)
@@ -232,6 +239,27 @@ fn inserts_through_pgpulse_invalidate_only_the_reads_their_rows_match() {
         assert!(count().await);
         fx.book(3, 4, 9).await;
         assert!(!count().await, "a read without conditions");
+    });
+}
+
+#[test]
+fn keyed_off_invalidates_whole_tables() {
+    let (proxy, db) = start_with(
+        "keyed_off",
+        CacheConfig {
+            mode: CacheMode::All,
+            feed: FeedMode::Off,
+            keyed: false,
+            ..CacheConfig::default()
+        },
+    );
+    run(async {
+        let fx = Fx::new(&proxy, &db).await;
+        fx.hit(1, 0).await;
+        assert!(fx.hit(1, 0).await);
+        fx.book(2, 0, 10).await;
+        assert!(!fx.hit(1, 0).await, "another provider's booking, keyed off");
+        assert_eq!(stats(&proxy).keyed_writes, 0);
     });
 }
 

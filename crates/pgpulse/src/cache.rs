@@ -53,6 +53,7 @@ pub fn start(config: &Config) -> anyhow::Result<Option<Cache>> {
     };
     Ok(Some(Cache::new(CacheConfig {
         stale_while_revalidate: config.cache.stale_while_revalidate,
+        keyed: config.cache.keyed,
         rules,
         feed,
         feed_poll: config.cache.feed_poll,

@@ -48,6 +48,10 @@ pub struct CacheConfig {
     /// invalidated entry is never served). Default: none.
     #[serde(default, with = "crate::config::duration")]
     pub stale_while_revalidate: Option<Duration>,
+    /// Keyed invalidation: writes whose rows are known invalidate only the
+    /// cached reads those rows may satisfy (docs/architecture.md). Off:
+    /// every write invalidates its whole table. Default on.
+    pub keyed: bool,
 }
 
 /// Change-feed modes.
@@ -102,6 +106,7 @@ impl Default for CacheConfig {
             feed_poll: Duration::from_millis(100),
             rules: Vec::new(),
             stale_while_revalidate: None,
+            keyed: true,
         }
     }
 }
