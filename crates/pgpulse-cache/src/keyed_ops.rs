@@ -118,13 +118,7 @@ impl Cache {
         text: &str,
         params: &Params<'_>,
     ) -> bool {
-        if !self.inner.config.keyed {
-            return false;
-        }
-        let Some(catalog) = self.catalog_of(database) else {
-            return false;
-        };
-        let Some(key_table) = catalog.keyable.get(crate::catalog::bare_name(table)) else {
+        let Some(key_table) = self.keyable(database, table) else {
             return false;
         };
         // Parsing the text pays only when a read keyed on the table exists.
@@ -143,7 +137,7 @@ impl Cache {
         if ins.table.name != crate::catalog::bare_name(table) {
             return false;
         }
-        let rows = keyed::inserted(&ins, key_table, params);
+        let rows = keyed::inserted(&ins, &key_table, params);
         self.keyed_write(database, &key_table.family, rows)
     }
 
@@ -195,13 +189,7 @@ impl Cache {
     /// is woken, Redis invalidates the table, and `true` is returned;
     /// otherwise the caller invalidates the table.
     pub fn suspend_table(&self, database: &str, table: &str, insert: bool) -> bool {
-        if !self.inner.config.keyed {
-            return false;
-        }
-        let Some(catalog) = self.catalog_of(database) else {
-            return false;
-        };
-        let Some(key_table) = catalog.keyable.get(crate::catalog::bare_name(table)) else {
+        let Some(key_table) = self.keyable(database, table) else {
             return false;
         };
         let family = &key_table.family;
@@ -212,7 +200,9 @@ impl Cache {
         }
         // What its foreign keys' actions write, the usual way.
         let mut cascades = Vec::new();
-        catalog.written_families(table, &mut cascades);
+        if let Some(catalog) = self.catalog_of(database) {
+            catalog.written_families(table, &mut cascades);
+        }
         cascades.retain(|f| f != family);
         if !cascades.is_empty() {
             self.invalidator()
