@@ -322,7 +322,7 @@ impl Cache {
 
     /// Looks `key` up in L1, then (after single flight) in L2.
     pub async fn lookup(&self, key: Key, plan: &Arc<Plan>) -> Lookup {
-        self.lookup_keyed(key, plan, Arc::from(Vec::new())).await
+        self.lookup_keyed(key, plan, crate::keyed::no_conds()).await
     }
 
     /// Like [`lookup`](Self::lookup), for a read whose conditions on

@@ -101,6 +101,14 @@ pub struct Cond {
     pub value: Value,
 }
 
+/// No conditions (most reads), shared: a lookup is on the hot path, and
+/// `Arc::from(Vec::new())` allocates.
+pub fn no_conds() -> Arc<[Conds]> {
+    static NONE: std::sync::LazyLock<Arc<[Conds]>> =
+        std::sync::LazyLock::new(|| Arc::from(Vec::new()));
+    NONE.clone()
+}
+
 /// The conditions of one read on one keyable table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Conds {

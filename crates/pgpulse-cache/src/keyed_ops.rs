@@ -10,7 +10,7 @@ use pgpulse_sql::{InsertedRows, TableFilters};
 
 use crate::cache::{Cache, Plan};
 use crate::catalog::Catalog;
-use crate::keyed::{self, Conds, Params, Row};
+use crate::keyed::{self, Conds, Params, Row, no_conds};
 
 /// Raw texts kept per memo before it is cleared.
 const MEMO_TEXTS: usize = 4096;
@@ -41,10 +41,6 @@ fn remember<T: Clone>(
     }
     m.insert(Arc::from(text), v.clone());
     v
-}
-
-fn no_conds() -> Arc<[Conds]> {
-    Arc::from(Vec::new())
 }
 
 impl Cache {
@@ -148,14 +144,21 @@ impl Cache {
         if !self.inner.gens.bump_rows(database, family, rows) {
             return false;
         }
+        self.inner.stats.keyed_write();
+        self.written_elsewhere(database, family);
+        true
+    }
+
+    /// What every write to `family` tells beyond this instance's L1: auto
+    /// mode's write counts, the statistics, and Redis (a table-grained
+    /// invalidation for the L2 and the other instances).
+    fn written_elsewhere(&self, database: &str, family: &Arc<str>) {
         let families = std::slice::from_ref(family);
         self.inner.auto.written(families);
         self.inner.stats.invalidation(Some(family));
-        self.inner.stats.keyed_write();
         if let Some(l2) = self.inner.l2.get() {
             l2.invalidate(database, families);
         }
-        true
     }
 
     /// Change-feed lines of the table with `test_decoding` head `head`
@@ -208,13 +211,8 @@ impl Cache {
             self.invalidator()
                 .tables_everywhere(database, cascades.iter().map(|f| &**f));
         }
-        let families = std::slice::from_ref(family);
-        self.inner.auto.written(families);
-        self.inner.stats.invalidation(Some(family));
         self.inner.stats.suspension();
-        if let Some(l2) = self.inner.l2.get() {
-            l2.invalidate(database, families);
-        }
+        self.written_elsewhere(database, family);
         // The catalog is loaded: the database's state exists.
         self.db_state(database).feed_wake.notify_one();
         true

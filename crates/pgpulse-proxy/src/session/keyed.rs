@@ -49,7 +49,7 @@ impl KeyedWrite {
 /// statement's declared types are not at hand, and binary values cannot
 /// be read without them).
 pub(super) fn read_conditions(cache: &Cache, held: &Held, bind: Option<&Message>) -> Arc<[Conds]> {
-    let none = || Arc::from(Vec::new());
+    let none = pgpulse_cache::keyed::no_conds;
     if !held.plan.keyable {
         return none();
     }
