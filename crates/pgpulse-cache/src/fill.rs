@@ -91,7 +91,7 @@ impl crate::Cache {
         keyed: &[Conds],
         lookup_seqs: &[u64],
     ) -> Currency {
-        if *e.keyed == *keyed {
+        if std::ptr::eq(&*e.keyed, keyed) || *e.keyed == *keyed {
             if e.stamp != stamp {
                 return Currency::Stale;
             }

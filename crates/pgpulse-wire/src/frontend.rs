@@ -144,7 +144,7 @@ pub fn bind_with_statement(msg: &Message, statement: &str) -> Result<Message, Wi
 
 fn cstr_end(body: &[u8], from: usize) -> Result<usize, WireError> {
     body.get(from..)
-        .and_then(|b| b.iter().position(|&c| c == 0))
+        .and_then(|b| memchr::memchr(0, b))
         .map(|i| from + i)
         .ok_or(WireError::Malformed("unterminated string"))
 }

@@ -279,7 +279,13 @@ where
                     return None;
                 }
                 let key = super::prepared::statement_key(parse.query, &parse.param_types);
-                (Text::parse(msg), key, b'P', String::new(), String::new())
+                (
+                    Text::of_query(msg, parse.query),
+                    key,
+                    b'P',
+                    String::new(),
+                    String::new(),
+                )
             }
             fe::BIND_TAG => {
                 let (portal, statement) = fe::bind_names(msg).ok()?;
@@ -295,8 +301,11 @@ where
             _ => return None,
         };
         let (plan, fingerprint) = self.cache_plan(text.as_str())?;
+        // Room for the whole batch: Parse, Bind, Describe, Execute, Sync.
+        let mut msgs = Vec::with_capacity(5);
+        msgs.push(msg.clone());
         Some(Held {
-            msgs: vec![msg.clone()],
+            msgs,
             last,
             text,
             statement,
@@ -329,8 +338,8 @@ where
         let Some(cache) = self.cache().cloned() else {
             return Ok(held.msgs);
         };
-        let keyed = super::keyed::read_conditions(&cache, &held, bind.as_ref());
-        match Box::pin(cache.lookup_keyed(key, &held.plan, keyed)).await {
+        let conds = || super::keyed::read_conditions(&cache, &held, bind.as_ref());
+        match Box::pin(cache.lookup_keyed(key, &held.plan, conds)).await {
             Lookup::Hit(bytes) => {
                 if held.text.parse_message().is_some() {
                     // The server never sees this Parse: remember it, and

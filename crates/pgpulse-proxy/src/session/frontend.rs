@@ -163,10 +163,11 @@ where
     async fn on_parse(&mut self, msg: Message) -> Result<(), ProxyError> {
         // The unnamed statement (every extended-protocol query) is forwarded
         // as is: validate it, copy nothing.
-        let unnamed = fe::parse_names(&msg)?.0.is_empty();
-        if unnamed {
+        let (name, query) = fe::parse_names(&msg)?;
+        if name.is_empty() {
+            let text = Text::of_query(&msg, query);
             self.cstate.unnamed_unsent = false;
-            self.unnamed_text = Some(Text::parse(&msg));
+            self.unnamed_text = Some(text);
             self.ensure_server().await?;
             self.replies.push(Expect::Parse {
                 visible: true,

@@ -24,7 +24,7 @@ pub(crate) enum Text {
     /// A simple `Query` message.
     Query(Message),
     /// The `Parse` of the unnamed statement, with the byte range of its
-    /// query text in the body (found once, by [`Text::parse`]).
+    /// query text in the body (found once, by [`Text::of_query`]).
     Parse(Message, u32, u32),
     /// A named statement's text (copied once, when it was prepared).
     Named(Arc<str>),
@@ -33,13 +33,16 @@ pub(crate) enum Text {
 }
 
 impl Text {
-    /// The text of a `Parse` message (validated here, once: `as_str` is
-    /// called several times per statement on the cache's path).
-    pub fn parse(msg: &Message) -> Text {
-        let Ok((_, query)) = pgpulse_wire::frontend::parse_names(msg) else {
+    /// The text of a `Parse` message already parsed (and so validated:
+    /// `as_str` is called several times per statement on the cache's
+    /// path): `query` is its query text, borrowed from `msg`'s body.
+    pub fn of_query(msg: &Message, query: &str) -> Text {
+        let Some(at) = (query.as_ptr() as usize).checked_sub(msg.body().as_ptr() as usize) else {
             return Text::Unknown;
         };
-        let at = query.as_ptr() as usize - msg.body().as_ptr() as usize;
+        if at + query.len() > msg.body().len() {
+            return Text::Unknown;
+        }
         match (u32::try_from(at), u32::try_from(at + query.len())) {
             (Ok(start), Ok(end)) => Text::Parse(msg.clone(), start, end),
             _ => Text::Unknown,
@@ -224,14 +227,15 @@ mod tests {
     #[test]
     fn parse_text_is_the_query_of_the_message() {
         let msg = pgpulse_wire::frontend::parse("", "SELECT $1::int, 'é'", &[23]);
-        let text = Text::parse(&msg);
+        let (_, query) = pgpulse_wire::frontend::parse_names(&msg).unwrap();
+        let text = Text::of_query(&msg, query);
         assert_eq!(text.as_str(), "SELECT $1::int, 'é'");
         assert!(text.parse_message().is_some());
         let named = pgpulse_wire::frontend::parse("s1", "SELECT 2", &[]);
-        assert_eq!(Text::parse(&named).as_str(), "SELECT 2");
-        // Not a Parse: no text, never a panic.
-        let query = pgpulse_wire::frontend::query("SELECT 3");
-        assert!(matches!(Text::parse(&query), Text::Unknown));
+        let (_, query) = pgpulse_wire::frontend::parse_names(&named).unwrap();
+        assert_eq!(Text::of_query(&named, query).as_str(), "SELECT 2");
+        // A text that is not the message's: no text, never a panic.
+        assert!(matches!(Text::of_query(&msg, "SELECT 3"), Text::Unknown));
     }
 
     #[test]
