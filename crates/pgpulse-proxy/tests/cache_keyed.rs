@@ -14,8 +14,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use common::{Setup, TestProxy, cluster, connect};
 use pgpulse_cache::{CacheConfig, CacheMode, CacheStats, FeedMode};
 use pgpulse_proxy::PoolMode;
-use tokio_postgres::Client;
 use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::{Client, Statement};
 
 fn run<F: Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_multi_thread()
@@ -239,6 +239,68 @@ fn inserts_through_pgpulse_invalidate_only_the_reads_their_rows_match() {
         assert!(count().await);
         fx.book(3, 4, 9).await;
         assert!(!count().await, "a read without conditions");
+    });
+}
+
+/// `DAY` through a named statement; checked against PostgreSQL; a hit?
+async fn named_hit(fx: &Fx<'_>, stmt: &Statement, provider: i32, offset: u64) -> bool {
+    let (from, to) = day(offset);
+    let before = stats(fx.proxy).hits;
+    let row = fx
+        .via
+        .query_one(stmt, &[&provider, &from, &to])
+        .await
+        .unwrap();
+    let hit = stats(fx.proxy).hits > before;
+    let want = read(&fx.direct, provider, offset).await;
+    assert_eq!(
+        (row.get::<_, i64>(0), row.get::<_, i64>(1)),
+        want,
+        "named: provider {provider} day {offset} (hit: {hit})"
+    );
+    hit
+}
+
+/// Named statements (psycopg 3 and JDBC after a few executions,
+/// node-postgres with `name`, tokio-postgres' `prepare`) are keyed like
+/// the unnamed one: reads and `INSERT`s, with parameter types declared or
+/// left to the server.
+#[test]
+fn named_statements_are_keyed_too() {
+    let (proxy, db) = start("keyed_named", FeedMode::Off);
+    run(async {
+        let fx = Fx::new(&proxy, &db).await;
+        let inferred = fx.via.prepare(DAY).await.unwrap();
+        let typed = fx
+            .via
+            .prepare_typed(DAY, &[Type::INT4, Type::TIMESTAMPTZ, Type::TIMESTAMPTZ])
+            .await
+            .unwrap();
+        let insert = fx
+            .via
+            .prepare("INSERT INTO ap (provider, starts_at, status) VALUES ($1, $2, 'booked')")
+            .await
+            .unwrap();
+        for (i, stmt) in [&inferred, &typed].into_iter().enumerate() {
+            for (p, d) in [(1, 0), (2, 0)] {
+                named_hit(&fx, stmt, p, d).await;
+                assert!(
+                    named_hit(&fx, stmt, p, d).await,
+                    "second read of ({p}, {d})"
+                );
+            }
+            let at = day(0).0 + Duration::from_secs(10 * 3600 + i as u64 * 60);
+            fx.via.execute(&insert, &[&2_i32, &at]).await.unwrap();
+            assert!(
+                named_hit(&fx, stmt, 1, 0).await,
+                "another provider's booking (statement {i})"
+            );
+            assert!(
+                !named_hit(&fx, stmt, 2, 0).await,
+                "its own provider and day (statement {i})"
+            );
+        }
+        assert!(stats(&proxy).keyed_writes >= 2, "{:?}", stats(&proxy));
     });
 }
 

@@ -291,7 +291,7 @@ where
                 let (portal, statement) = fe::bind_names(msg).ok()?;
                 let p = self.named(statement)?;
                 (
-                    Text::Named(p.text.clone()),
+                    Text::Named(p.clone()),
                     p.key,
                     b'B',
                     statement.to_owned(),

@@ -254,7 +254,7 @@ where
         }
         let named = self.named(statement);
         let text = match (&named, statement.is_empty()) {
-            (Some(p), _) => Text::Named(p.text.clone()),
+            (Some(p), _) => Text::Named(p.clone()),
             (None, true) => self.unnamed_text.clone().unwrap_or(Text::Unknown),
             (None, false) => Text::Unknown,
         };

@@ -15,7 +15,8 @@ use super::Session;
 use super::cache::Held;
 
 /// An `INSERT` whose rows may be known (keyed invalidation): its raw text
-/// and, for the extended protocol, its declared parameter types and Bind.
+/// and, for the extended protocol (unnamed or named statement), its
+/// declared parameter types and Bind.
 #[derive(Debug)]
 pub(crate) struct KeyedWrite {
     table: String,
@@ -45,26 +46,27 @@ impl KeyedWrite {
     }
 }
 
-/// The conditions of a held read (unnamed statement only: a named
-/// statement's declared types are not at hand, and binary values cannot
-/// be read without them).
+/// The conditions of a held read: the unnamed statement's or a named
+/// one's (both with their declared parameter types, without which binary
+/// values cannot be read).
 pub(super) fn read_conditions(cache: &Cache, held: &Held, bind: Option<&Message>) -> Arc<[Conds]> {
     let none = pgpulse_cache::keyed::no_conds;
     if !held.plan.keyable {
         return none();
     }
-    let (Some(parse), Some(bind)) = (held.text.parse_message(), bind) else {
+    let Some(Ok(b)) = bind.map(fe::Bind::parse) else {
         return none();
     };
-    let (Ok(p), Ok(b)) = (fe::Parse::parse(parse), fe::Bind::parse(bind)) else {
-        return none();
-    };
-    let params = Params {
-        types: &p.param_types,
-        formats: &b.param_formats,
-        values: &b.params,
-    };
-    cache.read_conditions(&held.plan, p.query, &params)
+    held.text
+        .with_types(|query, types| {
+            let params = Params {
+                types,
+                formats: &b.param_formats,
+                values: &b.params,
+            };
+            cache.read_conditions(&held.plan, query, &params)
+        })
+        .unwrap_or_else(none)
 }
 
 impl<S> Session<S>
@@ -72,8 +74,8 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
     /// What keyed invalidation needs of a completed `INSERT` into a table
-    /// with keyed reads: a simple query's text, or an unnamed statement's
-    /// text, declared types and Bind.
+    /// with keyed reads: a simple query's text, or a statement's (unnamed
+    /// or named) text, declared types and Bind.
     pub(super) fn keyed_write(
         &self,
         t: &super::replies::Timed,
@@ -88,11 +90,10 @@ where
         }
         let (types, bind) = match &t.text {
             super::replies::Text::Query(_) => (Vec::new(), None),
-            super::replies::Text::Parse(msg, ..) => (
-                fe::Parse::parse(msg).ok()?.param_types,
+            text => (
+                text.with_types(|_, types| types.to_vec())?,
                 Some(t.bind.clone()?),
             ),
-            _ => return None,
         };
         Some(KeyedWrite {
             table: table.clone(),

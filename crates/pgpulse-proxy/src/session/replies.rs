@@ -26,8 +26,8 @@ pub(crate) enum Text {
     /// The `Parse` of the unnamed statement, with the byte range of its
     /// query text in the body (found once, by [`Text::of_query`]).
     Parse(Message, u32, u32),
-    /// A named statement's text (copied once, when it was prepared).
-    Named(Arc<str>),
+    /// A named statement (its text copied once, when it was prepared).
+    Named(Arc<super::prepared::Prepared>),
     /// Not known (a Bind of a statement the client never prepared).
     Unknown,
 }
@@ -49,6 +49,21 @@ impl Text {
         }
     }
 
+    /// Runs `f` with the statement's text and declared parameter types,
+    /// when both are known: the unnamed statement's `Parse`, or a named
+    /// statement (whose `Parse`, renamed for the servers, has the same
+    /// text and types). Parses the message again: for the cache's misses
+    /// and keyed writes, not for every statement.
+    pub fn with_types<R>(&self, f: impl FnOnce(&str, &[u32]) -> R) -> Option<R> {
+        let msg = match self {
+            Text::Parse(m, _, _) => m,
+            Text::Named(p) => &p.parse,
+            Text::Query(_) | Text::Unknown => return None,
+        };
+        let p = pgpulse_wire::frontend::Parse::parse(msg).ok()?;
+        Some(f(p.query, &p.param_types))
+    }
+
     /// The statement's message, for a `Parse`.
     pub fn parse_message(&self) -> Option<&Message> {
         match self {
@@ -65,7 +80,7 @@ impl Text {
                 .get(*start as usize..*end as usize)
                 .and_then(|b| std::str::from_utf8(b).ok())
                 .unwrap_or(""),
-            Text::Named(t) => t,
+            Text::Named(p) => &p.text,
             Text::Unknown => "",
         }
     }
@@ -282,7 +297,10 @@ mod tests {
         r.push(Expect::Bind { key: None });
         r.pop();
         r.push(Expect::Execute(Timed::new(Text::Named(
-            "COPY t FROM STDIN".into(),
+            std::sync::Arc::new(super::super::prepared::Prepared::new(
+                "COPY t FROM STDIN",
+                &[],
+            )),
         ))));
         r.push(Expect::Sync);
         r.push(Expect::CopyEnd);
