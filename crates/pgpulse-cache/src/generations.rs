@@ -197,6 +197,15 @@ impl Generations {
         db.resolved = db.resolved.max(token);
     }
 
+    /// Whether a change feed that delivers row images of every logged
+    /// table runs in `database`.
+    pub fn keyed_feed(&self, database: &str) -> bool {
+        self.lock()
+            .dbs
+            .get(database)
+            .is_some_and(|db| db.keyed_feed)
+    }
+
     /// A change feed that delivers row images started (`true`) or stopped
     /// in `database`. Stopping resolves every suspension by invalidating
     /// the whole database: their rows will never come.

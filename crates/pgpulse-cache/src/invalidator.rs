@@ -92,6 +92,16 @@ impl Invalidator {
         }
     }
 
+    /// Whether this instance's change feed for `database` is running and
+    /// delivers row images of every logged table
+    /// (`Generations::set_keyed_feed`): it then brings other instances'
+    /// keyed writes too, and keys them for the L1.
+    pub fn keyed_feed(&self, database: &str) -> bool {
+        self.inner
+            .upgrade()
+            .is_some_and(|inner| inner.gens.keyed_feed(database))
+    }
+
     /// Anything in `database` may have changed.
     pub fn database(&self, database: &str) {
         if let Some(inner) = self.inner.upgrade() {

@@ -149,15 +149,16 @@ impl Cache {
         true
     }
 
-    /// What every write to `family` tells beyond this instance's L1: auto
-    /// mode's write counts, the statistics, and Redis (a table-grained
-    /// invalidation for the L2 and the other instances).
+    /// What every keyed write to `family` tells beyond this instance's L1:
+    /// auto mode's write counts, the statistics, and Redis (a
+    /// table-grained invalidation for the L2; the other instances' feeds
+    /// key it for their L1, [`RedisL2::invalidate_keyed`](crate::redis::RedisL2::invalidate_keyed)).
     fn written_elsewhere(&self, database: &str, family: &Arc<str>) {
         let families = std::slice::from_ref(family);
         self.inner.auto.written(families);
         self.inner.stats.invalidation(Some(family));
         if let Some(l2) = self.inner.l2.get() {
-            l2.invalidate(database, families);
+            l2.invalidate_keyed(database, families);
         }
     }
 

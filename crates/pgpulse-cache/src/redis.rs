@@ -252,7 +252,7 @@ impl Shared {
         let (hash, fields): (String, Vec<String>) = match scope {
             Scope::Everything => (names.epoch.clone(), Vec::new()),
             Scope::Database(db) => (names.gens_key(db), vec![DATABASE_FIELD.to_owned()]),
-            Scope::Families(db, families) => (
+            Scope::Families(db, families) | Scope::Keyed(db, families) => (
                 names.gens_key(db),
                 families.iter().map(|f| family_field(f)).collect(),
             ),
@@ -512,6 +512,19 @@ impl RedisL2 {
         if !families.is_empty() {
             self.shared
                 .queue(Scope::Families(Arc::from(database), families.to_vec()));
+        }
+    }
+
+    /// Publishes keyed writes to `families` of `database` (already applied
+    /// locally, their rows in the WAL): the generations in Redis are
+    /// bumped as by [`invalidate`](Self::invalidate), so the L2 is
+    /// invalidated whole; other instances leave their L1 to their own
+    /// change feed when it decodes the database with row images
+    /// ([`format::Scope::Keyed`]).
+    pub fn invalidate_keyed(&self, database: &str, families: &[Arc<str>]) {
+        if !families.is_empty() {
+            self.shared
+                .queue(Scope::Keyed(Arc::from(database), families.to_vec()));
         }
     }
 

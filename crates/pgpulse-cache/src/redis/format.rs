@@ -193,6 +193,13 @@ pub(super) enum Scope {
     Database(Arc<str>),
     /// Families of one database.
     Families(Arc<str>, Vec<Arc<str>>),
+    /// Families of one database written with rows in the WAL that the
+    /// change feed keys (keyed writes, suspensions: docs/architecture.md,
+    /// "Keyed invalidation"). Bumps the same generations in Redis (the L2
+    /// stays table-grained); an instance whose own feed decodes the
+    /// database with row images leaves its L1 to that feed, any other
+    /// applies it as [`Scope::Families`].
+    Keyed(Arc<str>, Vec<Arc<str>>),
 }
 
 /// A received invalidation.
@@ -212,8 +219,10 @@ pub(super) fn origin_prefix(origin: u64) -> String {
     format!("{origin:016x}")
 }
 
-/// The last part of a message: `A` (everything), `D` + database, or `F` +
-/// database + families, each name as `{len}:{bytes}`.
+/// The last part of a message: `A` (everything), `D` + database, or `F`
+/// (or `K`, keyed) + database + families, each name as `{len}:{bytes}`.
+/// Instances from before `K` ignore such a message and resynchronize at
+/// the gap it leaves in the sequence: safe, and only during an upgrade.
 pub(super) fn encode_scope(scope: &Scope) -> Vec<u8> {
     let mut out = Vec::new();
     let name = |out: &mut Vec<u8>, s: &str| {
@@ -227,8 +236,12 @@ pub(super) fn encode_scope(scope: &Scope) -> Vec<u8> {
             out.push(b'D');
             name(&mut out, db);
         }
-        Scope::Families(db, families) => {
-            out.push(b'F');
+        Scope::Families(db, families) | Scope::Keyed(db, families) => {
+            out.push(if matches!(scope, Scope::Keyed(..)) {
+                b'K'
+            } else {
+                b'F'
+            });
             name(&mut out, db);
             for f in families {
                 name(&mut out, f);
@@ -267,13 +280,17 @@ pub(super) fn decode_message(payload: &[u8]) -> Option<Message> {
             name()?.is_none().then_some(())?;
             Scope::Database(db)
         }
-        b'F' => {
+        b'F' | b'K' => {
             let db = name()??;
             let mut families = Vec::new();
             while let Some(f) = name()? {
                 families.push(f);
             }
-            Scope::Families(db, families)
+            if kind == b'K' {
+                Scope::Keyed(db, families)
+            } else {
+                Scope::Families(db, families)
+            }
         }
         _ => return None,
     };
@@ -354,6 +371,7 @@ mod tests {
             Scope::Database(Arc::from("my db")),
             Scope::Families(Arc::from("db"), fams(&["t", "a:b c", "", "ü"])),
             Scope::Families(Arc::from(""), Vec::new()),
+            Scope::Keyed(Arc::from("db"), fams(&["appointments", "a:b"])),
         ];
         for scope in scopes {
             let m = message(u64::MAX - 3, 42, &scope);
@@ -382,6 +400,7 @@ mod tests {
             b"0000000000000001 1 D5:ab",
             b"0000000000000001 1 D2:ab1:x",
             b"0000000000000001 1 Fx:ab",
+            b"0000000000000001 1 K",
         ] {
             assert_eq!(decode_message(m), None, "{}", String::from_utf8_lossy(m));
         }

@@ -24,8 +24,25 @@ pub(super) const MAX_DBS: usize = 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum PendingDb {
-    Families(Vec<Arc<str>>),
+    /// Families invalidated whole, and families written keyed only
+    /// ([`Scope::Keyed`]; a family is in one list or the other, the whole
+    /// invalidation covering the keyed one).
+    Families {
+        whole: Vec<Arc<str>>,
+        keyed: Vec<Arc<str>>,
+    },
     Database,
+}
+
+impl PendingDb {
+    fn messages(&self) -> usize {
+        match self {
+            PendingDb::Database => 1,
+            PendingDb::Families { whole, keyed } => {
+                usize::from(!whole.is_empty()) + usize::from(!keyed.is_empty())
+            }
+        }
+    }
 }
 
 /// The set of pending invalidations.
@@ -55,20 +72,20 @@ impl Pending {
 
     /// How many messages a replay would publish.
     pub fn len(&self) -> usize {
-        usize::from(self.everything) + self.dbs.len()
+        usize::from(self.everything) + self.dbs.values().map(PendingDb::messages).sum::<usize>()
     }
 
     /// Adds one invalidation, unconfirmed until a [`take`](Self::take)
     /// that includes it is [`confirmed`](Self::confirmed).
     pub fn add(&mut self, scope: Scope) {
-        if matches!(&scope, Scope::Families(_, f) if f.is_empty()) {
+        if matches!(&scope, Scope::Families(_, f) | Scope::Keyed(_, f) if f.is_empty()) {
             return;
         }
         self.added += 1;
         let n = self.added;
         match &scope {
             Scope::Everything => self.last_all = n,
-            Scope::Database(db) | Scope::Families(db, _) => {
+            Scope::Database(db) | Scope::Families(db, _) | Scope::Keyed(db, _) => {
                 if self.last.len() >= MAX_DBS && !self.last.contains_key(db) {
                     self.last.clear();
                     self.last_all = n;
@@ -133,35 +150,46 @@ impl Pending {
         if self.everything {
             return;
         }
-        let (db, families) = match scope {
+        let (db, families, is_keyed) = match scope {
             Scope::Everything => {
                 self.everything = true;
                 self.dbs.clear();
                 return;
             }
-            Scope::Database(db) => (db, None),
-            Scope::Families(_, families) if families.is_empty() => return,
-            Scope::Families(db, families) => (db, Some(families)),
+            Scope::Database(db) => (db, None, false),
+            Scope::Families(_, families) | Scope::Keyed(_, families) if families.is_empty() => {
+                return;
+            }
+            Scope::Families(db, families) => (db, Some(families), false),
+            Scope::Keyed(db, families) => (db, Some(families), true),
         };
         if !self.dbs.contains_key(&db) && self.dbs.len() >= MAX_DBS {
             self.everything = true;
             self.dbs.clear();
             return;
         }
-        let slot = self
-            .dbs
-            .entry(db)
-            .or_insert_with(|| PendingDb::Families(Vec::new()));
+        let slot = self.dbs.entry(db).or_insert_with(|| PendingDb::Families {
+            whole: Vec::new(),
+            keyed: Vec::new(),
+        });
         match families {
             None => *slot = PendingDb::Database,
             Some(new) => {
-                if let PendingDb::Families(have) = slot {
+                if let PendingDb::Families { whole, keyed } = slot {
                     for f in new {
-                        if !have.contains(&f) {
-                            have.push(f);
+                        if whole.contains(&f) {
+                            continue;
+                        }
+                        if is_keyed {
+                            if !keyed.contains(&f) {
+                                keyed.push(f);
+                            }
+                        } else {
+                            keyed.retain(|k| *k != f);
+                            whole.push(f);
                         }
                     }
-                    if have.len() > MAX_FAMILIES_PER_DB {
+                    if whole.len() + keyed.len() > MAX_FAMILIES_PER_DB {
                         *slot = PendingDb::Database;
                     }
                 }
@@ -179,10 +207,17 @@ impl Pending {
             self.dbs.clear();
         }
         for (db, p) in self.dbs.drain() {
-            out.push(match p {
-                PendingDb::Database => Scope::Database(db),
-                PendingDb::Families(f) => Scope::Families(db, f),
-            });
+            match p {
+                PendingDb::Database => out.push(Scope::Database(db)),
+                PendingDb::Families { whole, keyed } => {
+                    if !whole.is_empty() {
+                        out.push(Scope::Families(db.clone(), whole));
+                    }
+                    if !keyed.is_empty() {
+                        out.push(Scope::Keyed(db, keyed));
+                    }
+                }
+            }
         }
         (out, self.added)
     }
@@ -215,6 +250,31 @@ mod tests {
                 Scope::Families(Arc::from("a"), fams(&["t", "u"])),
             ]
         );
+        assert!(p.is_empty());
+    }
+
+    #[test]
+    fn a_whole_invalidation_covers_a_keyed_one() {
+        let mut p = Pending::default();
+        let db = || Arc::from("a");
+        p.add(Scope::Keyed(db(), fams(&["t", "u"])));
+        p.add(Scope::Families(db(), fams(&["t"])));
+        p.add(Scope::Keyed(db(), fams(&["t", "v"])));
+        assert_eq!(p.len(), 2);
+        let (mut got, _) = p.take();
+        got.sort_by_key(|s| format!("{s:?}"));
+        assert_eq!(
+            got,
+            vec![
+                Scope::Families(db(), fams(&["t"])),
+                Scope::Keyed(db(), fams(&["u", "v"])),
+            ]
+        );
+        p.add(Scope::Keyed(db(), fams(&["t"])));
+        p.add(Scope::Database(db()));
+        p.add(Scope::Keyed(db(), fams(&["t"])));
+        assert_eq!(p.take().0, vec![Scope::Database(db())]);
+        p.add(Scope::Keyed(db(), Vec::new()));
         assert!(p.is_empty());
     }
 

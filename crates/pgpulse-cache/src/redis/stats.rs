@@ -42,6 +42,10 @@ pub struct L2Stats {
     /// because another instance's feed had provably done it (`feed.rs`,
     /// "Coverage").
     pub feed_starts_covered: u64,
+    /// Other instances' keyed writes left to this instance's own change
+    /// feed (which keys them for the L1) instead of invalidating their
+    /// tables.
+    pub keyed_left_to_feed: u64,
 }
 
 #[derive(Debug, Default)]
@@ -55,6 +59,7 @@ pub(super) struct Counters {
     pub(super) invalidations_received: AtomicU64,
     pub(super) resyncs: AtomicU64,
     pub(super) feed_starts_covered: AtomicU64,
+    pub(super) keyed_left_to_feed: AtomicU64,
 }
 
 pub(super) fn bump(c: &AtomicU64) {
@@ -82,6 +87,7 @@ impl RedisL2 {
             subscribed: s.subscribed.load(Ordering::Relaxed),
             namespace: s.names().map(|n| n.namespace().to_owned()),
             feed_starts_covered: get(&c.feed_starts_covered),
+            keyed_left_to_feed: get(&c.keyed_left_to_feed),
         }
     }
 }

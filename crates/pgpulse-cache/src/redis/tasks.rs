@@ -156,6 +156,12 @@ fn on_message(s: &Shared, payload: &[u8]) {
             Scope::Everything => s.invalidator.everything(),
             Scope::Database(db) => s.invalidator.database(db),
             Scope::Families(db, families) => s.invalidator.families(db, families),
+            // This instance's feed brings the rows (within its bound) and
+            // keys them; without such a feed, the families go whole.
+            Scope::Keyed(db, _) if s.invalidator.keyed_feed(db) => {
+                bump(&s.counters.keyed_left_to_feed);
+            }
+            Scope::Keyed(db, families) => s.invalidator.families(db, families),
         }
     }
     if lost {
