@@ -5,7 +5,7 @@
 // foldhash: these maps are read on every statement; SipHash was a
 // measurable share of a cache hit (BENCHMARKS.md, session 5).
 use foldhash::{HashMap, HashMapExt};
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -15,11 +15,12 @@ use tokio::sync::Notify;
 
 use crate::catalog::Catalog;
 use crate::config::{CacheConfig, CacheMode};
+use crate::fill::L1State;
 use crate::generations::{Currency, Generations};
 use crate::invalidator::Invalidator;
 use crate::key::Key;
 use crate::keyed::Conds;
-use crate::l1::{Entry, L1};
+use crate::l1::L1;
 use crate::policy::AutoState;
 use crate::reason::NocacheReason;
 use crate::stats::Stats;
@@ -40,15 +41,6 @@ pub struct Plan {
     /// It reads a keyable table: its conditions may key its entries
     /// ([`Cache::read_conditions`]).
     pub keyable: bool,
-}
-
-/// An L1 entry as a lookup sees it.
-enum L1State {
-    Fresh(Bytes),
-    /// Past its TTL, not invalidated, within the stale-while-revalidate
-    /// window.
-    Stale(Bytes),
-    Absent,
 }
 
 /// What a lookup found.
@@ -112,7 +104,7 @@ pub(crate) struct Inner {
     /// Rules added at run time ([`Cache::add_rule`]), after the config's.
     pub(crate) added_rules: RwLock<Vec<crate::config::CacheRule>>,
     mode: AtomicU8,
-    l1: L1,
+    pub(crate) l1: L1,
     pub gens: Generations,
     flights: Mutex<HashMap<Key, Arc<Notify>>>,
     pub(crate) dbs: RwLock<HashMap<Arc<str>, Arc<DbState>>>,
@@ -446,80 +438,6 @@ impl Cache {
             l2_gens,
             _leader: leader,
         })
-    }
-
-    fn l1_get(
-        &self,
-        key: Key,
-        plan: &Plan,
-        stamp: u64,
-        keyed: &[Conds],
-        seqs: &[u64],
-    ) -> Option<Bytes> {
-        match self.l1_state(key, plan, stamp, keyed, seqs) {
-            L1State::Fresh(b) => Some(b),
-            _ => None,
-        }
-    }
-
-    /// The L1 entry for `key`, if current: fresh, or past its TTL but
-    /// within the stale-while-revalidate window.
-    fn l1_state(
-        &self,
-        key: Key,
-        plan: &Plan,
-        stamp: u64,
-        keyed: &[Conds],
-        seqs: &[u64],
-    ) -> L1State {
-        let Some(e) = self.inner.l1.get(&key) else {
-            return L1State::Absent;
-        };
-        let now = Instant::now();
-        match self.current(&e, plan, stamp, keyed, seqs) {
-            // Kept: current again once the change feed's rows are in.
-            Currency::Pending => return L1State::Absent,
-            Currency::Stale => {}
-            Currency::Current(_) => {
-                if e.expires > now {
-                    return L1State::Fresh(e.bytes.clone());
-                }
-                if let Some(window) = self.inner.config.stale_while_revalidate
-                    && now < e.expires + window
-                {
-                    return L1State::Stale(e.bytes.clone());
-                }
-            }
-        }
-        // Invalidated (never served, whatever the policy) or too old.
-        self.inner.l1.remove(&key);
-        L1State::Absent
-    }
-
-    pub(crate) fn l1_put(
-        &self,
-        key: Key,
-        plan: &Plan,
-        stamp: u64,
-        keyed: &Arc<[Conds]>,
-        seqs: &[u64],
-        bytes: Bytes,
-    ) {
-        if !keyed.is_empty() {
-            self.inner
-                .gens
-                .note_keyed_reader(&plan.database, keyed.iter().map(|c| c.family.clone()));
-        }
-        self.inner.l1.insert(
-            key,
-            Entry {
-                bytes,
-                stamp,
-                expires: Instant::now() + plan.ttl,
-                keyed: keyed.clone(),
-                seqs: seqs.iter().map(|&s| AtomicU64::new(s)).collect(),
-            },
-        );
     }
 
     /// Tables written by a statement that went through pgpulse committed:

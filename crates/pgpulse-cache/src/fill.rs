@@ -1,14 +1,16 @@
-//! Completing a miss: the reply is stored unless it is too large or a
-//! table it read changed while the statement ran.
+//! The L1 side of lookups and fills: whether an entry is current, and
+//! completing a miss (the reply is stored unless it is too large or a
+//! table it read changed while the statement ran).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
 use bytes::Bytes;
 
-use std::sync::Arc;
-
-use std::sync::atomic::Ordering;
-
-use crate::cache::{Fill, Plan};
+use crate::cache::{Cache, Fill, Plan};
 use crate::generations::Currency;
+use crate::key::Key;
 use crate::keyed::Conds;
 use crate::l1::Entry;
 use crate::reason::NocacheReason;
@@ -77,7 +79,7 @@ impl Fill {
     }
 }
 
-impl crate::Cache {
+impl Cache {
     /// Whether entry `e` of a read of `plan` is current. `(stamp, keyed,
     /// seqs)` is the lookup's own stamp: when the entry has the same
     /// conditions (the common case: same key, same text and parameters)
@@ -115,5 +117,90 @@ impl crate::Cache {
             }
         }
         c
+    }
+}
+
+/// An L1 entry as a lookup sees it.
+pub(crate) enum L1State {
+    Fresh(Bytes),
+    /// Past its TTL, not invalidated, within the stale-while-revalidate
+    /// window.
+    Stale(Bytes),
+    Absent,
+}
+
+impl Cache {
+    pub(crate) fn l1_get(
+        &self,
+        key: Key,
+        plan: &Plan,
+        stamp: u64,
+        keyed: &[Conds],
+        seqs: &[u64],
+    ) -> Option<Bytes> {
+        match self.l1_state(key, plan, stamp, keyed, seqs) {
+            L1State::Fresh(b) => Some(b),
+            _ => None,
+        }
+    }
+
+    /// The L1 entry for `key`, if current: fresh, or past its TTL but
+    /// within the stale-while-revalidate window.
+    pub(crate) fn l1_state(
+        &self,
+        key: Key,
+        plan: &Plan,
+        stamp: u64,
+        keyed: &[Conds],
+        seqs: &[u64],
+    ) -> L1State {
+        let Some(e) = self.inner.l1.get(&key) else {
+            return L1State::Absent;
+        };
+        let now = Instant::now();
+        match self.current(&e, plan, stamp, keyed, seqs) {
+            // Kept: current again once the change feed's rows are in.
+            Currency::Pending => return L1State::Absent,
+            Currency::Stale => {}
+            Currency::Current(_) => {
+                if e.expires > now {
+                    return L1State::Fresh(e.bytes.clone());
+                }
+                if let Some(window) = self.inner.config.stale_while_revalidate
+                    && now < e.expires + window
+                {
+                    return L1State::Stale(e.bytes.clone());
+                }
+            }
+        }
+        // Invalidated (never served, whatever the policy) or too old.
+        self.inner.l1.remove(&key);
+        L1State::Absent
+    }
+
+    pub(crate) fn l1_put(
+        &self,
+        key: Key,
+        plan: &Plan,
+        stamp: u64,
+        keyed: &Arc<[Conds]>,
+        seqs: &[u64],
+        bytes: Bytes,
+    ) {
+        if !keyed.is_empty() {
+            self.inner
+                .gens
+                .note_keyed_reader(&plan.database, keyed.iter().map(|c| c.family.clone()));
+        }
+        self.inner.l1.insert(
+            key,
+            Entry {
+                bytes,
+                stamp,
+                expires: Instant::now() + plan.ttl,
+                keyed: keyed.clone(),
+                seqs: seqs.iter().map(|&s| AtomicU64::new(s)).collect(),
+            },
+        );
     }
 }
