@@ -463,6 +463,7 @@ async fn the_redis_l2_shows_in_cache_stats_and_metrics() {
     assert_eq!(l2["breaker_open"], false, "{l2}");
     assert_eq!(l2["namespace"], "default", "no upstream: {l2}");
     assert_eq!(l2["feed_starts_covered"], 0, "{l2}");
+    assert_eq!(l2["keyed_left_to_feed"], 0, "{l2}");
     let (_, _, m) = send(&app, request("GET", "/metrics", None, None)).await;
     let m = m.as_str().unwrap();
     assert!(m.contains("pgpulse_cache_l2_subscribed 1\n"), "{m}");

@@ -163,6 +163,7 @@ impl AdminExtension for CacheConsole {
                     "subscribed",
                     "namespace",
                     "feed_starts_covered",
+                    "keyed_left_to_feed",
                 ],
                 s.l2.iter()
                     .map(|l| {
@@ -179,6 +180,7 @@ impl AdminExtension for CacheConsole {
                             Some(l.subscribed.to_string()),
                             l.namespace.clone(),
                             n(l.feed_starts_covered),
+                            n(l.keyed_left_to_feed),
                         ]
                     })
                     .collect(),

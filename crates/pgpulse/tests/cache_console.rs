@@ -101,7 +101,7 @@ fn show_cache_l2_reports_redis_when_configured() {
     loop {
         let row = text(&psql(pg, served.port, "pgpulse", "SHOW CACHE_L2"));
         let cols: Vec<&str> = row.split('|').collect();
-        assert_eq!(cols.len(), 12, "{row}");
+        assert_eq!(cols.len(), 13, "{row}");
         let (breaker_open, subscribed, namespace) = (cols[8], cols[9], cols[10]);
         if subscribed == "true" && !namespace.is_empty() {
             assert_eq!(breaker_open, "false", "{row}");

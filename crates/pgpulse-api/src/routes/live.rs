@@ -254,6 +254,9 @@ pub(crate) struct L2View {
     /// Change-feed starts that kept the shared entries (another instance's
     /// feed covered the time before them).
     feed_starts_covered: u64,
+    /// Other instances' keyed writes left to this instance's change feed
+    /// (which keys them for the L1) instead of invalidating their tables.
+    keyed_left_to_feed: u64,
 }
 
 /// The cache's live statistics.
@@ -327,6 +330,7 @@ impl CacheLive {
                 subscribed: l.subscribed,
                 namespace: l.namespace.clone(),
                 feed_starts_covered: l.feed_starts_covered,
+                keyed_left_to_feed: l.keyed_left_to_feed,
             }),
         }
     }
