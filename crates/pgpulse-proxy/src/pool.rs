@@ -218,6 +218,12 @@ impl Pool {
 
     async fn acquire_permit(&self) -> Result<OwnedSemaphorePermit, ProxyError> {
         let inner = &self.inner;
+        // The common case, a free permit, needs no timer. Fair all the
+        // same: a released permit goes to a queued waiter first, so none
+        // is free while clients wait.
+        if let Ok(permit) = inner.permits.clone().try_acquire_owned() {
+            return Ok(permit);
+        }
         let wait = inner.opts.query_wait_timeout;
         let timed_out = || {
             inner.stats.wait_timeouts.fetch_add(1, Ordering::Relaxed);
