@@ -118,6 +118,15 @@ pub(crate) struct Inner {
 }
 
 impl Inner {
+    /// The loaded catalog of `database`, if any.
+    pub(crate) fn catalog_of(&self, database: &str) -> Option<Arc<Catalog>> {
+        self.dbs
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(database)
+            .and_then(|db| db.catalog.read().unwrap_or_else(|p| p.into_inner()).clone())
+    }
+
     /// Keeps a background task until the cache is dropped (then aborts it).
     pub(crate) fn own(&self, task: tokio::task::JoinHandle<()>) {
         self.tasks

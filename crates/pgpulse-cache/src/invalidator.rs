@@ -30,10 +30,7 @@ impl Invalidator {
         let Some(inner) = self.inner.upgrade() else {
             return Vec::new();
         };
-        let catalog = crate::Cache {
-            inner: inner.clone(),
-        }
-        .catalog_of(database);
+        let catalog = inner.catalog_of(database);
         let mut families = Vec::new();
         for t in tables {
             match &catalog {
@@ -184,10 +181,7 @@ impl Invalidator {
         let Some(inner) = self.inner.upgrade() else {
             return Vec::new();
         };
-        let catalog = crate::Cache {
-            inner: inner.clone(),
-        }
-        .catalog_of(database);
+        let catalog = inner.catalog_of(database);
         catalog
             .map(|c| {
                 c.keyable

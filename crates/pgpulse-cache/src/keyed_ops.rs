@@ -46,12 +46,7 @@ fn remember<T: Clone>(
 impl Cache {
     /// The loaded catalog of `database`, if any.
     pub(crate) fn catalog_of(&self, database: &str) -> Option<Arc<Catalog>> {
-        self.inner
-            .dbs
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(database)
-            .and_then(|db| db.catalog.read().unwrap_or_else(|p| p.into_inner()).clone())
+        self.inner.catalog_of(database)
     }
 
     /// The conditions that `text` (the raw statement text of a read

@@ -237,11 +237,8 @@ pub(super) fn encode_scope(scope: &Scope) -> Vec<u8> {
             name(&mut out, db);
         }
         Scope::Families(db, families) | Scope::Keyed(db, families) => {
-            out.push(if matches!(scope, Scope::Keyed(..)) {
-                b'K'
-            } else {
-                b'F'
-            });
+            let keyed = matches!(scope, Scope::Keyed(..));
+            out.push(if keyed { b'K' } else { b'F' });
             name(&mut out, db);
             for f in families {
                 name(&mut out, f);
