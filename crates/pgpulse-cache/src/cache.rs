@@ -23,7 +23,7 @@ use crate::keyed::Conds;
 use crate::l1::L1;
 use crate::policy::AutoState;
 use crate::reason::NocacheReason;
-use crate::stats::Stats;
+use crate::stats::{MissCause, Stats};
 
 /// How a cacheable statement is cached.
 #[derive(Debug)]
@@ -364,13 +364,13 @@ impl Cache {
         let (mut stamp, mut seqs) = inner
             .gens
             .stamp_keyed(&plan.database, &plan.families, &keyed);
-        let stale = match self.l1_state(key, plan, stamp, &keyed, &seqs) {
+        let (stale, cause) = match self.l1_state(key, plan, stamp, &keyed, &seqs) {
             L1State::Fresh(bytes) => {
                 inner.stats.hit(plan);
                 return Lookup::Hit(bytes);
             }
-            L1State::Stale(bytes) => Some(bytes),
-            L1State::Absent => None,
+            L1State::Stale(bytes) => (Some(bytes), MissCause::Expired),
+            L1State::Absent(cause) => (None, cause),
         };
         // Ok: this session leads (runs the statement); Err: another one
         // does, wait for it.
@@ -436,7 +436,7 @@ impl Cache {
                 crate::redis::L2Lookup::Unavailable => {}
             }
         }
-        inner.stats.miss(plan);
+        inner.stats.miss(plan, cause);
         Lookup::Miss(Fill {
             cache: self.clone(),
             key,

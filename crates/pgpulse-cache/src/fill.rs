@@ -14,6 +14,7 @@ use crate::key::Key;
 use crate::keyed::Conds;
 use crate::l1::Entry;
 use crate::reason::NocacheReason;
+use crate::stats::MissCause;
 
 impl Fill {
     /// The statement succeeded and `bytes` is its whole reply: store it,
@@ -126,7 +127,8 @@ pub(crate) enum L1State {
     /// Past its TTL, not invalidated, within the stale-while-revalidate
     /// window.
     Stale(Bytes),
-    Absent,
+    /// Not served, and why.
+    Absent(MissCause),
 }
 
 impl Cache {
@@ -155,13 +157,13 @@ impl Cache {
         seqs: &[u64],
     ) -> L1State {
         let Some(e) = self.inner.l1.get(&key) else {
-            return L1State::Absent;
+            return L1State::Absent(MissCause::Cold);
         };
         let now = Instant::now();
-        match self.current(&e, plan, stamp, keyed, seqs) {
+        let cause = match self.current(&e, plan, stamp, keyed, seqs) {
             // Kept: current again once the change feed's rows are in.
-            Currency::Pending => return L1State::Absent,
-            Currency::Stale => {}
+            Currency::Pending => return L1State::Absent(MissCause::Suspended),
+            Currency::Stale => MissCause::Invalidated,
             Currency::Current(_) => {
                 if e.expires > now {
                     return L1State::Fresh(e.bytes.clone());
@@ -171,11 +173,12 @@ impl Cache {
                 {
                     return L1State::Stale(e.bytes.clone());
                 }
+                MissCause::Expired
             }
-        }
+        };
         // Invalidated (never served, whatever the policy) or too old.
         self.inner.l1.remove(&key);
-        L1State::Absent
+        L1State::Absent(cause)
     }
 
     pub(crate) fn l1_put(

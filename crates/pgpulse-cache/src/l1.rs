@@ -49,23 +49,30 @@ impl quick_cache::Weighter<Key, Arc<Entry>> for Weight {
     }
 }
 
-/// Counts entries evicted to keep the byte bound (not removals).
+/// Collects the keys a request pushed out. quick_cache also reports the
+/// old entry of a key that is inserted again (a refill after an
+/// invalidation) as evicted; [`L1::insert`] leaves those out of the count,
+/// which is of entries evicted to keep the byte bound.
 #[derive(Clone)]
-struct CountEvictions(Arc<AtomicU64>);
+struct Evicted;
 
-impl quick_cache::Lifecycle<Key, Arc<Entry>> for CountEvictions {
-    type RequestState = ();
+impl quick_cache::Lifecycle<Key, Arc<Entry>> for Evicted {
+    /// Empty (no allocation) unless something was pushed out.
+    type RequestState = Vec<Key>;
 
-    fn begin_request(&self) -> Self::RequestState {}
+    fn begin_request(&self) -> Self::RequestState {
+        Vec::new()
+    }
 
-    fn on_evict(&self, _state: &mut (), _key: Key, _val: Arc<Entry>) {
-        self.0.fetch_add(1, Ordering::Relaxed);
+    fn on_evict(&self, state: &mut Self::RequestState, key: Key, _val: Arc<Entry>) {
+        state.push(key);
     }
 }
 
 /// The L1 store.
 pub(crate) struct L1 {
-    cache: quick_cache::sync::Cache<Key, Arc<Entry>, Weight, KeyHasherBuilder, CountEvictions>,
+    cache: quick_cache::sync::Cache<Key, Arc<Entry>, Weight, KeyHasherBuilder, Evicted>,
+    evictions: Arc<AtomicU64>,
 }
 
 impl L1 {
@@ -86,8 +93,9 @@ impl L1 {
                 options,
                 Weight,
                 KeyHasherBuilder,
-                CountEvictions(evictions),
+                Evicted,
             ),
+            evictions,
         }
     }
 
@@ -96,7 +104,11 @@ impl L1 {
     }
 
     pub fn insert(&self, key: Key, entry: Entry) {
-        self.cache.insert(key, Arc::new(entry));
+        let out = self.cache.insert_with_lifecycle(key, Arc::new(entry));
+        let evicted = out.iter().filter(|k| **k != key).count() as u64;
+        if evicted > 0 {
+            self.evictions.fetch_add(evicted, Ordering::Relaxed);
+        }
     }
 
     pub fn remove(&self, key: &Key) {
@@ -170,6 +182,21 @@ mod tests {
             assert!(l1.bytes() <= 64 * 1024, "{}", l1.bytes());
         }
         assert!(evictions.load(Ordering::Relaxed) > 0);
+    }
+
+    #[test]
+    fn refilling_a_key_is_not_an_eviction() {
+        // The dashboard read "evictions" as "L1 too small" while every
+        // refill after an invalidation was counted (quick_cache reports the
+        // replaced entry as evicted).
+        let evictions = Arc::new(AtomicU64::new(0));
+        let l1 = L1::new(1 << 20, 1024, evictions.clone());
+        let later = Instant::now() + Duration::from_secs(60);
+        for _ in 0..5 {
+            l1.insert(Key(7), entry(100, later));
+        }
+        assert_eq!(l1.len(), 1);
+        assert_eq!(evictions.load(Ordering::Relaxed), 0);
     }
 
     #[test]

@@ -35,4 +35,4 @@ pub use generations::Generations;
 pub use invalidator::Invalidator;
 pub use key::{Key, KeyBuilder};
 pub use reason::NocacheReason;
-pub use stats::{CacheStats, ItemStats};
+pub use stats::{CacheStats, ItemStats, MissCause, MissCauses};

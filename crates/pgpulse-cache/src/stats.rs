@@ -21,6 +21,7 @@ struct Counters {
     fills: u64,
     refusals: u64,
     invalidations: u64,
+    causes: MissCauses,
     last_refusal: Option<NocacheReason>,
 }
 
@@ -36,6 +37,7 @@ pub(crate) struct Stats {
     invalidations: AtomicU64,
     pub evictions: Arc<AtomicU64>,
     refusals: [AtomicU64; NocacheReason::ALL.len()],
+    causes: [AtomicU64; MissCause::ALL.len()],
     per: Mutex<Per>,
 }
 
@@ -86,9 +88,13 @@ impl Stats {
         self.each(plan, |c| c.hits += 1);
     }
 
-    pub fn miss(&self, plan: &Plan) {
+    pub fn miss(&self, plan: &Plan, cause: MissCause) {
         self.misses.fetch_add(1, Ordering::Relaxed);
-        self.each(plan, |c| c.misses += 1);
+        self.causes[cause as usize].fetch_add(1, Ordering::Relaxed);
+        self.each(plan, |c| {
+            c.misses += 1;
+            c.causes.add(cause);
+        });
     }
 
     pub fn fill(&self, plan: &Plan) {
@@ -145,6 +151,7 @@ impl Stats {
             refusals: c.refusals,
             invalidations: c.invalidations,
             hit_rate: rate(c.hits, c.misses),
+            miss_causes: c.causes,
             last_refusal: c.last_refusal,
         };
         let mut fingerprints: Vec<(u64, ItemStats)> = per
@@ -170,6 +177,15 @@ impl Stats {
             suspensions: self.suspensions.load(Ordering::Relaxed),
             invalidations: self.invalidations.load(Ordering::Relaxed),
             evictions: self.evictions.load(Ordering::Relaxed),
+            miss_causes: {
+                let n = |c: MissCause| self.causes[c as usize].load(Ordering::Relaxed);
+                MissCauses {
+                    cold: n(MissCause::Cold),
+                    invalidated: n(MissCause::Invalidated),
+                    expired: n(MissCause::Expired),
+                    suspended: n(MissCause::Suspended),
+                }
+            },
             entries,
             bytes,
             refusals: NocacheReason::ALL
@@ -180,6 +196,76 @@ impl Stats {
             fingerprints,
             tables,
             l2,
+        }
+    }
+}
+
+/// Why a lookup missed, as the L1 saw it at the lookup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MissCause {
+    /// No entry: never filled (or not since an earlier lookup found it
+    /// invalid and dropped it), evicted for space, or swept after its TTL.
+    Cold = 0,
+    /// An entry was there, but a write since its fill may have changed
+    /// its result (it is dropped).
+    Invalidated = 1,
+    /// An entry was there, current, but past its TTL.
+    Expired = 2,
+    /// An entry was there, held while a write through pgpulse whose rows
+    /// are unknown waits for the change feed (a suspension; it is kept).
+    Suspended = 3,
+}
+
+impl MissCause {
+    /// Every cause, in the order of [`MissCauses`]' fields.
+    pub const ALL: [MissCause; 4] = [
+        MissCause::Cold,
+        MissCause::Invalidated,
+        MissCause::Expired,
+        MissCause::Suspended,
+    ];
+
+    /// Its name in the API and the admin console.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MissCause::Cold => "cold",
+            MissCause::Invalidated => "invalidated",
+            MissCause::Expired => "expired",
+            MissCause::Suspended => "suspended",
+        }
+    }
+}
+
+/// Misses counted by [`MissCause`].
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct MissCauses {
+    /// [`MissCause::Cold`].
+    pub cold: u64,
+    /// [`MissCause::Invalidated`].
+    pub invalidated: u64,
+    /// [`MissCause::Expired`].
+    pub expired: u64,
+    /// [`MissCause::Suspended`].
+    pub suspended: u64,
+}
+
+impl MissCauses {
+    fn add(&mut self, cause: MissCause) {
+        *match cause {
+            MissCause::Cold => &mut self.cold,
+            MissCause::Invalidated => &mut self.invalidated,
+            MissCause::Expired => &mut self.expired,
+            MissCause::Suspended => &mut self.suspended,
+        } += 1;
+    }
+
+    /// The count of `cause`.
+    pub fn of(&self, cause: MissCause) -> u64 {
+        match cause {
+            MissCause::Cold => self.cold,
+            MissCause::Invalidated => self.invalidated,
+            MissCause::Expired => self.expired,
+            MissCause::Suspended => self.suspended,
         }
     }
 }
@@ -207,6 +293,8 @@ pub struct ItemStats {
     pub invalidations: u64,
     /// hits / (hits + misses).
     pub hit_rate: f64,
+    /// Its misses by cause.
+    pub miss_causes: MissCauses,
     /// The most recent reason it was not cached.
     pub last_refusal: Option<NocacheReason>,
 }
@@ -238,6 +326,8 @@ pub struct CacheStats {
     pub invalidations: u64,
     /// Entries evicted for space.
     pub evictions: u64,
+    /// Misses by cause: what a higher hit rate would need.
+    pub miss_causes: MissCauses,
     /// Entries in L1.
     pub entries: u64,
     /// Weighted size of L1 in bytes.

@@ -75,7 +75,13 @@ pub struct CacheConsole(pub Option<Cache>);
 
 impl AdminExtension for CacheConsole {
     fn items(&self) -> Vec<&'static str> {
-        vec!["CACHE", "CACHE_REFUSALS", "CACHE_TABLES", "CACHE_L2"]
+        vec![
+            "CACHE",
+            "CACHE_REFUSALS",
+            "CACHE_MISSES",
+            "CACHE_TABLES",
+            "CACHE_L2",
+        ]
     }
 
     fn show(&self, item: &str) -> Option<ConsoleTable> {
@@ -83,6 +89,7 @@ impl AdminExtension for CacheConsole {
             return match item {
                 "CACHE" => Some((vec!["mode"], vec![vec![Some("off".to_owned())]])),
                 "CACHE_REFUSALS" => Some((vec!["reason", "count"], Vec::new())),
+                "CACHE_MISSES" => Some((vec!["cause", "count"], Vec::new())),
                 "CACHE_TABLES" => Some((vec!["table"], Vec::new())),
                 "CACHE_L2" => Some((vec!["redis"], Vec::new())),
                 _ => None,
@@ -123,6 +130,14 @@ impl AdminExtension for CacheConsole {
                 s.refusals
                     .iter()
                     .map(|(r, c)| vec![Some(r.as_str().to_owned()), n(*c)])
+                    .collect(),
+            )),
+            // Every cause, also at zero: the list is short and fixed.
+            "CACHE_MISSES" => Some((
+                vec!["cause", "count"],
+                pgpulse_cache::MissCause::ALL
+                    .iter()
+                    .map(|c| vec![Some(c.as_str().to_owned()), n(s.miss_causes.of(*c))])
                     .collect(),
             )),
             "CACHE_TABLES" => Some((

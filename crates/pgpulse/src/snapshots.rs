@@ -42,6 +42,7 @@ impl Snapshotter {
                 "hits": s.hits, "misses": s.misses, "fills": s.fills,
                 "refusals": s.refusals, "invalidations": s.invalidations,
                 "hit_rate": s.hit_rate,
+                "miss_causes": causes(&s.miss_causes),
                 "last_refusal": s.last_refusal.map(|r| r.as_str()),
             })
         };
@@ -50,6 +51,7 @@ impl Snapshotter {
             "stale_served": stats.stale_served,
             "keyed_writes": stats.keyed_writes,
             "suspensions": stats.suspensions,
+            "miss_causes": causes(&stats.miss_causes),
             "refusals": stats.refusals.iter()
                 .map(|(r, n)| (r.as_str().to_owned(), json!(n)))
                 .collect::<serde_json::Map<_, _>>(),
@@ -123,6 +125,15 @@ impl Snapshotter {
         self.last_wait = seen;
         rows
     }
+}
+
+/// Misses by cause, as an object keyed by the causes' names.
+fn causes(m: &pgpulse_cache::MissCauses) -> serde_json::Value {
+    pgpulse_cache::MissCause::ALL
+        .iter()
+        .map(|c| (c.as_str().to_owned(), json!(m.of(*c))))
+        .collect::<serde_json::Map<_, _>>()
+        .into()
 }
 
 fn ratio(part: u64, whole: u64) -> f64 {

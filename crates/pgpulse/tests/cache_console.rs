@@ -1,6 +1,6 @@
 //! The cache through `pgpulse serve` with zero config (mode `auto`): a hot
 //! read is served from the cache, `SHOW CACHE` / `SHOW CACHE_REFUSALS` /
-//! `SHOW CACHE_TABLES` on the admin console report it,
+//! `SHOW CACHE_MISSES` / `SHOW CACHE_TABLES` on the admin console report it,
 //! `PGPULSE_CACHE_MODE=off` turns it off, and `SHOW CACHE_L2` reports the
 //! Redis L2 when `REDIS_URL` is set.
 #![allow(clippy::unwrap_used)]
@@ -57,6 +57,17 @@ fn auto_mode_caches_a_hot_read_and_the_console_shows_it() {
         "UPDATE t SET v = 'uno' WHERE id = 1",
     ));
     assert_eq!(text(&psql(pg, served.port, &db, sql)), "uno");
+    // Misses have causes: the first reads found nothing, the read after the
+    // write found an entry the write had invalidated.
+    let misses = text(&psql(pg, served.port, "pgpulse", "SHOW CACHE_MISSES"));
+    let count = |cause: &str| -> u64 {
+        let line = misses.lines().find(|l| l.starts_with(&format!("{cause}|")));
+        line.and_then(|l| l.split('|').nth(1)?.parse().ok())
+            .unwrap_or_else(|| panic!("no {cause} row: {misses}"))
+    };
+    assert!(count("cold") >= 1, "{misses}");
+    assert_eq!(count("invalidated"), 1, "{misses}");
+    assert_eq!(count("expired") + count("suspended"), 0, "{misses}");
     // Refusals have reasons.
     text(&psql(pg, served.port, &db, "SELECT now()"));
     let refusals = text(&psql(pg, served.port, "pgpulse", "SHOW CACHE_REFUSALS"));

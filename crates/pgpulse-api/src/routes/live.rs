@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::extract::State;
-use pgpulse_cache::{CacheStats, ItemStats};
+use pgpulse_cache::{CacheStats, ItemStats, MissCauses};
 use pgpulse_proxy::PoolSnapshot;
 use pgpulse_store::{CacheSnapshot, PoolStat, Window};
 use serde::Serialize;
@@ -171,9 +171,38 @@ pub(crate) struct ItemView {
     invalidations: u64,
     /// hits / (hits + misses), 0..=1.
     hit_rate: f64,
+    /// Its misses by cause.
+    miss_causes: MissCausesView,
     /// The most recent reason it was not cached.
     #[schema(required = true)]
     last_refusal: Option<&'static str>,
+}
+
+/// Misses by cause, as the in-process cache saw each lookup: what a higher
+/// hit rate would need.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct MissCausesView {
+    /// No entry: first read of the key, dropped earlier as invalid and not
+    /// refilled yet, evicted for space, or swept after its TTL.
+    cold: u64,
+    /// An entry a write may have changed (keyed invalidation narrows it).
+    invalidated: u64,
+    /// A current entry past its TTL.
+    expired: u64,
+    /// An entry held while a write through pgpulse waited for the change
+    /// feed's rows.
+    suspended: u64,
+}
+
+impl From<&MissCauses> for MissCausesView {
+    fn from(m: &MissCauses) -> Self {
+        MissCausesView {
+            cold: m.cold,
+            invalidated: m.invalidated,
+            expired: m.expired,
+            suspended: m.suspended,
+        }
+    }
 }
 
 impl From<&ItemStats> for ItemView {
@@ -187,6 +216,7 @@ impl From<&ItemStats> for ItemView {
             refusals: i.refusals,
             invalidations: i.invalidations,
             hit_rate: i.hit_rate,
+            miss_causes: (&i.miss_causes).into(),
             last_refusal: i.last_refusal.map(|r| r.as_str()),
         }
     }
@@ -215,6 +245,8 @@ pub(crate) struct CacheGlobal {
     invalidations: u64,
     /// Entries evicted for space.
     evictions: u64,
+    /// Misses by cause.
+    miss_causes: MissCausesView,
     /// Entries in L1.
     entries: u64,
     /// Weighted size of L1, bytes.
@@ -290,6 +322,7 @@ impl CacheLive {
                 suspensions: s.suspensions,
                 invalidations: s.invalidations,
                 evictions: s.evictions,
+                miss_causes: (&s.miss_causes).into(),
                 entries: s.entries,
                 bytes: s.bytes,
             },

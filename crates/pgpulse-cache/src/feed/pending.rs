@@ -11,7 +11,11 @@
 //! table) and the suspensions are resolved. Waiting for the flush
 //! position, not only the next poll, keeps this right with
 //! `synchronous_commit = off`, where a commit is acknowledged before its
-//! WAL is flushed and decodable.
+//! WAL is flushed and decodable. A poll that has suspensions to resolve
+//! ([`Pending::unresolved`]) settles the WAL first (`replication::SETTLE`),
+//! so that the flushed position passes the insert position it reads and
+//! one poll resolves them; if it still cannot, the next poll comes soon
+//! (`feed::resolve_soon`), not after the regular interval.
 
 use std::collections::VecDeque;
 
@@ -21,6 +25,8 @@ use crate::invalidator::Invalidator;
 #[derive(Debug, Default)]
 pub(super) struct Pending {
     waiting: VecDeque<(u64, u64)>,
+    /// The last token queued (tokens only grow).
+    seen: u64,
 }
 
 impl Pending {
@@ -36,9 +42,10 @@ impl Pending {
         decoded_upto: Option<u64>,
     ) {
         if let Some(lsn) = insert_lsn
-            && self.waiting.back().is_none_or(|(t, _)| *t < token)
+            && token > self.seen
         {
             self.waiting.push_back((token, lsn));
+            self.seen = token;
         }
         let Some(done) = decoded_upto else { return };
         let mut resolved = None;
@@ -52,6 +59,17 @@ impl Pending {
         if let Some(t) = resolved {
             invalidator.resolve(database, t);
         }
+    }
+
+    /// Whether suspensions still wait for a later poll.
+    pub(super) fn waiting(&self) -> bool {
+        !self.waiting.is_empty()
+    }
+
+    /// Whether a poll beginning with suspension `token` has suspensions to
+    /// resolve: new ones, or ones a previous poll could not resolve.
+    pub(super) fn unresolved(&self, token: u64) -> bool {
+        token > self.seen || self.waiting()
     }
 }
 
