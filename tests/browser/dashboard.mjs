@@ -74,6 +74,8 @@ try {
   await page.waitForSelector('#chart-cache canvas');
   await page.waitForSelector('#chart-pools canvas');
   check(true, 'the four charts are drawn');
+  const causes = await page.textContent('#cache-tables [data-role=miss-causes]');
+  check(/misses: [0-9,]+ cold · [0-9,]+ invalidated · [0-9,]+ expired · [0-9,]+ suspended/.test(causes), `the cache panel shows misses by cause (${causes})`);
 
   // A 429 (as the API's limiter answers it) pauses polling with a message,
   // which clears once a poll succeeds again.

@@ -327,8 +327,13 @@
       el('td', { class: 'num', text: num(t.misses) }),
       el('td', { class: 'num', text: num(t.invalidations) })));
     const g = cache.global;
+    // Why lookups missed: mostly cold keys want more reads of the same
+    // rows, mostly invalidated ones fewer or narrower writes.
+    const m = g.miss_causes;
+    const causes = m ? 'misses: ' + ['cold', 'invalidated', 'expired', 'suspended'].map((c) => num(m[c]) + ' ' + c).join(' · ') : '';
     replace('cache-tables',
       el('p', { class: 'muted', text: num(g.entries) + ' entries · ' + bytes(g.bytes) + ' · ' + num(g.evictions) + ' evictions' }),
+      el('p', { class: 'muted', dataset: { role: 'miss-causes' }, text: causes }),
       rows.length ? table(['table', 'hit rate', 'hits', 'misses', 'invalidations'], rows, [0, 1, 1, 1, 1])
         : el('p', { class: 'empty-note', text: 'No table has been cached yet.' }));
   }
