@@ -166,8 +166,9 @@ pub(super) struct Slot {
     last_flush: Option<String>,
     /// pgoutput: relation id → name, from Relation messages and pg_class.
     relations: HashMap<u32, String>,
-    /// [`SETTLE`] failed once (a read-only server or role): not tried again.
-    settle_refused: bool,
+    /// The feed's role may run [`SETTLE`] (checked once: an error on the
+    /// feed's connection would drop its temporary slot).
+    may_settle: bool,
     /// The slot's consistent point: every transaction committed after it
     /// is decoded, none committed before.
     pub start: u64,
@@ -268,6 +269,27 @@ pub(super) async fn setup(
         )
         .await
         .map_err(lost)?;
+    // Any error on this connection drops the temporary slot (the server
+    // cleans up temporary slots on error), so settling is not tried where
+    // it would be refused.
+    let may_settle: bool = client
+        .query_one(
+            "SELECT pg_catalog.has_function_privilege( \
+                 'pg_catalog.pg_logical_emit_message(boolean, text, text)', 'EXECUTE')",
+            &[],
+        )
+        .await
+        .and_then(|r| r.try_get(0))
+        .map_err(lost)?;
+    if !may_settle && warnings.first("settle") {
+        tracing::warn!(
+            database,
+            "change feed: the feed's role may not run pg_logical_emit_message(), so writes \
+             through pgpulse whose rows come from the feed hold their table's keyed reads \
+             until the WAL writer flushes (up to wal_writer_delay); GRANT EXECUTE ON \
+             FUNCTION pg_logical_emit_message(boolean, text, text) to it to avoid that"
+        );
+    }
     Ok(Slot {
         name,
         decoder,
@@ -276,7 +298,7 @@ pub(super) async fn setup(
         flushed,
         last_flush: None,
         relations: HashMap::new(),
-        settle_refused: false,
+        may_settle,
         start,
         complete,
     })
@@ -462,27 +484,17 @@ impl Slot {
     }
 
     /// Runs [`SETTLE`]: the insert position it read, now flushed (`None`
-    /// when settling was refused; then never again on this slot).
+    /// where the feed's role may not). An error here has dropped the slot
+    /// with the session's temporary slots, like any error of a poll.
     async fn settle(&mut self, client: &Client) -> Result<Option<u64>, tokio_postgres::Error> {
-        if self.settle_refused {
+        if !self.may_settle {
             return Ok(None);
         }
-        match client.simple_query(SETTLE).await {
-            Ok(messages) => Ok(messages.iter().find_map(|m| match m {
-                SimpleQueryMessage::Row(row) => row.get(0).and_then(parse_lsn),
-                _ => None,
-            })),
-            Err(e) if e.as_db_error().is_some() => {
-                // The transaction block stays open and failed.
-                client.batch_execute("ROLLBACK").await?;
-                tracing::warn!(slot = %self.name, error = %e,
-                    "change feed: cannot settle the WAL; writes whose rows come from the \
-                     feed hold their table's keyed reads a poll interval longer");
-                self.settle_refused = true;
-                Ok(None)
-            }
-            Err(e) => Err(e),
-        }
+        let messages = client.simple_query(SETTLE).await?;
+        Ok(messages.iter().find_map(|m| match m {
+            SimpleQueryMessage::Row(row) => row.get(0).and_then(parse_lsn),
+            _ => None,
+        }))
     }
 
     /// pgoutput: turns messages into table names. Rows come back without
@@ -594,7 +606,63 @@ mod tests {
             let (insert, decoded) = (settled.insert_lsn.unwrap(), slot.decoded_upto().unwrap());
             assert!(insert <= decoded, "insert {insert:x}, decoded {decoded:x}");
         }
-        assert!(!slot.settle_refused);
+        assert!(slot.may_settle);
+    }
+
+    /// Where the feed's role may not settle (here: logical messages revoked
+    /// from it), the feed polls as before. Trying anyway failed the poll's
+    /// statement, and any error drops the session's temporary slot: the
+    /// first version of settling lost the feed this way (this test).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_feed_that_may_not_settle_polls_as_before() {
+        let pg = pgpulse_testkit::PgCluster::shared();
+        let db = pg.fresh_database("feed_settle_refused").expect("database");
+        let role = format!("r_{db}");
+        pg.psql(
+            &db,
+            &format!(
+                "CREATE ROLE {role} LOGIN REPLICATION PASSWORD 'feed-test'; \
+                 REVOKE EXECUTE ON FUNCTION pg_logical_emit_message(boolean, text, text) \
+                   FROM PUBLIC; \
+                 REVOKE EXECUTE ON FUNCTION pg_logical_emit_message(boolean, text, bytea) \
+                   FROM PUBLIC; \
+                 CREATE TABLE s (id int); GRANT ALL ON s TO {role}"
+            ),
+        )
+        .expect("schema");
+        let mut config: tokio_postgres::Config = pg.url_for(&db).parse().expect("url");
+        config.user(&role).password("feed-test");
+        let client = connect(&config).await;
+        let mut slot = setup(&client, &db, &mut Warnings::default())
+            .await
+            .expect("slot");
+        let writer = connect(&config).await;
+        for round in 0..2 {
+            writer
+                .batch_execute("INSERT INTO s VALUES (1)")
+                .await
+                .unwrap();
+            // The testkit's server commits asynchronously: the write is
+            // decodable once the WAL writer has flushed it.
+            let deadline = std::time::Instant::now() + Duration::from_secs(5);
+            loop {
+                let touched = slot
+                    .poll(&client, &[], true)
+                    .await
+                    .unwrap_or_else(|e| panic!("round {round}: {e:?}"));
+                if touched.names.contains("s") {
+                    break;
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "round {round}: the write was never decoded"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            assert!(!slot.may_settle);
+        }
+        let idle = client.simple_query("SELECT 1").await.expect("usable");
+        assert!(!idle.is_empty());
     }
 
     #[test]
