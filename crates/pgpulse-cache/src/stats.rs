@@ -177,15 +177,7 @@ impl Stats {
             suspensions: self.suspensions.load(Ordering::Relaxed),
             invalidations: self.invalidations.load(Ordering::Relaxed),
             evictions: self.evictions.load(Ordering::Relaxed),
-            miss_causes: {
-                let n = |c: MissCause| self.causes[c as usize].load(Ordering::Relaxed);
-                MissCauses {
-                    cold: n(MissCause::Cold),
-                    invalidated: n(MissCause::Invalidated),
-                    expired: n(MissCause::Expired),
-                    suspended: n(MissCause::Suspended),
-                }
-            },
+            miss_causes: MissCauses(self.causes.each_ref().map(|n| n.load(Ordering::Relaxed))),
             entries,
             bytes,
             refusals: NocacheReason::ALL
@@ -217,7 +209,7 @@ pub enum MissCause {
 }
 
 impl MissCause {
-    /// Every cause, in the order of [`MissCauses`]' fields.
+    /// Every cause, in the order of their values.
     pub const ALL: [MissCause; 4] = [
         MissCause::Cold,
         MissCause::Invalidated,
@@ -236,37 +228,18 @@ impl MissCause {
     }
 }
 
-/// Misses counted by [`MissCause`].
+/// Misses counted by [`MissCause`] (indexed by it).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct MissCauses {
-    /// [`MissCause::Cold`].
-    pub cold: u64,
-    /// [`MissCause::Invalidated`].
-    pub invalidated: u64,
-    /// [`MissCause::Expired`].
-    pub expired: u64,
-    /// [`MissCause::Suspended`].
-    pub suspended: u64,
-}
+pub struct MissCauses([u64; MissCause::ALL.len()]);
 
 impl MissCauses {
     fn add(&mut self, cause: MissCause) {
-        *match cause {
-            MissCause::Cold => &mut self.cold,
-            MissCause::Invalidated => &mut self.invalidated,
-            MissCause::Expired => &mut self.expired,
-            MissCause::Suspended => &mut self.suspended,
-        } += 1;
+        self.0[cause as usize] += 1;
     }
 
     /// The count of `cause`.
     pub fn of(&self, cause: MissCause) -> u64 {
-        match cause {
-            MissCause::Cold => self.cold,
-            MissCause::Invalidated => self.invalidated,
-            MissCause::Expired => self.expired,
-            MissCause::Suspended => self.suspended,
-        }
+        self.0[cause as usize]
     }
 }
 

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::extract::State;
-use pgpulse_cache::{CacheStats, ItemStats, MissCauses};
+use pgpulse_cache::{CacheStats, ItemStats, MissCause, MissCauses};
 use pgpulse_proxy::PoolSnapshot;
 use pgpulse_store::{CacheSnapshot, PoolStat, Window};
 use serde::Serialize;
@@ -197,10 +197,10 @@ pub(crate) struct MissCausesView {
 impl From<&MissCauses> for MissCausesView {
     fn from(m: &MissCauses) -> Self {
         MissCausesView {
-            cold: m.cold,
-            invalidated: m.invalidated,
-            expired: m.expired,
-            suspended: m.suspended,
+            cold: m.of(MissCause::Cold),
+            invalidated: m.of(MissCause::Invalidated),
+            expired: m.of(MissCause::Expired),
+            suspended: m.of(MissCause::Suspended),
         }
     }
 }
