@@ -461,11 +461,7 @@ impl Cache {
     /// unknown objects, ...): everything cached for `database` is dropped,
     /// here and on other instances, and its catalog is re-read.
     pub fn invalidate_database(&self, database: &str) {
-        self.inner.gens.bump_database(database);
-        self.inner.stats.invalidation(None);
-        if let Some(l2) = self.inner.l2.get() {
-            l2.invalidate_database(database);
-        }
+        self.invalidator().database_everywhere(database);
     }
 
     /// DDL went through pgpulse: re-read `database`'s catalog now.

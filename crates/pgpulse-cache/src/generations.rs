@@ -183,6 +183,13 @@ impl Generations {
         true
     }
 
+    /// Whether [`suspend`](Self::suspend) would suspend `family` now.
+    pub fn may_suspend(&self, database: &str, family: &str) -> bool {
+        self.lock().dbs.get(database).is_some_and(|db| {
+            db.keyed_feed && db.tables.get(family).is_some_and(|f| f.keyed_readers)
+        })
+    }
+
     /// The last suspension made in `database`: once the change feed has
     /// decoded everything committed before this was read, it may
     /// [`resolve`](Self::resolve) it.

@@ -30,24 +30,8 @@ impl Invalidator {
         let Some(inner) = self.inner.upgrade() else {
             return Vec::new();
         };
-        let catalog = inner.catalog_of(database);
-        let mut families = Vec::new();
-        for t in tables {
-            match &catalog {
-                Some(c) => c.written_families(t, &mut families),
-                None => {
-                    let f: Arc<str> = Arc::from(crate::catalog::bare_name(t));
-                    if !families.contains(&f) {
-                        families.push(f);
-                    }
-                }
-            }
-        }
-        inner.gens.bump(database, &families);
-        inner.auto.written(&families);
-        for f in &families {
-            inner.stats.invalidation(Some(f));
-        }
+        let families = families_of(&inner, database, tables);
+        bump_families(&inner, database, &families);
         families
     }
 
@@ -55,28 +39,37 @@ impl Invalidator {
     /// other instances told): for changes seen by this instance first — its
     /// own writes and its change feed. Without that, an L1 miss after the
     /// invalidation could be answered by a stale L2 entry.
+    ///
+    /// Redis's queue hears of it *before* the local counters move
+    /// (docs/architecture.md, "Redis first"): a lookup stamped after the
+    /// local bump must find the invalidation unconfirmed, or its L2 hit —
+    /// an entry from before the write — would be kept in L1 under the new
+    /// stamp.
     pub fn tables_everywhere<'a>(
         &self,
         database: &str,
         tables: impl IntoIterator<Item = &'a str>,
     ) -> Vec<Arc<str>> {
-        let families = self.tables(database, tables);
-        if let Some(inner) = self.inner.upgrade()
-            && let Some(l2) = inner.l2.get()
-        {
+        let Some(inner) = self.inner.upgrade() else {
+            return Vec::new();
+        };
+        let families = families_of(&inner, database, tables);
+        if let Some(l2) = inner.l2.get() {
             l2.invalidate(database, &families);
         }
+        bump_families(&inner, database, &families);
         families
     }
 
-    /// Like [`database`](Self::database), and also in Redis.
+    /// Like [`database`](Self::database), and also in Redis (queued first,
+    /// as in [`tables_everywhere`](Self::tables_everywhere)).
     pub fn database_everywhere(&self, database: &str) {
-        self.database(database);
         if let Some(inner) = self.inner.upgrade()
             && let Some(l2) = inner.l2.get()
         {
             l2.invalidate_database(database);
         }
+        self.database(database);
     }
 
     /// Families (already resolved by another instance) changed.
@@ -248,5 +241,38 @@ impl Invalidator {
     /// Whether the cache still exists.
     pub fn alive(&self) -> bool {
         self.inner.strong_count() > 0
+    }
+}
+
+/// The families that writes to `tables` change, through the catalog (the
+/// bare names without one).
+fn families_of<'a>(
+    inner: &Inner,
+    database: &str,
+    tables: impl IntoIterator<Item = &'a str>,
+) -> Vec<Arc<str>> {
+    let catalog = inner.catalog_of(database);
+    let mut families = Vec::new();
+    for t in tables {
+        match &catalog {
+            Some(c) => c.written_families(t, &mut families),
+            None => {
+                let f: Arc<str> = Arc::from(crate::catalog::bare_name(t));
+                if !families.contains(&f) {
+                    families.push(f);
+                }
+            }
+        }
+    }
+    families
+}
+
+/// Bumps `families` locally, with auto mode's write counts and the
+/// statistics.
+fn bump_families(inner: &Inner, database: &str, families: &[Arc<str>]) {
+    inner.gens.bump(database, families);
+    inner.auto.written(families);
+    for f in families {
+        inner.stats.invalidation(Some(f));
     }
 }

@@ -136,11 +136,19 @@ impl Cache {
     /// applied locally, and as a table invalidation in Redis. `false` when
     /// no keyed read of the family was ever stored (nothing done).
     pub(crate) fn keyed_write(&self, database: &str, family: &Arc<str>, rows: Vec<Row>) -> bool {
+        if rows.len() > crate::generations::LOG_ROWS
+            || !self.inner.gens.has_keyed_readers(database, family)
+        {
+            return false;
+        }
+        // Redis first (`Invalidator::tables_everywhere`).
+        self.written_elsewhere(database, family);
+        // Cannot fail now (a family never loses its keyed readers); if it
+        // did, the caller's whole-table invalidation would cover it.
         if !self.inner.gens.bump_rows(database, family, rows) {
             return false;
         }
         self.inner.stats.keyed_write();
-        self.written_elsewhere(database, family);
         true
     }
 
@@ -194,7 +202,7 @@ impl Cache {
         let family = &key_table.family;
         // Without old rows the feed's `UPDATE` and `DELETE` lines say
         // only "the whole table": no use waiting for them.
-        if !(insert || key_table.old_rows) || !self.inner.gens.suspend(database, family) {
+        if !(insert || key_table.old_rows) || !self.inner.gens.may_suspend(database, family) {
             return false;
         }
         // What its foreign keys' actions write, the usual way.
@@ -207,8 +215,14 @@ impl Cache {
             self.invalidator()
                 .tables_everywhere(database, cascades.iter().map(|f| &**f));
         }
-        self.inner.stats.suspension();
+        // Redis first (`Invalidator::tables_everywhere`), then the
+        // suspension; a feed that stopped in between leaves the table to
+        // the caller.
         self.written_elsewhere(database, family);
+        if !self.inner.gens.suspend(database, family) {
+            return false;
+        }
+        self.inner.stats.suspension();
         // The catalog is loaded: the database's state exists.
         self.db_state(database).feed_wake.notify_one();
         true

@@ -229,6 +229,83 @@ async fn invalidations_reach_the_other_instance() {
     .await;
 }
 
+/// A write read back at once through the instance that made it never
+/// finds the L2 entry from before the write. The instance used to bump its
+/// own generations first and queue the Redis invalidation after: a read
+/// stamped in between passed the "no invalidation unconfirmed" check, took
+/// the pre-write L2 entry and kept it in L1 under the post-write stamp,
+/// current until the next write (found by the stale-read acceptance test,
+/// 2 reads in 100,003 under CI load). Here B keeps the L2 refilled (it
+/// hears A's writes through Redis) while A writes and reads in tight loops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_write_read_back_at_once_never_finds_the_l2_entry_from_before_it() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    let redis = RedisServer::start().unwrap();
+    let db = "l2_own_write";
+    let a = instance(&redis.url(), db).await;
+    let b = instance(&redis.url(), db).await;
+    let sql = "SELECT * FROM t WHERE id = 1";
+    // The table's version: a write commits (bumps it) before pgpulse
+    // invalidates, and its client hears of it (`acked`) after.
+    let committed = Arc::new(AtomicU64::new(0));
+    let acked = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let stale = Arc::new(AtomicU64::new(0));
+    let reads = Arc::new(AtomicU64::new(0));
+    // "The statement": reads the version after the lookup's stamp.
+    async fn read(cache: &Cache, q: &Query, committed: &AtomicU64) -> u64 {
+        match cache.lookup(q.key, &q.plan).await {
+            Lookup::Hit(b) => std::str::from_utf8(&b).unwrap().parse().unwrap(),
+            Lookup::Miss(f) => {
+                let v = committed.load(Ordering::SeqCst);
+                let _ = f.complete(Bytes::from(v.to_string()));
+                v
+            }
+        }
+    }
+    let mut tasks = Vec::new();
+    for (cache, checked) in [(b.clone(), false), (a.clone(), true), (a.clone(), true)] {
+        let q = query(&cache, db, sql);
+        let (committed, acked, stop) = (committed.clone(), acked.clone(), stop.clone());
+        let (stale, reads) = (stale.clone(), reads.clone());
+        tasks.push(tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                let need = acked.load(Ordering::SeqCst);
+                let v = read(&cache, &q, &committed).await;
+                if checked {
+                    reads.fetch_add(1, Ordering::Relaxed);
+                    if v < need {
+                        stale.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                tokio::task::yield_now().await;
+            }
+        }));
+    }
+    let hits_before = l2(&a).hits;
+    let until = Instant::now() + Duration::from_secs(3);
+    let mut writes = 0;
+    while Instant::now() < until && stale.load(Ordering::Relaxed) == 0 {
+        let v = committed.fetch_add(1, Ordering::SeqCst) + 1;
+        a.invalidate_tables(db, ["t"]);
+        acked.store(v, Ordering::SeqCst);
+        writes += 1;
+        tokio::time::sleep(Duration::from_micros(300)).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let l2_hits = l2(&a).hits - hits_before;
+    eprintln!(
+        "{writes} writes, {} reads through A ({l2_hits} from L2), {} stale",
+        reads.load(Ordering::Relaxed),
+        stale.load(Ordering::Relaxed)
+    );
+    assert_eq!(stale.load(Ordering::Relaxed), 0, "A read back an old value");
+    assert!(l2_hits > 0, "A never read the L2: the test proves nothing");
+}
+
 /// Two deployments (namespaces) on one Redis, same database name and
 /// statement: neither serves the other's entries nor hears its
 /// invalidations; a third instance in the first namespace shares its L2.
