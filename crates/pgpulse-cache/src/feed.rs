@@ -96,6 +96,7 @@ mod replication;
 mod snapshot;
 mod triggers;
 mod unlogged;
+mod visible;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -442,6 +443,7 @@ impl Feed {
         let _keyed = keyed.then(|| pending::KeyedFeed::start(&self.invalidator, &self.database));
         let wake = self.invalidator.db_state(&self.database)?;
         let mut pending = pending::Pending::default();
+        let mut unseen = visible::Unseen::default();
         let mut last_poll = tokio::time::Instant::now();
         let poll = tokio::time::sleep(self.poll);
         tokio::pin!(poll);
@@ -483,16 +485,29 @@ impl Feed {
                         let took = polled.elapsed();
                         next = next_poll(self.poll, took);
                         match result {
-                            Ok(touched) => {
+                            Ok(mut touched) => {
+                                let again = unseen.finished(touched.snapshot.as_ref());
+                                let tables = visible::Tables::of(touched.everything,
+                                    &touched.names, touched.rows.keys());
+                                let (xids, snap) = (std::mem::take(&mut touched.xids), touched.snapshot.take());
                                 if touched.everything {
                                     self.invalidate_database();
                                 } else {
                                     let keyed = self.invalidator.feed_rows(&self.database, touched.rows);
                                     self.invalidate(touched.names.into_iter().chain(keyed));
                                 }
+                                // After the bumps: reads made before them are
+                                // invalidated again once the commits are visible.
+                                unseen.decoded(snap.as_ref(), &xids, tables);
+                                for t in again {
+                                    match t {
+                                        visible::Tables::Names(n) => self.invalidate(n),
+                                        visible::Tables::Database => self.invalidate_database(),
+                                    }
+                                }
                                 pending.after_poll(&self.invalidator, &self.database, token,
                                     touched.insert_lsn, slot.decoded_upto());
-                                if pending.waiting() {
+                                if pending.waiting() || unseen.waiting() {
                                     next = next.min(resolve_soon(took));
                                 }
                             }

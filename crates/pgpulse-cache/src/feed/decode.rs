@@ -18,7 +18,11 @@ pub(super) enum Message {
     Change(u32),
     /// `T`: these relations were truncated.
     Truncate(Vec<u32>),
-    /// `B`, `C`, `O`, `Y`, `M`: nothing to invalidate.
+    /// `B`: a transaction begins, with its xid (the poll cuts the message
+    /// to tag and xid).
+    Begin(u32),
+    /// `C`, `O`, `Y`, `M` (and a `B` without its xid): nothing to
+    /// invalidate.
     Ignored,
 }
 
@@ -56,6 +60,9 @@ pub(super) fn pgoutput(msg: &[u8]) -> Option<Message> {
                 .collect::<Option<Vec<_>>>()
                 .map(Message::Truncate)
         }
+        // Cut to its xid by the poll; whole: final LSN, time, xid.
+        b'B' if body.len() == 4 => u32_at(body, 0).map(Message::Begin),
+        b'B' if body.len() == 20 => u32_at(body, 16).map(Message::Begin),
         b'B' | b'C' | b'O' | b'Y' | b'M' => Some(Message::Ignored),
         _ => None,
     }
@@ -174,6 +181,12 @@ mod tests {
             pgoutput(&[b'T', 0, 0, 0, 2, 0, 0, 0, 0, 1, 0, 0, 0, 2]),
             Some(Message::Truncate(vec![1, 2]))
         );
+        // Begin, cut by the poll (tag, xid) or whole (LSN, time, xid).
+        assert_eq!(pgoutput(b"B\0\0\x01\x02"), Some(Message::Begin(0x102)));
+        let mut begin = vec![b'B'];
+        begin.extend_from_slice(&[0; 16]);
+        begin.extend_from_slice(&7u32.to_be_bytes());
+        assert_eq!(pgoutput(&begin), Some(Message::Begin(7)));
         for tag in [b'B', b'C', b'O', b'Y', b'M'] {
             assert_eq!(pgoutput(&[tag, 1, 2]), Some(Message::Ignored));
         }

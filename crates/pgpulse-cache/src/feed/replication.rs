@@ -52,11 +52,14 @@ const SLOT_PREFIX: &str = "pgpulse_";
 /// inside its quotes, which leaves an unterminated quoted identifier: the
 /// list does not parse ([`decode::test_decoding_head`]) and the database is
 /// invalidated, never a wrong table.
+///
+/// `COMMIT {xid}` lines come too: the transactions decoded, whose
+/// visibility `feed/visible.rs` checks.
 const POLL_TEST_DECODING: &str = "\
     SELECT DISTINCT split_part(data, ': ', 1) \
     FROM pg_catalog.pg_logical_slot_get_changes($1, NULL, NULL, \
-         'include-xids', '0', 'skip-empty-xacts', '1') \
-    WHERE data LIKE 'table %'";
+         'include-xids', '1', 'skip-empty-xacts', '1') \
+    WHERE data LIKE 'table %' OR data LIKE 'COMMIT %'";
 
 /// Like [`POLL_TEST_DECODING`], with the row changes of the tables with
 /// keyed reads whole, for keyed invalidation — `INSERT`s of the tables in
@@ -75,24 +78,27 @@ const POLL_TEST_DECODING_ROWS: &str = "\
                           AND split_part(data, ': ', 1) = ANY($3::text[])) \
                     THEN data END AS line \
         FROM pg_catalog.pg_logical_slot_get_changes($1, NULL, NULL, \
-             'include-xids', '0', 'skip-empty-xacts', '1') \
-        WHERE data LIKE 'table %'), \
+             'include-xids', '1', 'skip-empty-xacts', '1') \
+        WHERE data LIKE 'table %' OR data LIKE 'COMMIT %'), \
     big AS (SELECT head FROM c WHERE line IS NOT NULL GROUP BY head HAVING count(*) > $4) \
     SELECT DISTINCT CASE WHEN line IS NOT NULL AND head NOT IN (SELECT head FROM big) \
                          THEN line ELSE head END \
     FROM c";
 
 /// `pgoutput` (protocol 1), distinct messages, row changes cut to their tag
-/// and relation id, transaction framing, origins, types and logical
-/// messages left out. `$1`: slot, `$2`: publication.
+/// and relation id, Begin to its tag and xid (`feed/visible.rs`), commits,
+/// origins, types and logical messages left out. `$1`: slot, `$2`:
+/// publication.
 const POLL_PGOUTPUT: &str = "\
     SELECT DISTINCT CASE WHEN substring(data FROM 1 FOR 1) \
                               IN ('\\x49'::bytea, '\\x55'::bytea, '\\x44'::bytea) \
-                         THEN substring(data FROM 1 FOR 5) ELSE data END \
+                         THEN substring(data FROM 1 FOR 5) \
+                         WHEN substring(data FROM 1 FOR 1) = '\\x42'::bytea \
+                         THEN '\\x42'::bytea || substring(data FROM 18 FOR 4) ELSE data END \
     FROM pg_catalog.pg_logical_slot_get_binary_changes($1, NULL, NULL, \
          'proto_version', '1', 'publication_names', $2) \
     WHERE substring(data FROM 1 FOR 1) NOT IN \
-          ('\\x42'::bytea, '\\x43'::bytea, '\\x4f'::bytea, '\\x59'::bytea, '\\x4d'::bytea)";
+          ('\\x43'::bytea, '\\x4f'::bytea, '\\x59'::bytea, '\\x4d'::bytea)";
 
 /// Settles the WAL before a poll that has suspensions to resolve
 /// (`feed/pending.rs`): reads the WAL insert position, then commits a
@@ -146,6 +152,10 @@ pub(super) struct Touched {
     /// `pg_current_wal_insert_lsn()` when the poll began: everything
     /// committed before is decoded once `decoded_upto` reaches it.
     pub insert_lsn: Option<u64>,
+    /// The transactions decoded (their xids).
+    pub xids: Vec<u32>,
+    /// A snapshot read before decoding (`feed/visible.rs`).
+    pub snapshot: Option<super::visible::Snap>,
 }
 
 /// A temporary logical replication slot of the feed's connection.
@@ -265,7 +275,8 @@ pub(super) async fn setup(
     let flushed = client
         .prepare(
             "SELECT pg_catalog.pg_current_wal_flush_lsn()::text, \
-                    pg_catalog.pg_current_wal_insert_lsn()::text",
+                    pg_catalog.pg_current_wal_insert_lsn()::text, \
+                    pg_catalog.txid_current_snapshot()::text",
         )
         .await
         .map_err(lost)?;
@@ -427,6 +438,7 @@ impl Slot {
         let flush: String = positions.try_get(0)?;
         let insert = parse_lsn(positions.try_get(1)?);
         touched.insert_lsn = settled.or(insert);
+        touched.snapshot = super::visible::Snap::parse(positions.try_get(2)?);
         if self.last_flush.as_deref() == Some(flush.as_str()) {
             return Ok(touched);
         }
@@ -449,6 +461,13 @@ impl Slot {
                 };
                 for row in rows {
                     let head: &str = row.try_get(0)?;
+                    if let Some(xid) = head.strip_prefix("COMMIT ") {
+                        match xid.parse() {
+                            Ok(xid) => touched.xids.push(xid),
+                            Err(_) => touched.everything = true,
+                        }
+                        continue;
+                    }
                     if let Some((table, change)) = head.split_once(": ")
                         && keyed_heads.iter().any(|(h, _)| h == table)
                         && !change.is_empty()
@@ -525,6 +544,10 @@ impl Slot {
                 }
                 Some(Message::Change(relid)) => vec![relid],
                 Some(Message::Truncate(relids)) => relids,
+                Some(Message::Begin(xid)) => {
+                    touched.xids.push(xid);
+                    continue;
+                }
                 Some(Message::Relation { .. } | Message::Ignored) => continue,
             };
             for relid in relids {
@@ -663,6 +686,60 @@ mod tests {
         }
         let idle = client.simple_query("SELECT 1").await.expect("usable");
         assert!(!idle.is_empty());
+    }
+
+    /// A poll returns the xids of the transactions it decoded, and a
+    /// snapshot read before decoding that says whether they were visible
+    /// then (`feed/visible.rs`).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_poll_names_the_transactions_it_decoded_and_whether_they_were_visible() {
+        for decoder in [Decoder::TestDecoding, Decoder::PgOutput] {
+            decoded_xids(decoder).await;
+        }
+    }
+
+    async fn decoded_xids(decoder: Decoder) {
+        let pg = pgpulse_testkit::PgCluster::shared();
+        let db = pg.fresh_database("feed_xids").expect("database");
+        let publication = match decoder {
+            Decoder::PgOutput => format!("CREATE PUBLICATION {PUBLICATION} FOR ALL TABLES;"),
+            Decoder::TestDecoding => String::new(),
+        };
+        pg.psql(&db, &format!("CREATE TABLE s (id int); {publication}"))
+            .expect("schema");
+        let config: tokio_postgres::Config = pg.url_for(&db).parse().expect("url");
+        let client = connect(&config).await;
+        let mut slot = setup(&client, &db, &mut Warnings::default())
+            .await
+            .expect("slot");
+        assert_eq!(slot.decoder, decoder);
+        let writer = connect(&config).await;
+        writer
+            .batch_execute("BEGIN; INSERT INTO s VALUES (1)")
+            .await
+            .unwrap();
+        let full: i64 = writer
+            .query_one("SELECT txid_current()", &[])
+            .await
+            .unwrap()
+            .get(0);
+        let xid = u32::try_from(full & 0xFFFF_FFFF).unwrap();
+        let during = slot.poll(&client, &[], false).await.unwrap();
+        assert!(during.snapshot.expect("a snapshot").unfinished(xid));
+        assert!(!during.xids.contains(&xid));
+        writer.batch_execute("COMMIT").await.unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let touched = slot.poll(&client, &[], false).await.unwrap();
+            if touched.names.contains("s") {
+                assert_eq!(touched.xids, vec![xid], "{:?}", slot.decoder);
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "never decoded");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let after = slot.poll(&client, &[], false).await.unwrap();
+        assert!(!after.snapshot.expect("a snapshot").unfinished(xid));
     }
 
     #[test]
