@@ -227,7 +227,15 @@ async fn setup(plan: &Plan) -> anyhow::Result<Lab> {
 
 async fn bench(plan: &Plan, nofile: u64) -> anyhow::Result<()> {
     let load_before = sys::load_1m();
+    let started = std::time::Instant::now();
     let lab = setup(plan).await?;
+    let phase = |what: &str| {
+        eprintln!(
+            "pgpulse bench: {what} done at {} s",
+            started.elapsed().as_secs()
+        );
+    };
+    phase("set-up");
     let targets = lab.targets();
     let total = plan.total_seconds(targets.len());
     let progress = ProgressBar::new(total);
@@ -275,6 +283,7 @@ async fn bench(plan: &Plan, nofile: u64) -> anyhow::Result<()> {
             rows.push(finish_row(&lab, &progress, scenario, target, passes));
         }
     }
+    phase("pgbench scenarios");
     let mut medspa_rows = Vec::new();
     let cred = procs::credentials(&lab.cluster);
     let port_of = |target: &str| match target {
@@ -319,6 +328,7 @@ async fn bench(plan: &Plan, nofile: u64) -> anyhow::Result<()> {
         );
     }
     progress.finish_and_clear();
+    phase("med-spa runs");
     // The report lists the scenarios in the plan's order, not the run order.
     let (latency, mut throughput): (Vec<RunRow>, Vec<RunRow>) = rows
         .into_iter()
@@ -330,6 +340,7 @@ async fn bench(plan: &Plan, nofile: u64) -> anyhow::Result<()> {
             .unwrap_or(usize::MAX)
     });
     let idle = idle_memory(&lab, plan.idle_clients).await;
+    phase("idle-memory readings");
     let mut notes = lab.notes.clone();
     if (nofile as usize) < plan.idle_clients + 100 {
         notes.push(format!("open-file limit is only {nofile}"));
@@ -340,6 +351,7 @@ async fn bench(plan: &Plan, nofile: u64) -> anyhow::Result<()> {
         machine: sys::Machine::detect(),
         date: sys::now_utc(),
         load: (load_before, sys::load_1m()),
+        elapsed: started.elapsed(),
         settings: format!(
             "`pgbench -i -s {scale}`; per target `pgbench -n -S -c {c} -j {j} -T {t} -M MODE -l` \
              (`-j {c}` for `-M prepared`: pgbench 15 prepares synchronously and would deadlock \

@@ -92,6 +92,10 @@ impl Tables {
     }
 }
 
+/// Polls kept waiting before they are merged into one (a poll's commits
+/// are visible within moments; this only bounds the memory).
+const MAX_WAITING: usize = 64;
+
 /// Polls whose transactions were not visible when they were decoded.
 #[derive(Debug, Default)]
 pub(super) struct Unseen {
@@ -101,15 +105,30 @@ pub(super) struct Unseen {
 impl Unseen {
     /// A poll decoded `xids` with snapshot `snap` (read before decoding)
     /// and invalidated `tables`: remembered if any of them was unfinished.
-    /// Without a snapshot nothing is known: remembered whole.
+    /// Without a snapshot (the server's text did not parse: cannot happen)
+    /// nothing can be told and nothing is remembered.
     pub fn decoded(&mut self, snap: Option<&Snap>, xids: &[u32], tables: Tables) {
-        let unfinished: Vec<u32> = match snap {
-            Some(s) => xids.iter().copied().filter(|x| s.unfinished(*x)).collect(),
-            None => xids.to_vec(),
+        let Some(snap) = snap else {
+            return;
         };
-        if !unfinished.is_empty() {
-            self.waiting.push((unfinished, tables));
+        let unfinished: Vec<u32> = xids
+            .iter()
+            .copied()
+            .filter(|x| snap.unfinished(*x))
+            .collect();
+        if unfinished.is_empty() {
+            return;
         }
+        if self.waiting.len() >= MAX_WAITING {
+            // Bounded: the polls waiting so far wait together, for the
+            // whole database.
+            let mut all = Vec::new();
+            for (xids, _) in self.waiting.drain(..) {
+                all.extend(xids);
+            }
+            self.waiting.push((all, Tables::Database));
+        }
+        self.waiting.push((unfinished, tables));
     }
 
     /// With a new snapshot: the tables whose transactions are all
@@ -171,6 +190,7 @@ mod tests {
         // 10 was running, 12 had not started.
         u.decoded(Some(&before), &[10, 11], names(&["b"]));
         u.decoded(Some(&before), &[12], Tables::Database);
+        u.decoded(None, &[10], names(&["c"]));
         assert!(u.waiting());
         assert_eq!(
             u.finished(Some(&Snap::parse("10:13:10").unwrap())),
@@ -181,6 +201,14 @@ mod tests {
             u.finished(Some(&Snap::parse("13:13:").unwrap())),
             vec![names(&["b"])]
         );
+        assert!(!u.waiting());
+        // Bounded: 200 polls wait as at most 64.
+        for i in 0..200 {
+            u.decoded(Some(&before), &[10], names(&[&i.to_string()]));
+        }
+        assert!(u.waiting.len() <= MAX_WAITING);
+        let n = u.waiting.len();
+        assert_eq!(u.finished(Some(&Snap::parse("11:13:").unwrap())).len(), n);
         assert!(!u.waiting());
     }
 }

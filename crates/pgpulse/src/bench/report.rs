@@ -55,6 +55,9 @@ pub struct Report {
     pub date: String,
     /// 1-minute load average before and after the runs.
     pub load: (Option<f64>, Option<f64>),
+    /// From the start of the run (PostgreSQL started) to the report; the
+    /// build before it is not counted.
+    pub elapsed: std::time::Duration,
     /// One line describing the settings (scale, durations, pool).
     pub settings: String,
     /// Versions of the programs involved.
@@ -259,6 +262,15 @@ pub fn render(report: &Report) -> String {
          end (this includes the benchmark's own pgbench and servers).",
         fmt_load(report.load.0),
         fmt_load(report.load.1)
+    );
+    let secs = report.elapsed.as_secs();
+    let _ = writeln!(
+        out,
+        "- Duration: {} min {} s from starting PostgreSQL to this report (budget of a full \
+         run: {} min; the release build before it is not counted).",
+        secs / 60,
+        secs % 60,
+        super::plan::FULL_RUN_BUDGET_SECONDS / 60
     );
     let _ = writeln!(out, "- Settings: {}.", report.settings);
     for v in &report.versions {
