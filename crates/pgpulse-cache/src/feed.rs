@@ -485,20 +485,22 @@ impl Feed {
                         let took = polled.elapsed();
                         next = next_poll(self.poll, took);
                         match result {
-                            Ok(mut touched) => {
+                            Ok(touched) => {
                                 let again = unseen.finished(touched.snapshot.as_ref());
-                                let tables = visible::Tables::of(touched.everything,
-                                    &touched.names, touched.rows.keys());
-                                let (xids, snap) = (std::mem::take(&mut touched.xids), touched.snapshot.take());
+                                let unfinished = visible::unfinished(touched.snapshot.as_ref(), &touched.xids);
+                                let tables = (!unfinished.is_empty()).then(|| visible::Tables::of(
+                                    touched.everything, &touched.names, touched.rows.keys()));
                                 if touched.everything {
                                     self.invalidate_database();
                                 } else {
                                     let keyed = self.invalidator.feed_rows(&self.database, touched.rows);
                                     self.invalidate(touched.names.into_iter().chain(keyed));
                                 }
-                                // After the bumps: reads made before them are
-                                // invalidated again once the commits are visible.
-                                unseen.decoded(snap.as_ref(), &xids, tables);
+                                // Commits not yet visible before the bumps: their
+                                // tables are invalidated again once they are.
+                                if let Some(tables) = tables {
+                                    unseen.wait(unfinished, tables);
+                                }
                                 for t in again {
                                     match t {
                                         visible::Tables::Names(n) => self.invalidate(n),

@@ -30,7 +30,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use pgpulse_testkit::PgCluster;
 
 use idle::IdleResult;
-use plan::{FULL_RUN_BUDGET_SECONDS, MEDSPA_INDEXED_TARGETS, MEDSPA_TARGETS, Plan, TPCB_SCENARIO};
+use plan::{FULL_RUN_BUDGET_SECONDS, MEDSPA_INDEXED_TARGETS, MEDSPA_TARGETS, Plan};
 
 use pgbench::Scenario;
 use procs::{PoolSettings, Server};
@@ -345,37 +345,13 @@ async fn bench(plan: &Plan, nofile: u64) -> anyhow::Result<()> {
     if (nofile as usize) < plan.idle_clients + 100 {
         notes.push(format!("open-file limit is only {nofile}"));
     }
-    let s = &plan.throughput[0];
     let report = Report {
         command: command_line(),
         machine: sys::Machine::detect(),
         date: sys::now_utc(),
         load: (load_before, sys::load_1m()),
         elapsed: started.elapsed(),
-        settings: format!(
-            "`pgbench -i -s {scale}`; per target `pgbench -n -S -c {c} -j {j} -T {t} -M MODE -l` \
-             (`-j {c}` for `-M prepared`: pgbench 15 prepares synchronously and would deadlock \
-             itself behind a transaction-mode pooler with fewer threads than clients), targets \
-             run one after the other within each scenario; latency: `-c 1 -j 1 -T {lt} -M extended`; \
-             `{tpcb}`: the default TPC-B-like mix, `-M simple`, which writes, so it runs after \
-             all the others, in two passes of `-T {half}` per target, in order then in reverse \
-             (ABBA: no target always gets the most-written database), figures over both; \
-             both poolers in transaction \
-             mode with pool size {pool}; three pgpulse processes run `serve` with its zero-config \
-             defaults plus, for \"cache off\", `PGPULSE_CACHE_MODE=off`, for \"stats off\", \
-             `PGPULSE_STATS=off PGPULSE_CACHE_MODE=off`, and for \"cache on\", \
-             `PGPULSE_CACHE_MODE=auto` (the default); cache hit rate: hits / (hits + misses) \
-             of `SHOW CACHE` on pgpulse's admin console, read before and after each run; \
-             percentiles from pgbench's per-transaction logs",
-            tpcb = TPCB_SCENARIO,
-            scale = plan.scale,
-            c = s.clients,
-            j = s.threads,
-            t = s.seconds,
-            half = s.seconds.div_ceil(2),
-            lt = plan.latency.seconds,
-            pool = plan.pool_size,
-        ),
+        settings: plan.settings(),
         versions: lab.versions.clone(),
         throughput,
         latency,
@@ -603,6 +579,7 @@ fn command_line() -> String {
 #[cfg(test)]
 mod tests {
     use super::pgbench::{Protocol, Script};
+    use super::plan::TPCB_SCENARIO;
     use super::*;
 
     fn args(quick: bool, duration: Option<u64>) -> BenchArgs {

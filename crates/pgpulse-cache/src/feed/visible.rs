@@ -92,6 +92,14 @@ impl Tables {
     }
 }
 
+/// Of the `xids` a poll decoded, those not finished in `snap`, the
+/// snapshot read before decoding. Without a snapshot (the server's text did
+/// not parse: cannot happen) nothing can be told: none.
+pub(super) fn unfinished(snap: Option<&Snap>, xids: &[u32]) -> Vec<u32> {
+    snap.map(|s| xids.iter().copied().filter(|x| s.unfinished(*x)).collect())
+        .unwrap_or_default()
+}
+
 /// Polls kept waiting before they are merged into one (a poll's commits
 /// are visible within moments; this only bounds the memory).
 const MAX_WAITING: usize = 64;
@@ -103,19 +111,10 @@ pub(super) struct Unseen {
 }
 
 impl Unseen {
-    /// A poll decoded `xids` with snapshot `snap` (read before decoding)
-    /// and invalidated `tables`: remembered if any of them was unfinished.
-    /// Without a snapshot (the server's text did not parse: cannot happen)
-    /// nothing can be told and nothing is remembered.
-    pub fn decoded(&mut self, snap: Option<&Snap>, xids: &[u32], tables: Tables) {
-        let Some(snap) = snap else {
-            return;
-        };
-        let unfinished: Vec<u32> = xids
-            .iter()
-            .copied()
-            .filter(|x| snap.unfinished(*x))
-            .collect();
+    /// A poll that invalidated `tables` decoded `unfinished` transactions
+    /// ([`unfinished`]): its tables wait for them (nothing to wait for
+    /// when empty).
+    pub fn wait(&mut self, unfinished: Vec<u32>, tables: Tables) {
         if unfinished.is_empty() {
             return;
         }
@@ -185,12 +184,12 @@ mod tests {
         let mut u = Unseen::default();
         let before = Snap::parse("10:12:10").unwrap();
         // 9 and 11 finished before the poll: nothing to do.
-        u.decoded(Some(&before), &[9, 11], names(&["a"]));
+        u.wait(unfinished(Some(&before), &[9, 11]), names(&["a"]));
         assert!(!u.waiting());
         // 10 was running, 12 had not started.
-        u.decoded(Some(&before), &[10, 11], names(&["b"]));
-        u.decoded(Some(&before), &[12], Tables::Database);
-        u.decoded(None, &[10], names(&["c"]));
+        u.wait(unfinished(Some(&before), &[10, 11]), names(&["b"]));
+        u.wait(unfinished(Some(&before), &[12]), Tables::Database);
+        u.wait(unfinished(None, &[10]), names(&["c"]));
         assert!(u.waiting());
         assert_eq!(
             u.finished(Some(&Snap::parse("10:13:10").unwrap())),
@@ -204,7 +203,7 @@ mod tests {
         assert!(!u.waiting());
         // Bounded: 200 polls wait as at most 64.
         for i in 0..200 {
-            u.decoded(Some(&before), &[10], names(&[&i.to_string()]));
+            u.wait(unfinished(Some(&before), &[10]), names(&[&i.to_string()]));
         }
         assert!(u.waiting.len() <= MAX_WAITING);
         let n = u.waiting.len();

@@ -131,6 +131,35 @@ impl Plan {
         30 + u64::from(self.scale) + (self.idle_clients as u64 * 6).div_ceil(1000) + medspa
     }
 
+    /// One line describing the settings of the pgbench runs, for the report.
+    pub(super) fn settings(&self) -> String {
+        let s = &self.throughput[0];
+        format!(
+            "`pgbench -i -s {scale}`; per target `pgbench -n -S -c {c} -j {j} -T {t} -M MODE -l` \
+         (`-j {c}` for `-M prepared`: pgbench 15 prepares synchronously and would deadlock \
+         itself behind a transaction-mode pooler with fewer threads than clients), targets \
+         run one after the other within each scenario; latency: `-c 1 -j 1 -T {lt} -M extended`; \
+         `{tpcb}`: the default TPC-B-like mix, `-M simple`, which writes, so it runs after \
+         all the others, in two passes of `-T {half}` per target, in order then in reverse \
+         (ABBA: no target always gets the most-written database), figures over both; \
+         both poolers in transaction \
+         mode with pool size {pool}; three pgpulse processes run `serve` with its zero-config \
+         defaults plus, for \"cache off\", `PGPULSE_CACHE_MODE=off`, for \"stats off\", \
+         `PGPULSE_STATS=off PGPULSE_CACHE_MODE=off`, and for \"cache on\", \
+         `PGPULSE_CACHE_MODE=auto` (the default); cache hit rate: hits / (hits + misses) \
+         of `SHOW CACHE` on pgpulse's admin console, read before and after each run; \
+         percentiles from pgbench's per-transaction logs",
+            tpcb = TPCB_SCENARIO,
+            scale = self.scale,
+            c = s.clients,
+            j = s.threads,
+            t = s.seconds,
+            half = s.seconds.div_ceil(2),
+            lt = self.latency.seconds,
+            pool = self.pool_size,
+        )
+    }
+
     /// The read-only throughput scenarios, then the latency run, then the
     /// writing scenarios: what runs, in order, each against every target.
     pub(super) fn run_order(&self) -> Vec<&Scenario> {
