@@ -40,6 +40,7 @@ mod kind;
 pub mod lexer;
 mod normalize;
 mod rows;
+mod skeleton;
 mod tables;
 
 pub use analysis::{Analysis, analyze};
@@ -49,4 +50,5 @@ pub use error::SqlError;
 pub use kind::StatementKind;
 pub use normalize::{Fingerprint, Normalized, fingerprint, normalize};
 pub use rows::{CmpOp, Filter, InsertedRows, Operand, TableFilters, inserted_rows, select_filters};
+pub use skeleton::skeleton;
 pub use tables::TableRef;
