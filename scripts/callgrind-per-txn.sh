@@ -43,5 +43,7 @@ sleep 2
 callgrind_control -d "$vgpid" >/dev/null 2>&1
 sleep 1
 dump=$(ls -t "$work"/cg.out.* | head -1)
+# CALLGRIND_KEEP=FILE keeps the profile (callgrind_annotate --inclusive=yes FILE).
+if [ -n "${CALLGRIND_KEEP:-}" ]; then cp "$dump" "$CALLGRIND_KEEP"; fi
 ir=$(callgrind_annotate "$dump" 2>/dev/null | grep -m1 "PROGRAM TOTALS" | awk '{print $1}' | tr -d ,)
 echo "Ir=$ir per_txn=$((ir / 20000))"

@@ -216,6 +216,44 @@ impl Pool {
         })
     }
 
+    /// [`checkout`](Self::checkout) without waiting, for the common case:
+    /// a free permit and an idle server that is not due a health check.
+    /// `None` when anything would need a wait (the caller then checks out
+    /// the slow way). Saves the boxed, selected checkout future on every
+    /// transaction of a busy pool (about 1,500 instructions of 20,000 per
+    /// forwarded `pgbench -S` transaction, callgrind).
+    pub(crate) fn try_checkout(&self) -> Option<PooledServer> {
+        let inner = &self.inner;
+        let permit = inner.permits.clone().try_acquire_owned().ok()?;
+        let server = loop {
+            let mut server = lock(&inner.idle).pop()?;
+            if server.age() >= inner.opts.server_lifetime {
+                inner.close(server);
+                continue;
+            }
+            // As in take_idle: anything readable on an idle server means
+            // it went away.
+            if server.io.next().now_or_never().is_some() {
+                tracing::info!(pool = ?inner.key, "discarding a server that closed while idle");
+                inner.close(server);
+                continue;
+            }
+            if server.last_used.elapsed() >= inner.opts.server_check_delay {
+                // Due a health check: the slow path runs it.
+                lock(&inner.idle).push(server);
+                return None;
+            }
+            break server;
+        };
+        inner.stats.wait_count.fetch_add(1, Ordering::Relaxed);
+        inner.stats.servers_active.fetch_add(1, Ordering::Relaxed);
+        Some(PooledServer {
+            server: Some(server),
+            pool: self.inner.clone(),
+            _permit: permit,
+        })
+    }
+
     async fn acquire_permit(&self) -> Result<OwnedSemaphorePermit, ProxyError> {
         let inner = &self.inner;
         // The common case, a free permit, needs no timer. Fair all the

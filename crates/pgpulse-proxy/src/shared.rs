@@ -104,6 +104,11 @@ impl Shared {
         *self.pool_opts.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(pool);
     }
 
+    /// Whether the proxy is paused (`PAUSE`) now.
+    pub(crate) fn is_paused(&self) -> bool {
+        *self.paused.borrow()
+    }
+
     /// Waits while the proxy is paused (`PAUSE`).
     pub(crate) async fn wait_unpaused(&self) -> Result<(), ProxyError> {
         let mut rx = self.paused.subscribe();

@@ -39,6 +39,16 @@ pub fn skeleton(sql: &[u8], out: &mut Vec<u8>) -> Option<usize> {
     let mut blanked = 0;
     let mut i = 0;
     while i < sql.len() {
+        // Bytes with no rule of their own are copied a run at a time.
+        let plain = sql[i..]
+            .iter()
+            .take_while(|&&b| !SPECIAL[b as usize])
+            .count();
+        if plain > 0 {
+            out.extend_from_slice(&sql[i..i + plain]);
+            i += plain;
+            continue;
+        }
         let b = sql[i];
         match b {
             0 | b'$' | b'\\' => return None,
@@ -81,6 +91,22 @@ pub fn skeleton(sql: &[u8], out: &mut Vec<u8>) -> Option<usize> {
     }
     Some(blanked)
 }
+
+/// The bytes [`skeleton`] looks at: NUL, `$`, `\\`, `-`, `/`, quotes and
+/// digits.
+const SPECIAL: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = matches!(
+            b,
+            0 | b'$' | b'\\' | b'-' | b'/' | b'"' | b'\'' | b'0'..=b'9'
+        );
+        i += 1;
+    }
+    t
+};
 
 /// A byte the lexer may join to a number or a string next to it: letters,
 /// digits, `_`, `$` and non-ASCII bytes (identifier characters).

@@ -271,21 +271,14 @@ where
     /// variables on it.
     async fn ensure_server(&mut self) -> Result<&mut Server, ProxyError> {
         if self.server.is_none() {
-            let info = self.info.clone();
-            let cancelled = info.cancel_wait.notified();
-            self.info.set_state(ClientState::Waiting);
-            // Boxed: the checkout's state (timeouts, semaphore, reserve
-            // select) would otherwise sit in every idle client's task.
-            let checkout = Box::pin(async {
-                self.shared.wait_unpaused().await?;
-                self.pool.checkout().await
-            });
-            let mut guard = tokio::select! {
-                guard = checkout => guard?,
-                _ = cancelled => {
-                    self.info.set_state(ClientState::Idle);
-                    return Err(ProxyError::Canceled);
-                }
+            // Most checkouts find a free server at once; the others wait.
+            let now = match self.shared.is_paused() {
+                false => self.pool.try_checkout(),
+                true => None,
+            };
+            let mut guard = match now {
+                Some(guard) => guard,
+                None => self.wait_for_server().await?,
             };
             tracing::trace!(client = self.info.id, server = guard.server().id, "linked");
             self.info.set_state(ClientState::Active);
@@ -309,6 +302,26 @@ where
             }
         }
         Ok(self.server_mut())
+    }
+
+    /// Waits for a server (paused proxy, busy pool, health check due).
+    async fn wait_for_server(&mut self) -> Result<PooledServer, ProxyError> {
+        let info = self.info.clone();
+        let cancelled = info.cancel_wait.notified();
+        self.info.set_state(ClientState::Waiting);
+        // Boxed: the checkout's state (timeouts, semaphore, reserve
+        // select) would otherwise sit in every idle client's task.
+        let checkout = Box::pin(async {
+            self.shared.wait_unpaused().await?;
+            self.pool.checkout().await
+        });
+        tokio::select! {
+            guard = checkout => guard,
+            _ = cancelled => {
+                self.info.set_state(ClientState::Idle);
+                Err(ProxyError::Canceled)
+            }
+        }
     }
 
     fn server_mut(&mut self) -> &mut Server {
