@@ -96,6 +96,11 @@ pub(crate) fn quote_literal(value: &str) -> String {
 /// The statements that turn `server`'s variables into `client`'s, or `None`
 /// when they already match.
 pub(crate) fn sync_sql(client: &SessionVars, server: &SessionVars) -> Option<String> {
+    // The common case (the server last served this client, or one with the
+    // same settings), in one ordered pass instead of a lookup per variable.
+    if client == server {
+        return None;
+    }
     let mut sql = String::new();
     for (name, value) in client {
         if server.get(name) != Some(value) {
