@@ -95,3 +95,57 @@ async fn immediate_restart_under_load() {
         .await
         .unwrap();
 }
+
+/// A server idle past `server_check_delay` is health-checked before reuse
+/// (the slow checkout path; the fast one hands it back untouched): with a
+/// zero delay every transaction's server is checked, kept when healthy,
+/// and replaced when its backend was terminated while idle.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn servers_due_a_health_check_are_checked_kept_and_replaced() {
+    let proxy = common::start_async(Setup {
+        pool_size: 1,
+        server_check_delay: Some(Duration::ZERO),
+        ..Setup::default()
+    })
+    .await;
+    let client = common::connect(&proxy.tokio_config("postgres")).await;
+    let pid = |row: tokio_postgres::Row| row.get::<_, i32>(0);
+    let first = pid(client
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .unwrap());
+    for _ in 0..50 {
+        let again = pid(client
+            .query_one("SELECT pg_backend_pid()", &[])
+            .await
+            .unwrap());
+        assert_eq!(again, first, "a healthy server is kept");
+    }
+    let direct = common::connect(&common::cluster().url().parse().unwrap()).await;
+    direct
+        .execute("SELECT pg_terminate_backend($1)", &[&first])
+        .await
+        .unwrap();
+    // Wait until the backend is gone.
+    for _ in 0..100 {
+        let left = direct
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE pid = $1",
+                &[&first],
+            )
+            .await
+            .unwrap()
+            .get::<_, i64>(0);
+        if left == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let replaced = pid(client
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .unwrap());
+    assert_ne!(replaced, first, "the terminated server was replaced");
+    drop(client);
+    common::stop_async(proxy).await;
+}

@@ -45,6 +45,8 @@ pub struct Setup {
     pub reload_pool_size: Option<Arc<std::sync::atomic::AtomicUsize>>,
     /// The result cache (its `upstream` is filled in from the cluster).
     pub cache: Option<pgpulse_cache::CacheConfig>,
+    /// Idle time after which a server is health-checked before reuse.
+    pub server_check_delay: Option<Duration>,
 }
 
 impl Default for Setup {
@@ -64,6 +66,7 @@ impl Default for Setup {
             ca_file: None,
             reload_pool_size: None,
             cache: None,
+            server_check_delay: None,
         }
     }
 }
@@ -106,6 +109,9 @@ impl TestProxy {
                 default_pool_size: setup.pool_size,
                 query_wait_timeout: setup.query_wait_timeout,
                 server_connect_timeout: Duration::from_secs(5),
+                server_check_delay: setup
+                    .server_check_delay
+                    .unwrap_or(PoolOptions::default().server_check_delay),
                 ..PoolOptions::default()
             },
             shutdown_timeout: Duration::from_secs(5),
