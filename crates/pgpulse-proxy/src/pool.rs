@@ -225,26 +225,12 @@ impl Pool {
     pub(crate) fn try_checkout(&self) -> Option<PooledServer> {
         let inner = &self.inner;
         let permit = inner.permits.clone().try_acquire_owned().ok()?;
-        let server = loop {
-            let mut server = lock(&inner.idle).pop()?;
-            if server.age() >= inner.opts.server_lifetime {
-                inner.close(server);
-                continue;
-            }
-            // As in take_idle: anything readable on an idle server means
-            // it went away.
-            if server.io.next().now_or_never().is_some() {
-                tracing::info!(pool = ?inner.key, "discarding a server that closed while idle");
-                inner.close(server);
-                continue;
-            }
-            if server.last_used.elapsed() >= inner.opts.server_check_delay {
-                // Due a health check: the slow path runs it.
-                lock(&inner.idle).push(server);
-                return None;
-            }
-            break server;
-        };
+        let server = self.pop_idle()?;
+        if server.last_used.elapsed() >= inner.opts.server_check_delay {
+            // Due a health check: the slow path runs it.
+            lock(&inner.idle).push(server);
+            return None;
+        }
         inner.stats.wait_count.fetch_add(1, Ordering::Relaxed);
         inner.stats.servers_active.fetch_add(1, Ordering::Relaxed);
         Some(PooledServer {
@@ -295,6 +281,27 @@ impl Pool {
     async fn take_idle(&self) -> Option<Box<Server>> {
         let inner = &self.inner;
         loop {
+            let mut server = self.pop_idle()?;
+            if server.last_used.elapsed() >= inner.opts.server_check_delay {
+                let healthy = server
+                    .run_discard("", inner.opts.server_connect_timeout)
+                    .await
+                    .is_ok_and(|status| status == pgpulse_wire::TransactionStatus::Idle);
+                if !healthy {
+                    tracing::info!(pool = ?inner.key, "closing a server that failed its health check");
+                    inner.close(server);
+                    continue;
+                }
+            }
+            return Some(server);
+        }
+    }
+
+    /// Pops an idle server that is young enough and has not gone away,
+    /// closing those that are not, without waiting.
+    fn pop_idle(&self) -> Option<Box<Server>> {
+        let inner = &self.inner;
+        loop {
             let mut server = lock(&inner.idle).pop()?;
             if server.age() >= inner.opts.server_lifetime {
                 inner.close(server);
@@ -307,17 +314,6 @@ impl Pool {
                 tracing::info!(pool = ?inner.key, "discarding a server that closed while idle");
                 inner.close(server);
                 continue;
-            }
-            if server.last_used.elapsed() >= inner.opts.server_check_delay {
-                let healthy = server
-                    .run_discard("", inner.opts.server_connect_timeout)
-                    .await
-                    .is_ok_and(|status| status == pgpulse_wire::TransactionStatus::Idle);
-                if !healthy {
-                    tracing::info!(pool = ?inner.key, "closing a server that failed its health check");
-                    inner.close(server);
-                    continue;
-                }
             }
             return Some(server);
         }
