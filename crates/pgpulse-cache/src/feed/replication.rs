@@ -435,16 +435,13 @@ impl Slot {
             None
         };
         let mut positions = client.query_one(&self.flushed, &[]).await?;
-        // WAL inserted but not flushed yet (asynchronous commits, which
-        // wait up to `wal_writer_delay` for the WAL writer; heap pruning)
-        // is invisible to decoding: settled now, a direct write with
-        // `synchronous_commit = off` is decoded by this poll instead of the
-        // next one. Without it, the delay after such a write was the WAL
-        // writer's delay plus a poll plus the wait between polls plus a
-        // poll, which under load passed the 1 s bound (a CI run: reads
-        // stale for 1.000-1.003 s after a direct write). Only when
-        // something is unflushed: an idle database writes nothing.
-        if settled.is_none() && !settle && self.may_settle {
+        // WAL inserted but not flushed (asynchronous commits wait up to
+        // `wal_writer_delay`) is invisible to decoding; settled now, it is
+        // decoded by this poll. Without this, WAL writer delay + poll +
+        // back-off + poll passed the 1 s bound under load (a CI run: reads
+        // stale 1.000-1.003 s after a direct write). An idle database has
+        // nothing unflushed and writes nothing.
+        if !settle && self.may_settle {
             let flush = parse_lsn(positions.try_get(0)?);
             let insert = parse_lsn(positions.try_get(1)?);
             if matches!((flush, insert), (Some(f), Some(i)) if i > f) {

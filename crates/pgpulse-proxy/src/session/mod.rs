@@ -268,18 +268,15 @@ where
     }
 
     /// Links a server if none is linked, restoring the client's session
-    /// variables on it.
-    ///
-    /// Called for every message that goes to a server, so its future is
-    /// kept small: a large one is moved on every call (this function was
-    /// about 300 instructions per call, four calls per extended-protocol
-    /// transaction, when the wait below was inline).
+    /// variables on it. Called for every message that goes to a server:
+    /// the rare wait is boxed so that this future stays small.
     async fn ensure_server(&mut self) -> Result<&mut Server, ProxyError> {
         if self.server.is_none() {
             // Most checkouts find a free server at once; the others wait.
-            let now = match self.shared.is_paused() {
-                false => self.pool.try_checkout(),
-                true => None,
+            let now = if self.shared.is_paused() {
+                None
+            } else {
+                self.pool.try_checkout()
             };
             let guard = match now {
                 Some(guard) => guard,
