@@ -22,10 +22,10 @@
 //! ~100 ms with the default 100 ms poll). A poll waits at least four times
 //! as long as the previous one took, up to 500 ms (`next_poll`): under
 //! heavy writes polls are slow (see "Cost") and the backend then works at
-//! most a fifth of the time, while the delay stays under the 1 s bound.
-//! Decoding reads flushed WAL only; a poll that finds WAL not yet flushed
-//! (`synchronous_commit = off`) settles it first (`Slot::poll`). Triggers:
-//! a few milliseconds after the commit.
+//! most a fifth of the time, while the delay stays under the 1 s bound. Decoding reads flushed WAL only,
+//! so commits with `synchronous_commit = off` add up to the WAL writer's
+//! flush delay (`wal_writer_delay`, 200 ms by default; measured max
+//! ~410 ms). Triggers: a few milliseconds after the commit.
 //!
 //! # Cost (measured 2026-12-07, pgbench's read/write mix, 2 cores)
 //! Decoding is the cache's largest cost on a write-heavy workload. At

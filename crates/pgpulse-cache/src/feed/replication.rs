@@ -429,26 +429,12 @@ impl Slot {
         settle: bool,
     ) -> Result<Touched, tokio_postgres::Error> {
         let mut touched = Touched::default();
-        let mut settled = if settle {
+        let settled = if settle {
             self.settle(client).await?
         } else {
             None
         };
-        let mut positions = client.query_one(&self.flushed, &[]).await?;
-        // WAL inserted but not flushed (asynchronous commits wait up to
-        // `wal_writer_delay`) is invisible to decoding; settled now, it is
-        // decoded by this poll. Without this, WAL writer delay + poll +
-        // back-off + poll passed the 1 s bound under load (a CI run: reads
-        // stale 1.000-1.003 s after a direct write). An idle database has
-        // nothing unflushed and writes nothing.
-        if !settle && self.may_settle {
-            let flush = parse_lsn(positions.try_get(0)?);
-            let insert = parse_lsn(positions.try_get(1)?);
-            if matches!((flush, insert), (Some(f), Some(i)) if i > f) {
-                settled = self.settle(client).await?;
-                positions = client.query_one(&self.flushed, &[]).await?;
-            }
-        }
+        let positions = client.query_one(&self.flushed, &[]).await?;
         let flush: String = positions.try_get(0)?;
         let insert = parse_lsn(positions.try_get(1)?);
         touched.insert_lsn = settled.or(insert);
