@@ -147,23 +147,51 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result
         let opts = proxy_options(&fresh).map_err(|e| format!("{e:#}"))?;
         Ok((opts.users, opts.pool))
     });
+    // Handlers first: from the moment the listener is bound a supervisor
+    // may signal, and SIGHUP's default action would end the process (a
+    // test that sent SIGHUP as soon as the port answered killed it).
+    let signals = Signals::install();
     let running = start(&config, config_path.as_deref(), Some(reload)).await?;
-    tokio::spawn(signals(running.proxy.clone()));
+    tokio::spawn(signals.handle(running.proxy.clone()));
     running.wait().await?;
     tracing::info!("pgpulse stopped");
     Ok(())
 }
 
-async fn signals(handle: pgpulse_proxy::ProxyHandle) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::hangup()),
-    ) else {
-        tracing::error!("cannot install signal handlers");
-        return;
-    };
+/// SIGTERM, SIGINT and SIGHUP, caught from [`Signals::install`] on.
+struct Signals(Option<[tokio::signal::unix::Signal; 3]>);
+
+impl Signals {
+    fn install() -> Signals {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::hangup()),
+        ) {
+            (Ok(term), Ok(int), Ok(hup)) => Signals(Some([term, int, hup])),
+            _ => {
+                tracing::error!("cannot install signal handlers");
+                Signals(None)
+            }
+        }
+    }
+
+    /// Reloads on SIGHUP; drains on SIGTERM / SIGINT, exits on a second.
+    async fn handle(self, handle: pgpulse_proxy::ProxyHandle) {
+        let Some([term, int, hup]) = self.0 else {
+            return;
+        };
+        signals(handle, term, int, hup).await;
+    }
+}
+
+async fn signals(
+    handle: pgpulse_proxy::ProxyHandle,
+    mut term: tokio::signal::unix::Signal,
+    mut int: tokio::signal::unix::Signal,
+    mut hup: tokio::signal::unix::Signal,
+) {
     loop {
         tokio::select! {
             _ = term.recv() => break,
