@@ -12,7 +12,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::serve_with;
-use pgpulse_testkit::{PgCluster, free_port};
+use pgpulse_testkit::PgCluster;
 
 const ACCOUNTS_UPDATE: &str = "UPDATE pgbench_accounts SET abalance = abalance + $1 WHERE aid = $2";
 
@@ -85,15 +85,12 @@ fn pgbench_through_pgpulse_reaches_the_store_report_and_api() {
         .to_owned();
     assert!(key.starts_with("pgp_"), "{key}");
 
-    let http = free_port();
-    let http_listen = format!("127.0.0.1:{http}");
     let mut served = serve_with(
         pg,
         &[
             ("PGPULSE_STORE_URL", &store_url),
             ("PGPULSE_FLUSH_INTERVAL", "1s"),
             ("PGPULSE_CACHE_MODE", "off"),
-            ("PGPULSE_HTTP_LISTEN", &http_listen),
         ],
     );
     let pgbench = |port: u16, args: &[&str]| {
@@ -113,6 +110,7 @@ fn pgbench_through_pgpulse_reaches_the_store_report_and_api() {
             String::from_utf8_lossy(&out.stderr)
         );
     };
+    let http = served.http();
     pgbench(pg.port(), &["-i", "-q", "-s", "1"]);
     pgbench(
         served.port,
