@@ -11,11 +11,11 @@
 //! table) and the suspensions are resolved. Waiting for the flush
 //! position, not only the next poll, keeps this right with
 //! `synchronous_commit = off`, where a commit is acknowledged before its
-//! WAL is flushed and decodable. A poll that has suspensions to resolve
-//! ([`Pending::unresolved`]) settles the WAL first (`replication::SETTLE`),
-//! so that the flushed position passes the insert position it reads and
-//! one poll resolves them; if it still cannot, the next poll comes soon
-//! (`feed::resolve_soon`), not after the regular interval.
+//! WAL is flushed and decodable. A poll that finds WAL beyond the flushed
+//! position settles it first (`replication::SETTLE`), so that the flushed
+//! position passes the insert position it reads and one poll resolves
+//! them; if it still cannot (settling not allowed), the next poll comes
+//! soon (`feed::resolve_soon`), not after the regular interval.
 
 use std::collections::VecDeque;
 
@@ -64,12 +64,6 @@ impl Pending {
     /// Whether suspensions still wait for a later poll.
     pub(super) fn waiting(&self) -> bool {
         !self.waiting.is_empty()
-    }
-
-    /// Whether a poll beginning with suspension `token` has suspensions to
-    /// resolve: new ones, or ones a previous poll could not resolve.
-    pub(super) fn unresolved(&self, token: u64) -> bool {
-        token > self.seen || self.waiting()
     }
 }
 

@@ -57,7 +57,7 @@ const SLOT_PREFIX: &str = "pgpulse_";
 /// visibility `feed/visible.rs` checks.
 const POLL_TEST_DECODING: &str = "\
     SELECT DISTINCT split_part(data, ': ', 1) \
-    FROM pg_catalog.pg_logical_slot_get_changes($1, NULL, NULL, \
+    FROM pg_catalog.pg_logical_slot_get_changes($1, $2::text::pg_lsn, NULL, \
          'include-xids', '1', 'skip-empty-xacts', '1') \
     WHERE data LIKE 'table %' OR data LIKE 'COMMIT %'";
 
@@ -77,7 +77,7 @@ const POLL_TEST_DECODING_ROWS: &str = "\
                       OR (split_part(data, ': ', 2) IN ('UPDATE', 'DELETE') \
                           AND split_part(data, ': ', 1) = ANY($3::text[])) \
                     THEN data END AS line \
-        FROM pg_catalog.pg_logical_slot_get_changes($1, NULL, NULL, \
+        FROM pg_catalog.pg_logical_slot_get_changes($1, $5::text::pg_lsn, NULL, \
              'include-xids', '1', 'skip-empty-xacts', '1') \
         WHERE data LIKE 'table %' OR data LIKE 'COMMIT %'), \
     big AS (SELECT head FROM c WHERE line IS NOT NULL GROUP BY head HAVING count(*) > $4) \
@@ -95,26 +95,35 @@ const POLL_PGOUTPUT: &str = "\
                          THEN substring(data FROM 1 FOR 5) \
                          WHEN substring(data FROM 1 FOR 1) = '\\x42'::bytea \
                          THEN '\\x42'::bytea || substring(data FROM 18 FOR 4) ELSE data END \
-    FROM pg_catalog.pg_logical_slot_get_binary_changes($1, NULL, NULL, \
+    FROM pg_catalog.pg_logical_slot_get_binary_changes($1, $3::text::pg_lsn, NULL, \
          'proto_version', '1', 'publication_names', $2) \
     WHERE substring(data FROM 1 FOR 1) NOT IN \
           ('\\x43'::bytea, '\\x4f'::bytea, '\\x59'::bytea, '\\x4d'::bytea)";
 
-/// Settles the WAL before a poll that has suspensions to resolve
-/// (`feed/pending.rs`): reads the WAL insert position, then commits a
-/// transaction that wrote WAL — an empty transactional logical message,
-/// which neither poll returns (they keep change lines and leave messages
-/// out) — so its commit flushes the WAL past that position. A suspension
-/// is resolved once the feed has decoded up to an insert position read
-/// after it, and decoding reads flushed WAL only. Without this, WAL that
-/// nothing flushes at once (heap pruning by readers, asynchronous
-/// commits: up to `wal_writer_delay`) kept the insert position ahead of
-/// the flushed one, and suspensions waited: in the med-spa workload they
-/// held keyed reads for 135 ms at the median (504 ms at p90), a fifth of
-/// all misses. (A transaction with only an xid, `txid_current()`, writes
-/// no WAL before its commit and so commits asynchronously: no flush.)
-/// `local`: the flush on this server is what decoding needs, not a
-/// synchronous standby's.
+/// Settles the WAL before a poll that finds WAL inserted but not yet
+/// flushed: reads the WAL insert position, then commits a transaction that
+/// wrote WAL — an empty transactional logical message, which no poll
+/// returns (they keep change lines and leave messages out) — so that its
+/// commit flushes the WAL past that position. The poll then decodes up to
+/// exactly that position (`upto_lsn`), which is a record boundary.
+///
+/// Decoding reads flushed WAL only, and a record that straddles the
+/// flushed position is waited for, in 1 ms sleeps, until something
+/// flushes the rest. With asynchronous commits the WAL writer flushes
+/// whole pages every `wal_writer_delay` (200 ms), so the flushed position
+/// is usually inside a record, and polls that did not settle took 100-200
+/// ms under a few hundred writes a second, nearly all of it waiting
+/// (10 ms polls at `wal_writer_delay = 10ms`). The feed's back-off then
+/// stretched the time between polls, and writes that bypassed pgpulse
+/// were read stale past the 1 s bound in CI. Settled and bounded, the
+/// same polls take a few milliseconds.
+///
+/// It also resolves suspensions (`feed/pending.rs`) in one poll: they need
+/// the feed to have decoded up to an insert position read after them.
+/// (A transaction with only an xid, `txid_current()`, writes no WAL before
+/// its commit and so commits asynchronously: no flush.) `local`: the
+/// flush on this server is what decoding needs, not a synchronous
+/// standby's.
 const SETTLE: &str = "BEGIN READ WRITE; \
     SET LOCAL synchronous_commit = local; \
     SELECT pg_catalog.pg_current_wal_insert_lsn()::text, \
@@ -170,8 +179,9 @@ pub(super) struct Slot {
     poll_rows: Option<Statement>,
     /// `pg_current_wal_flush_lsn()`.
     flushed: Statement,
-    /// The flush position before the last decoding call: decoding reads
-    /// flushed WAL only, so while it stays there, there is nothing to decode
+    /// Where the last decoding call stopped: the flushed position read
+    /// before it, or the settled one. Decoding reads flushed WAL only, so
+    /// while the flushed position stays there, there is nothing to decode
     /// (and no call, no decoding work, no log lines).
     last_flush: Option<String>,
     /// pgoutput: relation id → name, from Relation messages and pg_class.
@@ -419,29 +429,33 @@ impl Slot {
         self.last_flush.as_deref().and_then(parse_lsn)
     }
 
-    /// Consumes the changes decoded since the last poll. With `settle`
-    /// (suspensions wait for this poll), the WAL is settled first
-    /// ([`SETTLE`]), so that this poll can resolve them.
+    /// Consumes the changes decoded since the last poll. WAL inserted but
+    /// not flushed is settled first ([`SETTLE`]), and decoding stops at the
+    /// settled position, so that the call never waits for the WAL writer.
     pub(super) async fn poll(
         &mut self,
         client: &Client,
         keyed_heads: &[(String, bool)],
-        settle: bool,
     ) -> Result<Touched, tokio_postgres::Error> {
         let mut touched = Touched::default();
-        let settled = if settle {
-            self.settle(client).await?
-        } else {
-            None
-        };
         let positions = client.query_one(&self.flushed, &[]).await?;
         let flush: String = positions.try_get(0)?;
-        let insert = parse_lsn(positions.try_get(1)?);
-        touched.insert_lsn = settled.or(insert);
+        let insert_text: String = positions.try_get(1)?;
+        let insert = parse_lsn(&insert_text);
         touched.snapshot = super::visible::Snap::parse(positions.try_get(2)?);
-        if self.last_flush.as_deref() == Some(flush.as_str()) {
+        // Where this poll's decoding stops: the flushed position, or the
+        // settled one when WAL lies beyond the flushed position. `None`
+        // (no limit) only where settling is not allowed.
+        let upto = match (parse_lsn(&flush), insert) {
+            (Some(f), Some(i)) if i > f => self.settle(client).await?,
+            _ => Some(flush.clone()),
+        };
+        touched.insert_lsn = upto.as_deref().and_then(parse_lsn).or(insert);
+        let decoded = upto.clone().unwrap_or(flush);
+        if self.last_flush.as_deref() == Some(decoded.as_str()) {
             return Ok(touched);
         }
+        let upto = upto.as_deref();
         match self.decoder {
             Decoder::TestDecoding => {
                 let rows = match &self.poll_rows {
@@ -454,10 +468,10 @@ impl Slot {
                             .map(|(h, _)| h.as_str())
                             .collect();
                         client
-                            .query(with_rows, &[&self.name, &all, &full, &most])
+                            .query(with_rows, &[&self.name, &all, &full, &most, &upto])
                             .await?
                     }
-                    _ => client.query(&self.poll, &[&self.name]).await?,
+                    _ => client.query(&self.poll, &[&self.name, &upto]).await?,
                 };
                 for row in rows {
                     let head: &str = row.try_get(0)?;
@@ -487,7 +501,7 @@ impl Slot {
             }
             Decoder::PgOutput => {
                 let rows = client
-                    .query(&self.poll, &[&self.name, &PUBLICATION])
+                    .query(&self.poll, &[&self.name, &PUBLICATION, &upto])
                     .await?;
                 let mut messages = Vec::with_capacity(rows.len());
                 for row in &rows {
@@ -496,22 +510,22 @@ impl Slot {
                 self.attribute(client, messages, &mut touched).await?;
             }
         }
-        // Everything flushed up to `flush` (read before the call) has been
-        // decoded.
-        self.last_flush = Some(flush);
+        // Everything committed up to `decoded` (read before the call, a
+        // record boundary when settled) has been decoded.
+        self.last_flush = Some(decoded);
         Ok(touched)
     }
 
     /// Runs [`SETTLE`]: the insert position it read, now flushed (`None`
     /// where the feed's role may not). An error here has dropped the slot
     /// with the session's temporary slots, like any error of a poll.
-    async fn settle(&mut self, client: &Client) -> Result<Option<u64>, tokio_postgres::Error> {
+    async fn settle(&mut self, client: &Client) -> Result<Option<String>, tokio_postgres::Error> {
         if !self.may_settle {
             return Ok(None);
         }
         let messages = client.simple_query(SETTLE).await?;
         Ok(messages.iter().find_map(|m| match m {
-            SimpleQueryMessage::Row(row) => row.get(0).and_then(parse_lsn),
+            SimpleQueryMessage::Row(row) => row.get(0).map(str::to_owned),
             _ => None,
         }))
     }
@@ -594,13 +608,25 @@ mod tests {
         client
     }
 
-    /// A poll that settles resolves every suspension made before it at
-    /// once: it decodes up to the insert position it reports, though WAL
-    /// that nothing flushes (an open transaction's, an asynchronous
-    /// commit's) lies between the flushed position and that one.
+    /// A poll decodes everything committed before it began, up to the
+    /// insert position it reports (so it resolves every suspension made
+    /// before it at once), and never waits for the WAL writer: it settles
+    /// the WAL that lies beyond the flushed position (an open
+    /// transaction's, an asynchronous commit's) and stops decoding there.
+    /// On a cluster of its own whose WAL writer flushes every 10 s, a poll
+    /// that read up to the flushed position missed the asynchronous
+    /// commit, and one that read a record straddling it waited seconds.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_settled_poll_decodes_up_to_its_insert_position() {
-        let pg = pgpulse_testkit::PgCluster::shared();
+    async fn a_poll_decodes_up_to_its_insert_position_without_waiting() {
+        let pg = pgpulse_testkit::PgCluster::start().expect("cluster");
+        if !pg.is_external() {
+            for sql in [
+                "ALTER SYSTEM SET wal_writer_delay = '10s'",
+                "SELECT pg_reload_conf()",
+            ] {
+                pg.psql("postgres", sql).expect("wal_writer_delay");
+            }
+        }
         let db = pg.fresh_database("feed_settle").expect("database");
         pg.psql(&db, "CREATE TABLE s (id int)").expect("schema");
         let config: tokio_postgres::Config = pg.url_for(&db).parse().expect("url");
@@ -612,22 +638,24 @@ mod tests {
         open.batch_execute("BEGIN; INSERT INTO s VALUES (1)")
             .await
             .unwrap();
-        for round in 0..3 {
+        for round in 0..10 {
             lazy.batch_execute("SET synchronous_commit = off; INSERT INTO s VALUES (2)")
                 .await
                 .unwrap();
-            let plain = slot.poll(&client, &[], false).await.unwrap();
-            println!(
-                "round {round}: without settling, insert {:?} decoded {:?}",
-                plain.insert_lsn,
-                slot.decoded_upto()
-            );
-            open.batch_execute("INSERT INTO s VALUES (3)")
+            // More WAL after the commit, none of it flushed.
+            open.batch_execute("INSERT INTO s SELECT g FROM generate_series(1, 300) g")
                 .await
                 .unwrap();
-            let settled = slot.poll(&client, &[], true).await.unwrap();
-            let (insert, decoded) = (settled.insert_lsn.unwrap(), slot.decoded_upto().unwrap());
-            assert!(insert <= decoded, "insert {insert:x}, decoded {decoded:x}");
+            let touched = tokio::time::timeout(Duration::from_secs(5), slot.poll(&client, &[]))
+                .await
+                .unwrap_or_else(|_| panic!("round {round}: the poll waited for the WAL writer"))
+                .unwrap();
+            let (insert, decoded) = (touched.insert_lsn.unwrap(), slot.decoded_upto().unwrap());
+            assert!(
+                insert <= decoded,
+                "round {round}: insert {insert:x}, decoded {decoded:x}"
+            );
+            assert!(touched.names.contains("s"), "round {round}: {touched:?}");
         }
         assert!(slot.may_settle);
     }
@@ -670,7 +698,7 @@ mod tests {
             let deadline = std::time::Instant::now() + Duration::from_secs(5);
             loop {
                 let touched = slot
-                    .poll(&client, &[], true)
+                    .poll(&client, &[])
                     .await
                     .unwrap_or_else(|e| panic!("round {round}: {e:?}"));
                 if touched.names.contains("s") {
@@ -724,13 +752,13 @@ mod tests {
             .unwrap()
             .get(0);
         let xid = u32::try_from(full & 0xFFFF_FFFF).unwrap();
-        let during = slot.poll(&client, &[], false).await.unwrap();
+        let during = slot.poll(&client, &[]).await.unwrap();
         assert!(during.snapshot.expect("a snapshot").unfinished(xid));
         assert!(!during.xids.contains(&xid));
         writer.batch_execute("COMMIT").await.unwrap();
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
         loop {
-            let touched = slot.poll(&client, &[], false).await.unwrap();
+            let touched = slot.poll(&client, &[]).await.unwrap();
             if touched.names.contains("s") {
                 assert_eq!(touched.xids, vec![xid], "{:?}", slot.decoder);
                 break;
@@ -738,7 +766,7 @@ mod tests {
             assert!(std::time::Instant::now() < deadline, "never decoded");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        let after = slot.poll(&client, &[], false).await.unwrap();
+        let after = slot.poll(&client, &[]).await.unwrap();
         assert!(!after.snapshot.expect("a snapshot").unfinished(xid));
     }
 
