@@ -134,7 +134,9 @@ static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 fn no_stale_reads(w: &Workload) {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
-    common::init_tracing();
+    // Feed sessions lost or restarted, Redis trouble: shown if this fails.
+    common::init_tracing_or("warn,pgpulse_cache=info");
+    let began = Instant::now();
     let redis = RedisServer::start().unwrap();
     let db = cluster().fresh_database(w.prefix).unwrap();
     let config = || CacheConfig {
@@ -288,8 +290,9 @@ fn no_stale_reads(w: &Workload) {
                     reads.fetch_add(1, Ordering::Relaxed);
                     if v < need {
                         violations.lock().unwrap().push(format!(
-                            "reader {n} via {source:?}: key {key} read {v}, needed {need} \
-                             (written via {by:?} before the read)"
+                            "at {:.3} s: reader {n} via {source:?}: key {key} read {v}, \
+                             needed {need} (written via {by:?} before the read)",
+                            (started - began).as_secs_f64()
                         ));
                     }
                 }
@@ -344,9 +347,12 @@ fn no_stale_reads(w: &Workload) {
     let violations = violations.lock().unwrap();
     assert!(
         violations.is_empty(),
-        "{} stale reads, first: {:?}",
+        "{} stale reads, first: {:?}\nlast: {:?}\nwrites per source and second of the run \
+         (a writer that stalls shows as zeros):\n{}",
         violations.len(),
-        &violations[..violations.len().min(10)]
+        &violations[..violations.len().min(10)],
+        violations.last(),
+        timeline(&history, began)
     );
     assert!(
         sa.hits + sb.hits > 0,
@@ -355,6 +361,24 @@ fn no_stale_reads(w: &Workload) {
     drop(a);
     drop(b);
     let _ = connect;
+}
+
+/// Acknowledged writes per source in each second since `began`.
+fn timeline(history: &History, began: Instant) -> String {
+    let h = history.lock().unwrap();
+    let mut out = String::new();
+    for source in [Source::A, Source::B, Source::Direct] {
+        let mut per_second = Vec::<u32>::new();
+        for (at, _, _) in h.values().flatten().filter(|(_, _, s)| *s == source) {
+            let second = (*at - began).as_secs() as usize;
+            if per_second.len() <= second {
+                per_second.resize(second + 1, 0);
+            }
+            per_second[second] += 1;
+        }
+        out.push_str(&format!("{source:?}: {per_second:?}\n"));
+    }
+    out
 }
 
 /// `w.read` of `key` with the workload's kind of statement.

@@ -238,6 +238,18 @@ pub fn init_tracing() {
     }
 }
 
+/// Like [`init_tracing`], with `filter` when `RUST_LOG` is not set: for
+/// tests whose failures are rare and need the logs of the run that failed
+/// (the test harness shows a test's output only when it fails).
+pub fn init_tracing_or(filter: &str) {
+    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| filter.to_owned());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_ansi(false)
+        .with_test_writer()
+        .try_init();
+}
+
 /// Logs in to the proxy over a raw socket (SCRAM via pgpulse-wire) and
 /// returns the framed connection, for tests that send hand-made messages.
 pub async fn raw_login(
