@@ -508,6 +508,9 @@ impl Feed {
                         next = next_poll(self.poll, took);
                         match result {
                             Ok(touched) => {
+                                if took > WINDOW / 2 {
+                                    self.slow_poll(took, touched.steps);
+                                }
                                 let again = unseen.finished(touched.snapshot.as_ref());
                                 let unfinished = visible::unfinished(touched.snapshot.as_ref(), &touched.xids);
                                 let tables = (!unfinished.is_empty()).then(|| visible::Tables::of(
@@ -610,6 +613,22 @@ impl Feed {
         if !refs.is_empty() {
             self.invalidator
                 .tables_everywhere(&self.database, refs.iter().map(String::as_str));
+        }
+    }
+
+    /// A poll took so long that the 1 s bound is at risk: says where the
+    /// time went (at most one warning a minute, the rest at debug level).
+    fn slow_poll(&mut self, took: Duration, steps: [Duration; 3]) {
+        let ms = |d: Duration| d.as_millis() as u64;
+        let (took, positions, settle, decode) =
+            (ms(took), ms(steps[0]), ms(steps[1]), ms(steps[2]));
+        if self.warnings.every("slow poll", Duration::from_secs(60)) {
+            tracing::warn!(database = %self.database, took, positions, settle, decode,
+                "change feed: a poll took longer than 300 ms (milliseconds per step); \
+                 writes that bypass pgpulse may be served stale for longer than 1 s");
+        } else {
+            tracing::debug!(database = %self.database, took, positions, settle, decode,
+                "change feed: slow poll");
         }
     }
 

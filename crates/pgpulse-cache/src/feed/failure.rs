@@ -1,7 +1,8 @@
 //! How a feed's setup steps fail ([`Failure`], [`classify`]) and the
 //! warnings it gives once ([`Warnings`]).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
 
 /// Why a setup step failed.
 #[derive(Debug)]
@@ -34,13 +35,42 @@ pub(super) fn classify(e: tokio_postgres::Error) -> Failure {
     }
 }
 
-/// Warnings given once per feed.
+/// Warnings given once per feed, or at most once per period.
 #[derive(Debug, Default)]
-pub(super) struct Warnings(HashSet<&'static str>);
+pub(super) struct Warnings(HashSet<&'static str>, HashMap<&'static str, Instant>);
 
 impl Warnings {
     /// True the first time `key` is seen.
     pub(super) fn first(&mut self, key: &'static str) -> bool {
         self.0.insert(key)
+    }
+
+    /// True the first time `key` is seen and then once `period` has
+    /// passed since the last time it was true.
+    pub(super) fn every(&mut self, key: &'static str, period: Duration) -> bool {
+        let now = Instant::now();
+        match self.1.get(key) {
+            Some(last) if now.duration_since(*last) < period => false,
+            _ => {
+                self.1.insert(key, now);
+                true
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn periodic_warnings_are_given_once_per_period() {
+        let mut w = Warnings::default();
+        assert!(w.every("slow", Duration::from_secs(60)));
+        assert!(!w.every("slow", Duration::from_secs(60)));
+        assert!(w.every("other", Duration::from_secs(60)));
+        assert!(w.every("slow", Duration::ZERO));
+        assert!(w.first("slow"));
+        assert!(!w.first("slow"));
     }
 }

@@ -165,6 +165,9 @@ pub(super) struct Touched {
     pub xids: Vec<u32>,
     /// A snapshot read before decoding (`feed/visible.rs`).
     pub snapshot: Option<super::visible::Snap>,
+    /// How long the poll's steps took: reading the positions, settling,
+    /// decoding (for the feed's slow-poll warning).
+    pub steps: [Duration; 3],
 }
 
 /// A temporary logical replication slot of the feed's connection.
@@ -438,7 +441,9 @@ impl Slot {
         keyed_heads: &[(String, bool)],
     ) -> Result<Touched, tokio_postgres::Error> {
         let mut touched = Touched::default();
+        let began = std::time::Instant::now();
         let positions = client.query_one(&self.flushed, &[]).await?;
+        touched.steps[0] = began.elapsed();
         let flush: String = positions.try_get(0)?;
         let insert_text: String = positions.try_get(1)?;
         let insert = parse_lsn(&insert_text);
@@ -450,6 +455,7 @@ impl Slot {
             (Some(f), Some(i)) if i > f => self.settle(client).await?,
             _ => Some(flush.clone()),
         };
+        touched.steps[1] = began.elapsed() - touched.steps[0];
         touched.insert_lsn = upto.as_deref().and_then(parse_lsn).or(insert);
         let decoded = upto.clone().unwrap_or(flush);
         if self.last_flush.as_deref() == Some(decoded.as_str()) {
@@ -510,6 +516,7 @@ impl Slot {
                 self.attribute(client, messages, &mut touched).await?;
             }
         }
+        touched.steps[2] = began.elapsed() - touched.steps[0] - touched.steps[1];
         // Everything committed up to `decoded` (read before the call, a
         // record boundary when settled) has been decoded.
         self.last_flush = Some(decoded);
