@@ -178,18 +178,18 @@ fn no_stale_reads(w: &Workload) {
     // Slow statements, lock waits, vacuums and checkpoints go to the
     // server log, whose lines from this run a failure shows.
     //
-    // What the failures of session 13 showed (about one run of the binary
-    // in five, always the suspended-updates workload): about 0.95 s after
-    // both feeds were ready, both feeds' next queries (the positions
-    // query, or the settle) took 1.4-1.5 s, all three writers slowed to a
-    // fifth for 2-3 s, and a write made just before was read stale until
-    // 1.0-1.4 s after it. This process did not stall (the watcher below),
-    // and the server logged those statements as slow in one failure out
-    // of four. Every failure was of a run after another of these runs in
-    // the same process (databases `..._2_...`, `..._3_...`); the
-    // suspended-updates run alone showed no slow poll in three runs. Not
-    // explained yet; the ticker's first look at the slot is due at that
-    // moment (feed/snapshot.rs).
+    // What session 13 saw (the binary fails about one run in five, always
+    // this suspended-updates workload): in most runs of this workload,
+    // and in none of the other two, both feeds' queries stall together
+    // for 0.5-1.5 s at some moment in the first two seconds, even the
+    // positions query (`pg_current_wal_*_lsn()`, `txid_current_snapshot()`);
+    // the writers, the direct one included, slow to a fifth meanwhile. A
+    // run fails when a write lands just before the stall: it is read stale
+    // until 1.0-1.4 s after it. This process does not stall (the watcher
+    // below); the server logged the stalled statements as slow in one
+    // failure out of four. Not explained yet; what differs from the other
+    // workloads is `REPLICA IDENTITY FULL` (whole old rows decoded) and a
+    // settle (a synchronous commit) on nearly every poll.
     if let Some(dir) = cluster().socket_dir() {
         for sql in [
             "ALTER SYSTEM SET log_min_duration_statement = 250",
