@@ -189,10 +189,15 @@ fn no_stale_reads(w: &Workload) {
     // when a write lands just before the stall: it is read stale until
     // 1.0-1.4 s after it. This process does not stall (the watcher below);
     // the server logged the stalled statements as slow in one failure out
-    // of four, and `pg_stat_activity` sampled every 50 ms in runs without
-    // a stall showed nothing. Not explained yet; what differs from the
-    // other workloads is `REPLICA IDENTITY FULL` (whole old rows decoded)
-    // and a settle (a synchronous commit) on nearly every poll.
+    // of four. A separate process querying `pg_stat_activity` every 50 ms
+    // saw its own queries take 150-500 ms at the same moments, and no
+    // backend active for more than 0.2 s: the whole server slows down, not
+    // one statement, while this process (three runtimes of two busy
+    // workers each, on two cores) does not. The likeliest reading is
+    // PostgreSQL backends preempted while holding a lock the others need;
+    // not proven. What differs from the other workloads is
+    // `REPLICA IDENTITY FULL` (whole old rows decoded) and a settle (a
+    // synchronous commit) on nearly every poll.
     if let Some(dir) = cluster().socket_dir() {
         for sql in [
             "ALTER SYSTEM SET log_min_duration_statement = 250",
